@@ -1,0 +1,86 @@
+# sqlite-fcgi: see README.md.  Knobs: CC, SANITIZE, PORT, WORKERS,
+# SQLITE_PROFILE, DB_PATH, RUN_DIR (and every setting in README.md).
+
+CC ?= cc
+PYTHON := /usr/bin/python3
+BUILD := build
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(CFLAGS)
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LIBS := -lfcgi -lsqlite3 -lcrypt
+
+# The same sources built again with sanitizers, for the unit tests.
+SANITIZE ?= address,undefined
+SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+
+APP_SRC := $(filter-out app/src/main.c,$(wildcard app/src/*.c))
+APP_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/obj/%.o)
+SAN_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/san/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san-unit/%)
+
+PORT ?= 8000
+RUN_DIR ?= var/run
+DB_PATH ?= var/db.sqlite3
+export PORT RUN_DIR DB_PATH
+
+.PHONY: all deps run start stop migrate test unit-test sanitize-test \
+	integration-test clean
+
+all: $(BUILD)/sqlite-fcgi
+
+deps:
+	@deploy/install-deps.sh
+
+$(BUILD)/obj/%.o: app/src/%.c app/src/*.h | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/sqlite-fcgi: $(APP_OBJ) $(BUILD)/obj/main.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/san/%.o: app/src/%.c app/src/*.h | $(BUILD)/san
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h $(APP_OBJ) | $(BUILD)/unit
+	$(CC) $(ALL_CFLAGS) -Iapp/src -o $@ $< $(APP_OBJ) $(ALL_LDFLAGS) $(LIBS) -lcmocka
+
+$(BUILD)/san-unit/%: tests/unit/%.c tests/unit/*.h $(SAN_OBJ) | $(BUILD)/san-unit
+	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) $(LIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/san-unit:
+	mkdir -p $@
+
+migrate: deps all
+	$(BUILD)/sqlite-fcgi migrate
+
+run: deps all
+	deploy/stack.sh run
+
+start: deps all
+	deploy/stack.sh start
+
+stop:
+	deploy/stack.sh stop
+
+test: deps
+	$(MAKE) unit-test sanitize-test integration-test
+
+unit-test: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; done
+
+# ASan + UBSan: any report fails the run (halt_on_error, no recovery).
+sanitize-test: $(SAN_UNIT_BIN)
+	@for t in $(SAN_UNIT_BIN); do echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t || exit 1; done
+
+integration-test: all
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+
+clean:
+	rm -rf $(BUILD) var

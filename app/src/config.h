@@ -1,0 +1,61 @@
+#ifndef SQLITE_FCGI_CONFIG_H
+#define SQLITE_FCGI_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+ * Every setting of sqlite-fcgi, read once from the environment at start-up
+ * (see README.md, "Settings").  A profile gives the defaults of the SQLite
+ * settings; each of them can then be set on its own.
+ */
+
+enum config_profile { PROFILE_TUNED, PROFILE_DJANGO_DEFAULT };
+enum config_journal { JOURNAL_DELETE, JOURNAL_TRUNCATE, JOURNAL_PERSIST, JOURNAL_WAL };
+enum config_sync { SYNC_OFF, SYNC_NORMAL, SYNC_FULL, SYNC_EXTRA };
+enum config_txn { TXN_DEFERRED, TXN_IMMEDIATE };
+/* Where the slow password hash runs: before BEGIN, or inside the transaction. */
+enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
+enum config_hash_method {
+	HASH_YESCRYPT, HASH_GOST_YESCRYPT, HASH_SCRYPT, HASH_BCRYPT,
+	HASH_SHA512CRYPT, HASH_SHA256CRYPT
+};
+
+#define CONFIG_ERR_LEN 256
+#define CONFIG_PATH_MAX 4096
+
+struct config {
+	char db_path[CONFIG_PATH_MAX];
+	enum config_profile profile;
+	enum config_journal journal;
+	enum config_sync sync;
+	long busy_timeout_ms;
+	enum config_txn txn;
+	enum config_hash_when hash_when;
+	enum config_hash_method hash_method;
+	long hash_cost;			/* 0: libxcrypt's default cost */
+	long workers;
+	long port;
+};
+
+/* Only the variables this program reads; the tests pass their own. */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+/*
+ * Fills *cfg from the environment read through get (NULL: getenv).
+ * Returns 0, or -1 with a message that names the variable, the value and
+ * what is allowed in err (CONFIG_ERR_LEN bytes); *cfg is then undefined.
+ */
+int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
+
+/* Prints the effective settings, one "NAME=value" a line. */
+void config_print(const struct config *cfg, FILE *out);
+
+const char *config_profile_name(enum config_profile p);
+const char *config_journal_name(enum config_journal j);
+const char *config_sync_name(enum config_sync s);
+const char *config_txn_name(enum config_txn t);
+const char *config_hash_when_name(enum config_hash_when w);
+const char *config_hash_method_name(enum config_hash_method m);
+
+#endif

@@ -1,0 +1,174 @@
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+static const char *param(FCGX_Request *f, const char *name)
+{
+	const char *v = FCGX_GetParam(name, f->envp);
+
+	return v ? v : "";
+}
+
+/* DOCUMENT_URI is nginx's normalised path; REQUEST_URI is the fallback. */
+static const char *request_path(FCGX_Request *f)
+{
+	static char path[2048];
+	const char *uri = param(f, "DOCUMENT_URI");
+	size_t n;
+
+	if (uri[0] != '\0')
+		return uri;
+	uri = param(f, "REQUEST_URI");
+	n = strcspn(uri, "?");
+	if (n >= sizeof(path))
+		n = sizeof(path) - 1;
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	return path;
+}
+
+void http_request_init(struct http_request *r, FCGX_Request *fcgx)
+{
+	r->fcgx = fcgx;
+	r->method = param(fcgx, "REQUEST_METHOD");
+	r->path = request_path(fcgx);
+	r->content_type = param(fcgx, "CONTENT_TYPE");
+	r->content_length = param(fcgx, "CONTENT_LENGTH");
+	r->wants_json = strstr(param(fcgx, "HTTP_ACCEPT"), "application/json") != NULL;
+}
+
+/* Compares the media type (before any ';' parameters) case-insensitively. */
+static bool media_is(const char *content_type, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (strncasecmp(content_type, want, n) != 0)
+		return false;
+	return content_type[n] == '\0' || content_type[n] == ';' ||
+	       content_type[n] == ' ' || content_type[n] == '\t';
+}
+
+enum http_media http_media_type(const struct http_request *r)
+{
+	if (r->content_type[0] == '\0')
+		return MEDIA_NONE;
+	if (media_is(r->content_type, "application/x-www-form-urlencoded"))
+		return MEDIA_FORM;
+	if (media_is(r->content_type, "application/json"))
+		return MEDIA_JSON;
+	return MEDIA_OTHER;
+}
+
+/* -1 when CONTENT_LENGTH is absent, -2 when malformed. */
+static long declared_length(const struct http_request *r)
+{
+	char *end;
+	long n;
+
+	if (r->content_length[0] == '\0')
+		return -1;
+	errno = 0;
+	n = strtol(r->content_length, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 0 || r->content_length[0] == '-')
+		return -2;
+	return n;
+}
+
+enum http_body_result http_read_body(struct http_request *r, char *buf,
+				     size_t cap, size_t *len)
+{
+	long declared = declared_length(r);
+	size_t limit = cap < HTTP_BODY_MAX ? cap : HTTP_BODY_MAX;
+	char extra;
+	int got;
+
+	if (declared == -2)
+		return BODY_BAD_LENGTH;
+	if (declared > (long)limit)
+		return BODY_TOO_LARGE;
+	/* Read to the end of the stream: chunked bodies come without a length. */
+	got = FCGX_GetStr(buf, (int)limit, r->fcgx->in);
+	if (got < 0 || FCGX_GetError(r->fcgx->in) != 0)
+		return BODY_IO_ERROR;
+	if ((size_t)got == limit && FCGX_GetStr(&extra, 1, r->fcgx->in) == 1)
+		return BODY_TOO_LARGE;
+	if (declared >= 0 && (long)got != declared)
+		return BODY_BAD_LENGTH;
+	*len = (size_t)got;
+	return BODY_OK;
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+int http_respond(struct http_request *r, int status, const char *content_type,
+		 const char *extra_headers, const char *body)
+{
+	char out[4096];
+	size_t blen = strlen(body);
+	int n = snprintf(out, sizeof(out),
+			 "Status: %d %s\r\nContent-Type: %s\r\n"
+			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n%s",
+			 status, http_reason(status), content_type, blen,
+			 extra_headers ? extra_headers : "", body);
+
+	if (n < 0 || (size_t)n >= sizeof(out)) {
+		log_warn("%s: response to %s too long", __func__, r->path);
+		return http_respond(r, 500, "text/plain; charset=utf-8", NULL,
+				    "internal error\n");
+	}
+	/* One write: the whole response leaves in as few records as libfcgi can. */
+	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
+		log_warn("%s: writing the response to %s failed: %s", __func__,
+			 r->path, strerror(FCGX_GetError(r->fcgx->out)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes message as a JSON string body; control characters become spaces. */
+static void json_error_body(const char *message, char *out, size_t outlen)
+{
+	size_t o = (size_t)snprintf(out, outlen, "{\"error\": \"");
+
+	for (const char *m = message; *m && o + 8 < outlen; m++) {
+		unsigned char c = (unsigned char)*m;
+
+		if (c == '"' || c == '\\')
+			out[o++] = '\\';
+		out[o++] = c < 0x20 ? ' ' : (char)c;
+	}
+	snprintf(out + o, outlen - o, "\"}\n");
+}
+
+int http_respond_error(struct http_request *r, int status,
+		       const char *extra_headers, const char *message)
+{
+	char body[1024];
+
+	if (r->wants_json) {
+		json_error_body(message, body, sizeof(body));
+		return http_respond(r, status, "application/json", extra_headers, body);
+	}
+	snprintf(body, sizeof(body), "%s\n", message);
+	return http_respond(r, status, "text/plain; charset=utf-8", extra_headers, body);
+}

@@ -1,0 +1,59 @@
+#ifndef SQLITE_FCGI_HTTP_H
+#define SQLITE_FCGI_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <fcgiapp.h>
+
+/*
+ * FastCGI request and response helpers: the only place, with server.c's
+ * accept loop, that touches libfcgi.
+ */
+
+/* The largest request body read; nginx refuses larger ones first (413). */
+#define HTTP_BODY_MAX (64 * 1024)
+
+enum http_media { MEDIA_NONE, MEDIA_FORM, MEDIA_JSON, MEDIA_OTHER };
+
+struct http_request {
+	FCGX_Request *fcgx;
+	const char *method;
+	const char *path;	/* without the query string */
+	const char *content_type;
+	const char *content_length;
+	bool wants_json;	/* Accept names application/json */
+};
+
+/* Reads the request's parameters (never NULL afterwards, "" when absent). */
+void http_request_init(struct http_request *r, FCGX_Request *fcgx);
+
+enum http_media http_media_type(const struct http_request *r);
+
+enum http_body_result { BODY_OK, BODY_TOO_LARGE, BODY_BAD_LENGTH, BODY_IO_ERROR };
+/*
+ * Reads the whole body into buf (cap bytes; at most HTTP_BODY_MAX are
+ * accepted) and sets *len.  BODY_BAD_LENGTH when CONTENT_LENGTH is
+ * malformed or does not match what arrived.
+ */
+enum http_body_result http_read_body(struct http_request *r, char *buf,
+				     size_t cap, size_t *len);
+
+/*
+ * Sends a complete response in one write: status, Content-Type, optional
+ * extra header lines (each ending in "\r\n", or NULL), and body.
+ * Returns 0, or -1 when the client went away.
+ */
+int http_respond(struct http_request *r, int status, const char *content_type,
+		 const char *extra_headers, const char *body);
+
+/*
+ * An error response: text/plain with message, or {"error": message} when
+ * the client asked for JSON.
+ */
+int http_respond_error(struct http_request *r, int status,
+		       const char *extra_headers, const char *message);
+
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,67 @@
+#ifndef SQLITE_FCGI_INPUT_H
+#define SQLITE_FCGI_INPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The fields of a new user as a client sends them (form-urlencoded or JSON),
+ * and their validation with Django's rules.  Pure functions of their input:
+ * no I/O, no allocation, so they can be fuzzed on their own.
+ */
+
+#define INPUT_USERNAME_MAX 150
+#define INPUT_EMAIL_MAX 254
+#define INPUT_PASSWORD_MAX 4096
+#define INPUT_ERR_LEN 256
+
+struct input_field {
+	size_t len;
+	bool present;
+	bool too_long;	/* given, but longer than the field's maximum */
+};
+
+struct user_input {
+	char username[INPUT_USERNAME_MAX + 1];
+	char email[INPUT_EMAIL_MAX + 1];
+	char password[INPUT_PASSWORD_MAX + 1];
+	struct input_field f_username, f_email, f_password;
+};
+
+void input_init(struct user_input *in);
+
+/* True when no field was given (an empty POST creates a random user). */
+bool input_is_empty(const struct user_input *in);
+
+/*
+ * Sets the field called name (namelen bytes) to value (vlen bytes).
+ * Returns -1 with a message in err for an unknown or repeated field.
+ * A value over the field's maximum is remembered as too long and reported
+ * by input_validate.
+ */
+int input_set(struct user_input *in, const char *name, size_t namelen,
+	      const char *value, size_t vlen, char *err, size_t errlen);
+
+/* Decodes an application/x-www-form-urlencoded body into in. */
+int input_parse_form(struct user_input *in, const char *body, size_t len,
+		     char *err, size_t errlen);
+
+/*
+ * A db_json_member_fn (see db.h) for db_json_object_walk: accepts the
+ * members username, email and password, each a JSON string.
+ */
+int input_json_member(void *in, const char *key, const char *type,
+		      const char *value, size_t len, char *err, size_t errlen);
+
+/*
+ * Django's rules: username 1-150 of letters, digits and @.+-_; email
+ * optional, at most 254 bytes of UTF-8 with one '@' between a local part
+ * and a domain; password 1-4096 bytes without NUL.  Returns -1 with a
+ * message naming the field in err when one is broken.
+ */
+int input_validate(const struct user_input *in, char *err, size_t errlen);
+
+/* Wipes the password (explicit_bzero, which the compiler may not drop). */
+void input_wipe(struct user_input *in);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * sqlite-fcgi: a FastCGI worker that creates users in a shared SQLite file.
+ *
+ *   sqlite-fcgi serve     answer FastCGI requests on fd 0 (under spawn-fcgi)
+ *   sqlite-fcgi migrate   create or upgrade the schema
+ *   sqlite-fcgi config    print the effective settings and SQLite statements
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "password.h"
+#include "server.h"
+
+static const char usage[] =
+	"usage: sqlite-fcgi serve|migrate|config\n"
+	"  serve    answer FastCGI requests on the socket on fd 0 (run by spawn-fcgi)\n"
+	"  migrate  create the schema in DB_PATH when missing (idempotent)\n"
+	"  config   print the effective settings and the statements a worker runs\n"
+	"Settings come from the environment: see README.md.\n";
+
+static int run_migrate(const struct config *cfg)
+{
+	char err[DB_ERR_LEN];
+	struct db *db = NULL;
+	struct db_pragmas p;
+
+	if (db_open(cfg, DB_OPEN_MIGRATE, &db, err, sizeof(err)) != DB_OK)
+		fatal("migrate: %s", err);
+	if (db_migrate(db, err, sizeof(err)) != DB_OK) {
+		db_close(db);
+		fatal("migrate: %s: %s", cfg->db_path, err);
+	}
+	if (db_read_pragmas(db, &p) != DB_OK) {
+		db_close(db);
+		fatal("migrate: %s: reading the schema version failed", cfg->db_path);
+	}
+	log_info("migrate: %s: schema version %d, journal_mode %s", cfg->db_path,
+		 p.schema_version, p.journal_mode);
+	db_close(db);
+	return 0;
+}
+
+static int run_config(const struct config *cfg)
+{
+	config_print(cfg, stdout);
+	printf("\n# what each worker runs on its connection:\n");
+	db_print_plan(cfg, stdout);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	log_init("sqlite-fcgi");
+	if (argc != 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fputs(usage, argc == 2 ? stdout : stderr);
+		return argc == 2 ? 0 : 2;
+	}
+	if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "migrate") != 0 &&
+	    strcmp(argv[1], "config") != 0) {
+		fprintf(stderr, "sqlite-fcgi: unknown command '%s'\n%s", argv[1], usage);
+		return 2;
+	}
+	if (config_load(&cfg, NULL, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	if (pw_check_settings(cfg.hash_method, cfg.hash_cost, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	if (strcmp(argv[1], "migrate") == 0)
+		return run_migrate(&cfg);
+	if (strcmp(argv[1], "config") == 0)
+		return run_config(&cfg);
+	return server_run(&cfg);
+}

@@ -1,0 +1,37 @@
+#ifndef SQLITE_FCGI_PASSWORD_H
+#define SQLITE_FCGI_PASSWORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/*
+ * Password hashing with libxcrypt.  The only file that includes <crypt.h>.
+ * Not thread-safe: one worker process hashes one password at a time, and
+ * the large crypt_data work area is kept static rather than allocated per
+ * request.
+ */
+
+/* Big enough for every hash libxcrypt makes (CRYPT_OUTPUT_SIZE). */
+#define PW_HASH_MAX 384
+#define PW_ERR_LEN 256
+
+/*
+ * Hashes the NUL-terminated password with a fresh random salt for method at
+ * cost (0: libxcrypt's default cost).  On success writes the hash string to
+ * out (PW_HASH_MAX bytes) and returns 0; on failure returns -1 with the
+ * reason in err.  The work area is wiped afterwards; wiping the caller's
+ * copy of the password is the caller's job.
+ */
+int pw_hash(enum config_hash_method method, long cost, const char *password,
+	    char *out, size_t outlen, char *err, size_t errlen);
+
+/* True when password hashes to hash (compared in constant time). */
+bool pw_verify(const char *password, const char *hash);
+
+/* Checks that libxcrypt accepts method at cost, so a bad HASH_COST stops start-up. */
+int pw_check_settings(enum config_hash_method method, long cost, char *err,
+		      size_t errlen);
+
+#endif

@@ -1,0 +1,191 @@
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "input.h"
+#include "log.h"
+#include "users.h"
+
+typedef void (*route_handler)(struct app *app, struct http_request *r);
+
+struct route {
+	const char *path;
+	const char *allow;	/* the methods, as the Allow header lists them */
+	route_handler handler;
+};
+
+static void handle_create_user(struct app *app, struct http_request *r);
+static void handle_healthz(struct app *app, struct http_request *r);
+
+static const struct route routes[] = {
+	{ "/create_user/", "GET, POST", handle_create_user },
+	{ "/healthz", "GET, HEAD", handle_healthz },
+};
+
+static const char retry_after[] = "Retry-After: 1\r\n";
+
+/* True when method is one of the comma-separated names in allow. */
+static bool method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+
+	for (const char *p = allow; n > 0 && (p = strstr(p, method)) != NULL; p += n) {
+		bool starts = p == allow || p[-1] == ' ';
+		bool ends = p[n] == '\0' || p[n] == ',';
+
+		if (starts && ends)
+			return true;
+	}
+	return false;
+}
+
+void routes_dispatch(struct app *app, struct http_request *r)
+{
+	char allow[64];
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(r->path, routes[i].path) != 0)
+			continue;
+		if (!method_allowed(routes[i].allow, r->method)) {
+			snprintf(allow, sizeof(allow), "Allow: %s\r\n", routes[i].allow);
+			http_respond_error(r, 405, allow, "method not allowed");
+			return;
+		}
+		routes[i].handler(app, r);
+		return;
+	}
+	http_respond_error(r, 404, NULL, "not found");
+}
+
+static void handle_healthz(struct app *app, struct http_request *r)
+{
+	if (db_ping(app->db) != DB_OK) {
+		log_warn("healthz: %s (%s, %d)", db_errmsg(app->db),
+			 db_errname(app->db), db_errcode(app->db));
+		http_respond_error(r, 503, retry_after, "database unavailable");
+		return;
+	}
+	http_respond(r, 200, "text/plain; charset=utf-8", NULL, "ok\n");
+}
+
+/* Maps a body that could not be read to its status; 0 when it was read. */
+static int body_status(enum http_body_result res, const char **message)
+{
+	switch (res) {
+	case BODY_OK:
+		return 0;
+	case BODY_TOO_LARGE:
+		*message = "request body too large";
+		return 413;
+	case BODY_BAD_LENGTH:
+		*message = "request body does not match Content-Length";
+		return 400;
+	case BODY_IO_ERROR:
+		break;
+	}
+	*message = "request body could not be read";
+	return 400;
+}
+
+/*
+ * Fills in from a POST body.  Returns 0, or the HTTP status of the
+ * refusal with its message in err.
+ */
+static int read_user_input(struct app *app, struct http_request *r,
+			   struct user_input *in, char *err, size_t errlen)
+{
+	static char body[HTTP_BODY_MAX + 1];
+	enum http_media media = http_media_type(r);
+	const char *message = "";
+	size_t len = 0;
+	int status = body_status(http_read_body(r, body, sizeof(body), &len), &message);
+
+	if (status != 0) {
+		snprintf(err, errlen, "%s", message);
+		return status;
+	}
+	if (len == 0)
+		return 0;	/* an empty POST: a random user, as GET */
+	if (media == MEDIA_FORM)
+		status = input_parse_form(in, body, len, err, errlen) != 0 ? 400 : 0;
+	else if (media == MEDIA_JSON)
+		status = db_json_object_walk(app->db, body, len, input_json_member,
+					     in, err, errlen) != DB_OK ? 400 : 0;
+	else {
+		snprintf(err, errlen, "Content-Type must be"
+			 " application/x-www-form-urlencoded or application/json");
+		status = 415;
+	}
+	explicit_bzero(body, len);
+	return status;
+}
+
+static void respond_created(struct http_request *r, const struct users_created *made)
+{
+	char body[256];
+
+	if (r->wants_json) {
+		/* Usernames are letters, digits and @.+-_: nothing to escape. */
+		snprintf(body, sizeof(body), "{\"username\": \"%s\", \"num_users\": %lld}\n",
+			 made->username, made->num_users);
+		http_respond(r, 200, "application/json", NULL, body);
+		return;
+	}
+	snprintf(body, sizeof(body), "User created, num users: %lld", made->num_users);
+	http_respond(r, 200, "text/plain; charset=utf-8", NULL, body);
+}
+
+static void respond_failed(struct http_request *r, enum users_result res,
+			   const char *err)
+{
+	switch (res) {
+	case USERS_TAKEN:
+		http_respond_error(r, 409, NULL, "username: already taken");
+		return;
+	case USERS_BUSY:
+		log_warn("create_user: %s", err);
+		http_respond_error(r, 503, retry_after, "database is locked");
+		return;
+	case USERS_DB_ERROR:
+		log_warn("create_user: %s", err);
+		http_respond_error(r, 503, retry_after, "database unavailable");
+		return;
+	case USERS_OK:
+	case USERS_INTERNAL:
+		break;
+	}
+	log_warn("create_user: internal error: %s", err);
+	http_respond_error(r, 500, NULL, "internal error");
+}
+
+static void handle_create_user(struct app *app, struct http_request *r)
+{
+	struct user_input in;
+	struct users_created made;
+	char err[USERS_ERR_LEN] = "";
+	enum users_result res;
+	int status = 0, random;
+
+	input_init(&in);
+	if (strcmp(r->method, "POST") == 0)
+		status = read_user_input(app, r, &in, err, sizeof(err));
+	if (status == 0 && !input_is_empty(&in) && input_validate(&in, err, sizeof(err)) != 0)
+		status = 400;
+	if (status != 0) {
+		input_wipe(&in);
+		http_respond_error(r, status, NULL, err);
+		return;
+	}
+	random = input_is_empty(&in);
+	if (random && users_random_input(&in) != 0) {
+		log_warn("create_user: random source failed");
+		http_respond_error(r, 500, NULL, "internal error");
+		return;
+	}
+	res = users_create(app->db, app->cfg, &in, random, &made, err, sizeof(err));
+	if (res == USERS_OK)
+		respond_created(r, &made);
+	else
+		respond_failed(r, res, err);
+}

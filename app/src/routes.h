@@ -1,0 +1,21 @@
+#ifndef SQLITE_FCGI_ROUTES_H
+#define SQLITE_FCGI_ROUTES_H
+
+#include "config.h"
+#include "db.h"
+#include "http.h"
+
+/* What every handler needs: the settings and this worker's connection. */
+struct app {
+	const struct config *cfg;
+	struct db *db;
+};
+
+/*
+ * Finds the route for r's path and method and runs its handler, which
+ * answers the request: 404 for an unknown path, 405 with Allow for a
+ * method the route does not take.
+ */
+void routes_dispatch(struct app *app, struct http_request *r);
+
+#endif

@@ -1,0 +1,112 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <fastcgi.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "routes.h"
+
+static volatile sig_atomic_t stop_requested;
+static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	stop_requested = 1;
+	FCGX_ShutdownPending();
+	/*
+	 * Signals are blocked while a request is handled, so this runs only
+	 * around accept().  Closing our copy of the listening socket makes an
+	 * accept() that is about to start fail at once instead of waiting for
+	 * the next client; the other workers keep their copies.
+	 */
+	close(FCGI_LISTENSOCK_FILENO);
+	errno = saved;
+}
+
+static int install_signals(sigset_t *stop_set)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(stop_set);
+	/* sa_flags = 0, no SA_RESTART: a blocked accept() returns EINTR. */
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++) {
+		sigaddset(stop_set, stop_signals[i]);
+		sigaddset(&sa.sa_mask, stop_signals[i]);
+	}
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		if (sigaction(stop_signals[i], &sa, NULL) != 0)
+			return -1;
+	/* A client that goes away must cost one failed write, not the worker. */
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGUSR2, &sa, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+static void serve_requests(struct app *app, FCGX_Request *req,
+			   const sigset_t *stop_set)
+{
+	struct http_request r;
+	long served = 0;
+
+	while (!stop_requested) {
+		int rc = FCGX_Accept_r(req);
+
+		/* Let a stop signal wait until this request is answered. */
+		sigprocmask(SIG_BLOCK, stop_set, NULL);
+		if (rc < 0) {
+			if (!stop_requested)
+				log_warn("%s: accept failed: %s", __func__, strerror(-rc));
+			break;
+		}
+		http_request_init(&r, req);
+		routes_dispatch(app, &r);
+		FCGX_Finish_r(req);
+		served++;
+		sigprocmask(SIG_UNBLOCK, stop_set, NULL);
+	}
+	log_info("stopping after %ld requests", served);
+}
+
+int server_run(const struct config *cfg)
+{
+	char err[DB_ERR_LEN];
+	struct app app = { .cfg = cfg, .db = NULL };
+	FCGX_Request req;
+	sigset_t stop_set;
+
+	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
+		log_warn("fd 0 is not a FastCGI listening socket: start the workers"
+			 " with spawn-fcgi (see deploy/workers.sh)");
+		return 1;
+	}
+	if (install_signals(&stop_set) != 0) {
+		log_warn("%s: sigaction: %s", __func__, strerror(errno));
+		return 1;
+	}
+	if (db_open(cfg, DB_OPEN_SERVE, &app.db, err, sizeof(err)) != DB_OK) {
+		log_warn("refusing to serve: %s", err);
+		return 1;
+	}
+	if (FCGX_InitRequest(&req, FCGI_LISTENSOCK_FILENO, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_warn("%s: FCGX_InitRequest failed", __func__);
+		db_close(app.db);
+		return 1;
+	}
+	serve_requests(&app, &req, &stop_set);
+	FCGX_Free(&req, 1);
+	db_close(app.db);
+	return 0;
+}

@@ -1,0 +1,50 @@
+#ifndef SQLITE_FCGI_USERS_H
+#define SQLITE_FCGI_USERS_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "db.h"
+#include "input.h"
+
+/*
+ * The create_user operation of the seed's view: in one transaction, read up
+ * to 10 users, insert a new one, count the users.  Where the password is
+ * hashed (before BEGIN or inside the transaction) and how BEGIN takes its
+ * lock come from the configuration.
+ */
+
+enum users_result {
+	USERS_OK,
+	USERS_TAKEN,		/* the given username exists: nothing written */
+	USERS_BUSY,		/* SQLITE_BUSY/LOCKED: nothing written */
+	USERS_DB_ERROR,		/* any other database failure: nothing written */
+	USERS_INTERNAL		/* hashing or the random source failed */
+};
+
+#define USERS_ERR_LEN 256
+
+struct users_created {
+	char username[INPUT_USERNAME_MAX + 1];
+	long long num_users;
+};
+
+/*
+ * Fills in with a random 10-character username of letters and digits, the
+ * email <username>@example.com and a random password.  Returns 0, or -1
+ * when the OS's random source fails.
+ */
+int users_random_input(struct user_input *in);
+
+/*
+ * Creates the user described by in (already validated), or a random one
+ * when random is set, retrying a random username that collides.  Either the
+ * whole user is committed and *out filled, or nothing is written.  err gets
+ * the cause of a failure, for the log.  The password in in is wiped.
+ */
+enum users_result users_create(struct db *db, const struct config *cfg,
+			       struct user_input *in, int random,
+			       struct users_created *out, char *err,
+			       size_t errlen);
+
+#endif

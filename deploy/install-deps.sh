@@ -1,0 +1,47 @@
+#!/bin/sh
+# Installs the Debian/Ubuntu packages sqlite-fcgi needs, skipping those that
+# are already installed, so that it is quick to run before every build.
+#
+#   deploy/install-deps.sh [build] [run] [test] [bench]   (default: all)
+set -eu
+
+build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
+run="nginx spawn-fcgi multiwatch sqlite3 curl"
+test="libcmocka-dev python3 python3-pytest python3-requests python3-locust"
+bench="wrk gnuplot-nox"
+
+groups=${*:-build run test bench}
+wanted=""
+for g in $groups; do
+	case $g in
+	build) wanted="$wanted $build" ;;
+	run) wanted="$wanted $run" ;;
+	test) wanted="$wanted $test" ;;
+	bench) wanted="$wanted $bench" ;;
+	*) echo "install-deps: unknown group '$g' (build, run, test, bench)" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $wanted; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "install-deps: run as root: apt-get install$missing" >&2
+		exit 1
+	fi
+else
+	SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet: update once, then install.
+$SUDO apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is wanted
+$SUDO apt-get install -y -q --no-install-recommends $missing
