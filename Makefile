@@ -84,3 +84,6 @@ integration-test: all
 
 clean:
 	rm -rf $(BUILD) var
+
+# Feature targets (demo, containers, ...) live in mk/*.mk.
+-include mk/*.mk
