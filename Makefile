@@ -29,6 +29,9 @@ RUN_DIR ?= var/run
 DB_PATH ?= var/db.sqlite3
 export PORT RUN_DIR DB_PATH
 
+# Keep the objects of the sanitizer build between runs.
+.SECONDARY:
+
 .PHONY: all deps run start stop migrate test unit-test sanitize-test \
 	integration-test clean
 

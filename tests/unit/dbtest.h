@@ -1,0 +1,63 @@
+#ifndef SQLITE_FCGI_DBTEST_H
+#define SQLITE_FCGI_DBTEST_H
+
+/* Helpers for tests that need a migrated database in a temporary directory. */
+
+#include <time.h>
+
+#include "testutil.h"
+#include "db.h"
+
+struct dbtest {
+	char dir[64];
+	char path[128];
+	char path_env[160];
+};
+
+static inline void dbtest_setup(struct dbtest *t)
+{
+	test_mkdtemp(t->dir, sizeof(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/db.sqlite3", t->dir);
+	snprintf(t->path_env, sizeof(t->path_env), "DB_PATH=%s", t->path);
+}
+
+/*
+ * Loads settings from extra (NULL-terminated, at most 8) plus DB_PATH.
+ */
+static inline void dbtest_config(struct dbtest *t, struct config *cfg,
+				 const char *const *extra)
+{
+	const char *env[10] = { t->path_env };
+	char err[CONFIG_ERR_LEN];
+	size_t n = 1;
+
+	for (; extra && *extra && n < 9; extra++)
+		env[n++] = *extra;
+	env[n] = NULL;
+	assert_int_equal(test_config(cfg, env, err, sizeof(err)), 0);
+}
+
+/* Migrates the database with cfg's settings, then opens it for serving. */
+static inline struct db *dbtest_open(const struct config *cfg)
+{
+	char err[DB_ERR_LEN];
+	struct db *db = NULL;
+
+	assert_int_equal(db_open(cfg, DB_OPEN_MIGRATE, &db, err, sizeof(err)), DB_OK);
+	assert_int_equal(db_migrate(db, err, sizeof(err)), DB_OK);
+	db_close(db);
+	db = NULL;
+	if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK)
+		fail_msg("db_open: %s", err);
+	return db;
+}
+
+static inline double dbtest_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#endif

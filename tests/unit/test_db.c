@@ -1,0 +1,294 @@
+#include "dbtest.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+static struct dbtest t;
+
+static int setup(void **state)
+{
+	(void)state;
+	dbtest_setup(&t);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	test_rmdir(t.dir);
+	return 0;
+}
+
+static void tuned_pragmas_are_applied(void **state)
+{
+	struct config cfg;
+	struct db_pragmas p;
+	struct db *db;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_read_pragmas(db, &p), DB_OK);
+	assert_string_equal(p.journal_mode, "wal");
+	assert_int_equal(p.synchronous, 1);
+	assert_int_equal(p.busy_timeout_ms, 5000);
+	assert_int_equal(p.schema_version, DB_SCHEMA_VERSION);
+	db_close(db);
+}
+
+static void django_default_pragmas_are_applied(void **state)
+{
+	const char *env[] = { "SQLITE_PROFILE=django-default", NULL };
+	struct config cfg;
+	struct db_pragmas p;
+	struct db *db;
+
+	(void)state;
+	dbtest_config(&t, &cfg, env);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_read_pragmas(db, &p), DB_OK);
+	assert_string_equal(p.journal_mode, "delete");
+	assert_int_equal(p.synchronous, 2);
+	assert_int_equal(p.busy_timeout_ms, 5000);
+	db_close(db);
+}
+
+/* The table Django's migrate creates, column for column. */
+static void schema_is_djangos_auth_user(void **state)
+{
+	static const char *const columns[] = {
+		"id", "password", "last_login", "is_superuser", "username", "last_name",
+		"email", "is_staff", "is_active", "date_joined", "first_name",
+	};
+	struct config cfg;
+	sqlite3 *raw;
+	sqlite3_stmt *st;
+	int i = 0;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db_close(dbtest_open(&cfg));
+	db_close(dbtest_open(&cfg));	/* migrating twice is harmless */
+	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT name FROM pragma_table_info('auth_user') ORDER BY cid", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_true(i < 11);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), columns[i++]);
+	}
+	assert_int_equal(i, 11);
+	sqlite3_finalize(st);
+	/* username is UNIQUE: an index backs the constraint. */
+	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT \"unique\" FROM pragma_index_list('auth_user')", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(raw);
+}
+
+static void serving_needs_a_migrated_file(void **state)
+{
+	struct config cfg;
+	struct db *db = NULL;
+	char err[DB_ERR_LEN];
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	assert_int_equal(db_open(&cfg, DB_OPEN_SERVE, &db, err, sizeof(err)), DB_ERR);
+	assert_null(db);
+	assert_non_null(strstr(err, "run 'sqlite-fcgi migrate' first"));
+	/* An empty file that was never migrated is refused as well. */
+	assert_int_equal(db_open(&cfg, DB_OPEN_MIGRATE, &db, err, sizeof(err)), DB_OK);
+	db_close(db);
+	db = NULL;
+	assert_int_equal(db_open(&cfg, DB_OPEN_SERVE, &db, err, sizeof(err)), DB_ERR);
+	assert_non_null(strstr(err, "schema version 0, expected 1"));
+}
+
+/* A child process holds the write lock for hold_ms, then commits. */
+static pid_t hold_write_lock(const struct config *cfg, int hold_ms)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[DB_ERR_LEN];
+		struct db *db = NULL;
+
+		if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK ||
+		    db_begin(db) != DB_OK || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		usleep((useconds_t)hold_ms * 1000);
+		_exit(db_commit(db) == DB_OK ? 0 : 1);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void begin_immediate_waits_with_a_busy_timeout(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	double start, waited;
+	pid_t holder;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	holder = hold_write_lock(&cfg, 300);
+	start = dbtest_now();
+	assert_int_equal(db_begin(db), DB_OK);
+	waited = dbtest_now() - start;
+	assert_true(waited > 0.15);	/* it waited for the holder */
+	assert_true(waited < 4.0);	/* and got the lock soon after */
+	assert_int_equal(db_commit(db), DB_OK);
+	reap(holder);
+	db_close(db);
+}
+
+static void begin_immediate_fails_without_a_busy_timeout(void **state)
+{
+	const char *env[] = { "SQLITE_BUSY_TIMEOUT_MS=0", NULL };
+	struct config cfg;
+	struct db *db;
+	double start;
+	pid_t holder;
+
+	(void)state;
+	dbtest_config(&t, &cfg, env);
+	db = dbtest_open(&cfg);
+	holder = hold_write_lock(&cfg, 300);
+	start = dbtest_now();
+	assert_int_equal(db_begin(db), DB_BUSY);
+	assert_true(dbtest_now() - start < 0.15);
+	assert_int_equal(db_errcode(db), SQLITE_BUSY);
+	reap(holder);
+	db_close(db);
+}
+
+/*
+ * The seed's failure: a deferred transaction that has read cannot wait for
+ * the write lock, whatever the busy timeout.  Runs one profile's journal.
+ */
+static void deferred_read_then_write(const char *journal, int want_code)
+{
+	const char *env_a[] = { "SQLITE_TXN=deferred", journal, NULL };
+	struct config cfg_a, cfg_b;
+	struct db *a, *b;
+	double start;
+	int nread;
+
+	dbtest_config(&t, &cfg_a, env_a);
+	dbtest_config(&t, &cfg_b, env_a + 1);
+	a = dbtest_open(&cfg_a);
+	b = dbtest_open(&cfg_b);
+	assert_int_equal(db_begin(a), DB_OK);
+	assert_int_equal(db_users_read_recent(a, &nread), DB_OK);
+	/* Another connection writes meanwhile (and, in WAL mode, commits). */
+	assert_int_equal(db_begin(b), DB_OK);
+	assert_int_equal(db_user_insert(b, "other", "", "x"), DB_OK);
+	if (want_code == SQLITE_BUSY_SNAPSHOT)
+		assert_int_equal(db_commit(b), DB_OK);
+	start = dbtest_now();
+	assert_int_equal(db_user_insert(a, "mine", "", "x"), DB_BUSY);
+	assert_true(dbtest_now() - start < 1.0);	/* no 5 s busy wait */
+	assert_int_equal(db_errcode(a), want_code);
+	db_rollback(a);
+	if (want_code != SQLITE_BUSY_SNAPSHOT)
+		assert_int_equal(db_commit(b), DB_OK);
+	db_close(a);
+	db_close(b);
+}
+
+static void deferred_write_after_read_is_busy_in_wal(void **state)
+{
+	(void)state;
+	deferred_read_then_write("SQLITE_JOURNAL_MODE=wal", SQLITE_BUSY_SNAPSHOT);
+}
+
+static void deferred_write_after_read_is_busy_in_rollback_journal(void **state)
+{
+	(void)state;
+	deferred_read_then_write("SQLITE_JOURNAL_MODE=delete", SQLITE_BUSY);
+}
+
+static void insert_count_and_unique_username(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	long long n = -1;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_user_insert(db, "ann", "ann@example.com", "$y$x"), DB_OK);
+	assert_int_equal(db_user_insert(db, "ann", "", "$y$x"), DB_CONSTRAINT);
+	assert_int_equal(db_user_count(db, &n), DB_OK);
+	assert_int_equal(n, 1);
+	db_close(db);
+}
+
+static int collect(void *ctx, const char *key, const char *type,
+		   const char *value, size_t len, char *err, size_t errlen)
+{
+	char *out = ctx;
+
+	(void)err;
+	(void)errlen;
+	snprintf(out + strlen(out), 256 - strlen(out), "%s:%s:%.*s;", key, type,
+		 (int)len, value ? value : "");
+	return 0;
+}
+
+static void json_objects_are_walked(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	char out[256] = "", err[DB_ERR_LEN];
+	const char *ok = "{\"a\": \"x\\u0041\", \"b\": 1, \"c\": null, \"d\": {\"e\": 2}}";
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_json_object_walk(db, ok, strlen(ok), collect, out, err, sizeof(err)), DB_OK);
+	assert_string_equal(out, "a:text:xA;b:integer:1;c:null:;d:object:{\"e\":2};");
+	assert_int_equal(db_json_object_walk(db, "[1]", 3, collect, out, err, sizeof(err)), DB_INVALID);
+	assert_string_equal(err, "JSON body must be an object, not array");
+	assert_int_equal(db_json_object_walk(db, "{\"a\":", 5, collect, out, err, sizeof(err)), DB_INVALID);
+	assert_string_equal(err, "malformed JSON");
+	assert_int_equal(db_json_object_walk(db, "", 0, collect, out, err, sizeof(err)), DB_INVALID);
+	db_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(tuned_pragmas_are_applied, setup, teardown),
+		cmocka_unit_test_setup_teardown(django_default_pragmas_are_applied, setup, teardown),
+		cmocka_unit_test_setup_teardown(schema_is_djangos_auth_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(serving_needs_a_migrated_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(begin_immediate_waits_with_a_busy_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(begin_immediate_fails_without_a_busy_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_wal, setup, teardown),
+		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_rollback_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
+		cmocka_unit_test_setup_teardown(json_objects_are_walked, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
+}

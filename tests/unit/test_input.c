@@ -1,0 +1,158 @@
+#include "testutil.h"
+
+#include "input.h"
+
+static char err[INPUT_ERR_LEN];
+
+static int parse_form(struct user_input *in, const char *body)
+{
+	input_init(in);
+	err[0] = '\0';
+	return input_parse_form(in, body, strlen(body), err, sizeof(err));
+}
+
+/* Parses body as a form and validates it; returns the first failure's message, or "ok". */
+static const char *form_verdict(const char *body)
+{
+	struct user_input in;
+
+	if (parse_form(&in, body) != 0 || input_validate(&in, err, sizeof(err)) != 0)
+		return err;
+	return "ok";
+}
+
+static void form_fields_are_decoded(void **state)
+{
+	struct user_input in;
+
+	(void)state;
+	assert_int_equal(parse_form(&in, "username=bob%2Bx&email=b%40example.com&password=a+b%26c%3D"), 0);
+	assert_string_equal(in.username, "bob+x");
+	assert_string_equal(in.email, "b@example.com");
+	assert_string_equal(in.password, "a b&c=");
+	assert_int_equal(in.f_password.len, 6);
+	assert_false(input_is_empty(&in));
+}
+
+static void empty_pairs_are_skipped(void **state)
+{
+	struct user_input in;
+
+	(void)state;
+	assert_int_equal(parse_form(&in, "&&username=a&&password=b&"), 0);
+	assert_string_equal(in.username, "a");
+	assert_int_equal(parse_form(&in, ""), 0);
+	assert_true(input_is_empty(&in));
+}
+
+static void form_refusals(void **state)
+{
+	struct user_input in;
+
+	(void)state;
+	assert_int_equal(parse_form(&in, "username=a&username=b"), -1);
+	assert_string_equal(err, "username: given more than once");
+	assert_int_equal(parse_form(&in, "username=a&is_superuser=1"), -1);
+	assert_string_equal(err, "unknown field \"is_superuser\": expected username, email, password");
+	assert_int_equal(parse_form(&in, "username=%zz"), -1);
+	assert_string_equal(err, "malformed form body: bad percent-encoding");
+	assert_int_equal(parse_form(&in, "username=ab%4"), -1);
+	assert_int_equal(parse_form(&in, "username=ab%"), -1);
+	assert_int_equal(parse_form(&in, "us%ZZername=a"), -1);
+	/* A name is shown to the client with anything odd replaced. */
+	assert_int_equal(parse_form(&in, "a%22b%0a=1"), -1);
+	assert_string_equal(err, "unknown field \"a?b?\": expected username, email, password");
+}
+
+static void validation_follows_django(void **state)
+{
+	char longname[200], longpw[5000];
+
+	(void)state;
+	assert_string_equal(form_verdict("username=a&password=b"), "ok");
+	assert_string_equal(form_verdict("username=a.b%40c%2Bd-e_f&password=b&email=x%40y.z"), "ok");
+	assert_string_equal(form_verdict("password=b"), "username: this field is required");
+	assert_string_equal(form_verdict("username=&password=b"), "username: this field is required");
+	assert_string_equal(form_verdict("username=a+b&password=b"),
+			    "username: only letters, digits and @ . + - _ are allowed");
+	assert_string_equal(form_verdict("username=a%2Fb&password=b"),
+			    "username: only letters, digits and @ . + - _ are allowed");
+	assert_string_equal(form_verdict("username=a%00b&password=b"),
+			    "username: only letters, digits and @ . + - _ are allowed");
+	assert_string_equal(form_verdict("username=%C3%A9&password=b"),
+			    "username: only letters, digits and @ . + - _ are allowed");
+	assert_string_equal(form_verdict("username=a"), "password: this field is required");
+	assert_string_equal(form_verdict("username=a&password="), "password: this field is required");
+	assert_string_equal(form_verdict("username=a&password=x%00y"),
+			    "password: must not contain NUL bytes");
+	assert_string_equal(form_verdict("username=a&password=b&email=nope"),
+			    "email: not a valid address (needs one @ between a name and a domain)");
+	assert_string_equal(form_verdict("username=a&password=b&email=a%40b%40c"),
+			    "email: not a valid address (needs one @ between a name and a domain)");
+	assert_string_equal(form_verdict("username=a&password=b&email=%40b"),
+			    "email: not a valid address (needs one @ between a name and a domain)");
+	assert_string_equal(form_verdict("username=a&password=b&email=a+b%40c"),
+			    "email: not a valid address (spaces, control characters or invalid UTF-8)");
+	assert_string_equal(form_verdict("username=a&password=b&email=a%FF%40c"),
+			    "email: not a valid address (spaces, control characters or invalid UTF-8)");
+	assert_string_equal(form_verdict("username=a&password=b&email=j%C3%B6rg%40example.com"), "ok");
+
+	/* 150 characters are allowed, 151 are not. */
+	memset(longname, 'x', sizeof(longname));
+	memcpy(longname, "username=", 9);
+	strcpy(longname + 9 + 150, "&password=p");
+	assert_string_equal(form_verdict(longname), "ok");
+	longname[9 + 150] = 'x';
+	strcpy(longname + 9 + 151, "&password=p");
+	assert_string_equal(form_verdict(longname), "username: at most 150 characters");
+
+	/* 4096 bytes of password are allowed, 4097 are not. */
+	memcpy(longpw, "username=a&password=", 20);
+	memset(longpw + 20, 'p', 4096);
+	longpw[20 + 4096] = '\0';
+	assert_string_equal(form_verdict(longpw), "ok");
+	memset(longpw + 20, 'p', 4097);
+	longpw[20 + 4097] = '\0';
+	assert_string_equal(form_verdict(longpw), "password: at most 4096 bytes");
+}
+
+static void json_members_must_be_strings(void **state)
+{
+	struct user_input in;
+
+	(void)state;
+	input_init(&in);
+	assert_int_equal(input_json_member(&in, "username", "text", "bob", 3, err, sizeof(err)), 0);
+	assert_string_equal(in.username, "bob");
+	assert_int_equal(input_json_member(&in, "password", "integer", "12", 2, err, sizeof(err)), -1);
+	assert_string_equal(err, "password: must be a JSON string, not integer");
+	assert_int_equal(input_json_member(&in, "username", "text", "x", 1, err, sizeof(err)), -1);
+	assert_string_equal(err, "username: given more than once");
+	assert_int_equal(input_json_member(&in, "email", "null", NULL, 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "email: must be a JSON string, not null");
+}
+
+static void wipe_clears_the_password(void **state)
+{
+	struct user_input in;
+
+	(void)state;
+	assert_int_equal(parse_form(&in, "username=a&password=secret"), 0);
+	input_wipe(&in);
+	for (size_t i = 0; i < sizeof(in.password); i++)
+		assert_int_equal(in.password[i], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(form_fields_are_decoded),
+		cmocka_unit_test(empty_pairs_are_skipped),
+		cmocka_unit_test(form_refusals),
+		cmocka_unit_test(validation_follows_django),
+		cmocka_unit_test(json_members_must_be_strings),
+		cmocka_unit_test(wipe_clears_the_password),
+	};
+
+	return cmocka_run_group_tests_name("input", tests, NULL, NULL);
+}

@@ -1,0 +1,73 @@
+#include "testutil.h"
+
+#include "password.h"
+
+static void yescrypt_by_default_and_verifies(void **state)
+{
+	char hash[PW_HASH_MAX], hash2[PW_HASH_MAX], err[PW_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, "correct horse", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "$y$", 3);
+	assert_true(pw_verify("correct horse", hash));
+	assert_false(pw_verify("correct horsE", hash));
+	assert_false(pw_verify("", hash));
+	/* A fresh salt each time: the same password, two hashes. */
+	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, "correct horse", hash2, sizeof(hash2), err, sizeof(err)), 0);
+	assert_string_not_equal(hash, hash2);
+	assert_true(pw_verify("correct horse", hash2));
+}
+
+static void other_methods_and_costs(void **state)
+{
+	char hash[PW_HASH_MAX], err[PW_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(pw_hash(HASH_SHA512CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "$6$rounds=1000$", 15);
+	assert_true(pw_verify("pw", hash));
+	assert_int_equal(pw_hash(HASH_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "$2b$04$", 7);
+	assert_true(pw_verify("pw", hash));
+}
+
+static void bad_cost_is_refused(void **state)
+{
+	char err[PW_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(pw_check_settings(HASH_YESCRYPT, 0, err, sizeof(err)), 0);
+	assert_int_equal(pw_check_settings(HASH_YESCRYPT, 99, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "HASH_COST=99: not accepted for yescrypt"));
+	assert_int_equal(pw_check_settings(HASH_BCRYPT, 2, err, sizeof(err)), -1);
+}
+
+static void a_short_output_buffer_is_refused(void **state)
+{
+	char hash[8], err[PW_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(pw_hash(HASH_SHA256CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "hash longer than"));
+}
+
+static void garbage_hash_never_verifies(void **state)
+{
+	(void)state;
+	assert_false(pw_verify("pw", "*0"));
+	assert_false(pw_verify("pw", "not a hash"));
+	assert_false(pw_verify("pw", ""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(yescrypt_by_default_and_verifies),
+		cmocka_unit_test(other_methods_and_costs),
+		cmocka_unit_test(bad_cost_is_refused),
+		cmocka_unit_test(a_short_output_buffer_is_refused),
+		cmocka_unit_test(garbage_hash_never_verifies),
+	};
+
+	return cmocka_run_group_tests_name("password", tests, NULL, NULL);
+}
