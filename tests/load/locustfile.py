@@ -1,0 +1,93 @@
+"""Load for sqlite-fcgi: each simulated user creates users, back to back.
+
+    locust -f tests/load/locustfile.py --headless -u 10 -r 10 -t 10s \
+        --host http://127.0.0.1:8000
+
+The task is the seed's: GET create_user/. A response counts as a success only
+when it is a 200 whose body starts with "User created, num users: "; any
+other answer is a failure named by its status and body, so that locust's
+failures CSV lists, for example, "503 database is locked" with its count.
+
+With --csv PREFIX, locust 2.12 rewrites PREFIX_stats.csv and
+PREFIX_failures.csv once a second and not again after the last requests,
+which --stop-timeout lets finish, have been counted: its files can miss the
+last second. So once locust has stopped every user, this file also writes
+PREFIX_final_stats.csv and PREFIX_final_failures.csv, with locust's own CSV
+code and columns: those hold every request of the run.
+"""
+
+import csv
+
+from locust import FastHttpUser, constant, events, task
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+SUCCESS_PREFIX = "User created, num users: "
+# A failure's name keeps at most this much of the body.
+MAX_BODY_IN_NAME = 120
+
+
+class ResponseFailure(Exception):
+    """A wrong answer, named by "STATUS BODY".
+
+    Locust names a failure by repr() of its exception (its failures CSV would
+    say "CatchResponseError('503 ...')"): this repr is the message alone.
+    """
+
+    def __repr__(self):
+        return str(self.args[0])
+
+    __str__ = __repr__
+
+
+def failure_name(status, body, error=None):
+    """ "503 database is locked"; "connection error: ..." when there was no answer."""
+    if not status:
+        return f"connection error: {error!r}" if error else "connection error"
+    text = " ".join((body or "").split())
+    if len(text) > MAX_BODY_IN_NAME:
+        text = text[:MAX_BODY_IN_NAME] + "..."
+    return f"{status} {text}" if text else str(status)
+
+
+class CreateUser(FastHttpUser):
+    # As fast as each user can: the next request as soon as the last answered.
+    wait_time = constant(0)
+
+    def on_start(self):
+        # FastHttpUser appends the path to the host as written: the seed's
+        # "create_user/" wants a host that ends with "/".
+        self.path = "create_user/" if self.host.endswith("/") else "/create_user/"
+
+    @task
+    def create_user(self):
+        with self.client.get(self.path, name="create_user/",
+                             catch_response=True) as response:
+            body = response.text or ""
+            if response.status_code == 200 and body.startswith(SUCCESS_PREFIX):
+                response.success()
+            else:
+                name = failure_name(response.status_code, body,
+                                    getattr(response, "error", None))
+                response.failure(ResponseFailure(name))
+
+
+_environment = None
+
+
+@events.init.add_listener
+def _keep_environment(environment, **_kwargs):
+    global _environment
+    _environment = environment
+
+
+@events.quit.add_listener
+def _write_final_csv(**_kwargs):
+    """Writes PREFIX_final_{stats,failures}.csv once the run is over."""
+    env = _environment
+    prefix = getattr(getattr(env, "parsed_options", None), "csv_prefix", None)
+    if env is None or not prefix:
+        return
+    writer = StatsCSV(env, PERCENTILES_TO_REPORT)
+    for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
+        with open(f"{prefix}_final_{suffix}.csv", "w", newline="", encoding="utf-8") as f:
+            write(csv.writer(f))
