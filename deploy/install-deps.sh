@@ -2,13 +2,18 @@
 # Installs the Debian/Ubuntu packages sqlite-fcgi needs, skipping those that
 # are already installed, so that it is quick to run before every build.
 #
-#   deploy/install-deps.sh [build] [run] [test] [bench]   (default: all)
+#   deploy/install-deps.sh [build] [run] [test] [bench] [compose]
+#   (default: build run test bench; compose is asked for by make test-compose)
 set -eu
 
 build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
 run="nginx spawn-fcgi multiwatch sqlite3 curl"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust"
 bench="wrk gnuplot-nox"
+# The compose file without a Docker engine: podman runs it, debootstrap
+# builds the base image when no registry is reachable, docker-compose
+# validates the file (see mk/compose.mk).
+compose="podman podman-compose runc debootstrap docker-compose ca-certificates"
 
 groups=${*:-build run test bench}
 wanted=""
@@ -18,7 +23,8 @@ for g in $groups; do
 	run) wanted="$wanted $run" ;;
 	test) wanted="$wanted $test" ;;
 	bench) wanted="$wanted $bench" ;;
-	*) echo "install-deps: unknown group '$g' (build, run, test, bench)" >&2; exit 2 ;;
+	compose) wanted="$wanted $compose" ;;
+	*) echo "install-deps: unknown group '$g' (build, run, test, bench, compose)" >&2; exit 2 ;;
 	esac
 done
 
