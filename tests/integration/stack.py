@@ -1,0 +1,101 @@
+"""The real stack (nginx + spawn-fcgi + multiwatch + sqlite-fcgi workers),
+started by deploy/stack.sh on a free loopback port in a temporary directory."""
+
+import os
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "deploy" / "stack.sh"
+BINARY = ROOT / "build" / "sqlite-fcgi"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """One running stack; stop() stops everything start() started."""
+
+    def __init__(self, run_dir, **settings):
+        self.run_dir = Path(run_dir)
+        self.port = free_port()
+        self.db_path = self.run_dir / "db.sqlite3"
+        self.env = dict(os.environ)
+        # Settings of the developer's shell must not leak into a test.
+        for name in ("SQLITE_PROFILE", "SQLITE_JOURNAL_MODE", "SQLITE_SYNCHRONOUS",
+                     "SQLITE_BUSY_TIMEOUT_MS", "SQLITE_TXN", "HASH_WHEN", "HASH_METHOD",
+                     "HASH_COST", "WORKERS", "WEB_CONCURRENCY"):
+            self.env.pop(name, None)
+        self.env.update({
+            "PORT": str(self.port), "RUN_DIR": str(self.run_dir),
+            "DB_PATH": str(self.db_path), "SQLITE_FCGI": str(BINARY),
+        })
+        self.env.update({k: str(v) for k, v in settings.items()})
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def run_script(self, command, timeout=60):
+        return subprocess.run([str(STACK), command], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def start(self):
+        result = self.run_script("start")
+        if result.returncode != 0:
+            raise RuntimeError(f"stack start failed:\n{result.stderr}")
+        return self
+
+    def stop(self):
+        result = self.run_script("stop")
+        assert result.returncode == 0, result.stderr
+
+    def url(self, path):
+        return self.base + path
+
+    def get(self, path, **kw):
+        return requests.get(self.url(path), timeout=30, **kw)
+
+    def post(self, path, **kw):
+        return requests.post(self.url(path), timeout=30, **kw)
+
+    def query(self, sql, *args):
+        con = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def user_count(self):
+        return self.query("SELECT COUNT(*) FROM auth_user")[0][0]
+
+    def pid(self, name):
+        return int((self.run_dir / f"{name}.pid").read_text())
+
+    def worker_pids(self):
+        """The sqlite-fcgi processes multiwatch keeps."""
+        out = subprocess.run(["pgrep", "-P", str(self.pid("workers"))],
+                             capture_output=True, text=True)
+        return sorted(int(p) for p in out.stdout.split())
+
+    def wait_for_workers(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.worker_pids()
+            if len(pids) == n:
+                return pids
+            time.sleep(0.05)
+        raise AssertionError(f"expected {n} workers, have {self.worker_pids()}")
+
+    def access_log(self):
+        path = self.run_dir / "access.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def app_log(self):
+        path = self.run_dir / "app.log"
+        return path.read_text() if path.exists() else ""

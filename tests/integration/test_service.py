@@ -1,0 +1,157 @@
+"""/create_user/, /healthz and the error answers, through nginx."""
+
+import ctypes
+import re
+
+import pytest
+import requests
+
+# libxcrypt itself, as the service uses it (Python's crypt module is going away).
+_libcrypt = ctypes.CDLL("libcrypt.so.1")
+_libcrypt.crypt.restype = ctypes.c_char_p
+_libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+
+
+def verifies(password, stored):
+    again = _libcrypt.crypt(password.encode(), stored.encode())
+    return again is not None and again.decode() == stored
+
+
+CREATED = re.compile(r"^User created, num users: (\d+)$")
+
+
+def created_count(response):
+    assert response.status_code == 200, response.text
+    m = CREATED.match(response.text)
+    assert m, response.text
+    return int(m.group(1))
+
+
+def test_create_user_body_and_growing_count(stack):
+    before = stack.user_count()
+    counts = [created_count(stack.get("/create_user/")) for _ in range(3)]
+    assert counts == [before + 1, before + 2, before + 3]
+    assert stack.user_count() == before + 3
+    rows = stack.query("SELECT username, email, password FROM auth_user ORDER BY id DESC LIMIT 3")
+    for username, email, password in rows:
+        assert re.fullmatch(r"[A-Za-z0-9]{10}", username)
+        assert email == username + "@example.com"
+        assert password.startswith("$y$")
+
+
+def test_posted_user_is_stored_with_a_verifiable_yescrypt_hash(stack):
+    r = stack.post("/create_user/", data={"username": "alice.b+1@x", "email": "alice@example.org",
+                                          "password": "s3cret & pass"})
+    created_count(r)
+    (email, stored), = stack.query("SELECT email, password FROM auth_user WHERE username = ?",
+                                   "alice.b+1@x")
+    assert email == "alice@example.org"
+    assert stored.startswith("$y$")
+    assert verifies("s3cret & pass", stored)
+    assert not verifies("s3cret & pasS", stored)
+    assert "s3cret" not in stack.app_log()
+
+
+def test_json_in_and_out(stack):
+    r = stack.post("/create_user/", json={"username": "jason", "password": "pw"},
+                   headers={"Accept": "application/json"})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/json"
+    body = r.json()
+    assert body["username"] == "jason"
+    assert body["num_users"] == stack.user_count()
+    r = stack.get("/create_user/", headers={"Accept": "application/json"})
+    assert re.fullmatch(r"[A-Za-z0-9]{10}", r.json()["username"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"data": {"username": "a b", "password": "x"}},
+     "username: only letters, digits and @ . + - _ are allowed"),
+    ({"data": {"username": "x" * 151, "password": "x"}}, "username: at most 150 characters"),
+    ({"data": {"password": "x"}}, "username: this field is required"),
+    ({"data": {"username": "bob2"}}, "password: this field is required"),
+    ({"data": {"username": "bob2", "password": "x", "email": "nope"}},
+     "email: not a valid address (needs one @ between a name and a domain)"),
+    ({"data": {"username": "bob2", "password": "x", "role": "admin"}},
+     'unknown field "role": expected username, email, password'),
+    ({"data": "username=a&username=b&password=x",
+      "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+     "username: given more than once"),
+    ({"data": "username=%zz", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+     "malformed form body: bad percent-encoding"),
+    ({"data": '{"username": "bob2"', "headers": {"Content-Type": "application/json"}},
+     "malformed JSON"),
+    ({"data": '["bob2"]', "headers": {"Content-Type": "application/json"}},
+     "JSON body must be an object, not array"),
+    ({"json": {"username": "bob2", "password": 12345}}, "password: must be a JSON string, not integer"),
+])
+def test_bad_input_is_refused_by_field_and_writes_nothing(stack, kwargs, message):
+    before = stack.user_count()
+    r = stack.post("/create_user/", **kwargs)
+    assert r.status_code == 400
+    assert r.text == message + "\n"
+    assert stack.user_count() == before
+
+
+def test_errors_as_json_when_asked(stack):
+    r = stack.post("/create_user/", data={"username": "a b", "password": "x"},
+                   headers={"Accept": "application/json"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "username: only letters, digits and @ . + - _ are allowed"}
+
+
+def test_taken_username_is_409(stack):
+    created_count(stack.post("/create_user/", data={"username": "taken", "password": "x"}))
+    before = stack.user_count()
+    r = stack.post("/create_user/", data={"username": "taken", "password": "y"})
+    assert r.status_code == 409
+    assert r.text == "username: already taken\n"
+    assert stack.user_count() == before
+
+
+def test_unsupported_media_type_is_415(stack):
+    r = stack.post("/create_user/", data=b"<user/>", headers={"Content-Type": "application/xml"})
+    assert r.status_code == 415
+    assert "Content-Type must be" in r.text
+
+
+def test_body_over_the_limit_is_413(stack):
+    before = stack.user_count()
+    r = stack.post("/create_user/", data={"username": "big", "password": "x" * 100_000})
+    assert r.status_code == 413
+    assert stack.user_count() == before
+
+
+def test_unknown_path_is_404_and_database_files_are_not_served(stack):
+    for path in ("/nope", "/create_user", "/db.sqlite3", "/db.sqlite3-wal", "/var/db.sqlite3",
+                 "/../db.sqlite3"):
+        r = stack.get(path)
+        assert r.status_code in (400, 404), path
+        assert b"SQLite format" not in r.content
+
+
+def test_wrong_method_is_405_with_allow(stack):
+    r = requests.delete(stack.url("/create_user/"), timeout=10)
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, POST"
+    r = requests.post(stack.url("/healthz"), timeout=10)
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, HEAD"
+
+
+def test_healthz(stack):
+    r = stack.get("/healthz")
+    assert r.status_code == 200
+    assert r.text == "ok\n"
+
+
+def test_access_log_has_status_and_timings(stack):
+    stack.get("/healthz")
+    line = [l for l in stack.access_log() if '"GET /healthz' in l][-1]
+    assert re.search(r'" 200 \d+ rt=\d+\.\d{3} urt=\d+\.\d{3}$', line), line
+
+
+def test_every_2xx_creation_in_the_log_is_a_user_in_the_database(stack):
+    created = sum(1 for l in stack.access_log()
+                  if "/create_user/ HTTP" in l and re.search(r'" 2\d\d ', l))
+    assert created == stack.user_count()
