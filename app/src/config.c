@@ -38,6 +38,10 @@ static const struct choice hash_whens[] = {
 	{ "before-begin", HASH_BEFORE_BEGIN },
 	{ "inside-transaction", HASH_INSIDE_TXN },
 };
+static const struct choice lock_waits[] = {
+	{ "sqlite", LOCK_WAIT_SQLITE },
+	{ "flock", LOCK_WAIT_FLOCK },
+};
 static const struct choice hash_methods[] = {
 	{ "yescrypt", HASH_YESCRYPT },
 	{ "gost-yescrypt", HASH_GOST_YESCRYPT },
@@ -78,6 +82,11 @@ const char *config_txn_name(enum config_txn t)
 const char *config_hash_when_name(enum config_hash_when w)
 {
 	return choice_name(hash_whens, NCHOICES(hash_whens), (int)w);
+}
+
+const char *config_lock_wait_name(enum config_lock_wait w)
+{
+	return choice_name(lock_waits, NCHOICES(lock_waits), (int)w);
 }
 
 const char *config_hash_method_name(enum config_hash_method m)
@@ -146,11 +155,13 @@ static void apply_profile(struct config *cfg)
 		cfg->sync = SYNC_NORMAL;
 		cfg->txn = TXN_IMMEDIATE;
 		cfg->hash_when = HASH_BEFORE_BEGIN;
+		cfg->lock_wait = LOCK_WAIT_SQLITE;
 	} else {
 		cfg->journal = JOURNAL_DELETE;
 		cfg->sync = SYNC_FULL;
 		cfg->txn = TXN_DEFERRED;
 		cfg->hash_when = HASH_INSIDE_TXN;
+		cfg->lock_wait = LOCK_WAIT_SQLITE;
 	}
 }
 
@@ -180,7 +191,7 @@ static int load_db_path(struct config *cfg, config_getenv_fn get, char *err,
 static int load_sqlite(struct config *cfg, config_getenv_fn get, char *err,
 		       size_t errlen)
 {
-	int profile = PROFILE_TUNED, journal, sync, txn, when;
+	int profile = PROFILE_TUNED, journal, sync, txn, when, wait;
 
 	if (parse_choice(get, "SQLITE_PROFILE", profiles, NCHOICES(profiles),
 			 &profile, err, errlen) != 0)
@@ -191,6 +202,7 @@ static int load_sqlite(struct config *cfg, config_getenv_fn get, char *err,
 	sync = (int)cfg->sync;
 	txn = (int)cfg->txn;
 	when = (int)cfg->hash_when;
+	wait = (int)cfg->lock_wait;
 	if (parse_choice(get, "SQLITE_JOURNAL_MODE", journals,
 			 NCHOICES(journals), &journal, err, errlen) != 0 ||
 	    parse_choice(get, "SQLITE_SYNCHRONOUS", syncs, NCHOICES(syncs),
@@ -199,6 +211,8 @@ static int load_sqlite(struct config *cfg, config_getenv_fn get, char *err,
 			 errlen) != 0 ||
 	    parse_choice(get, "HASH_WHEN", hash_whens, NCHOICES(hash_whens),
 			 &when, err, errlen) != 0 ||
+	    parse_choice(get, "WRITE_LOCK_WAIT", lock_waits, NCHOICES(lock_waits),
+			 &wait, err, errlen) != 0 ||
 	    parse_long(get, "SQLITE_BUSY_TIMEOUT_MS", 0, 600000,
 		       &cfg->busy_timeout_ms, err, errlen) != 0)
 		return -1;
@@ -206,6 +220,7 @@ static int load_sqlite(struct config *cfg, config_getenv_fn get, char *err,
 	cfg->sync = (enum config_sync)sync;
 	cfg->txn = (enum config_txn)txn;
 	cfg->hash_when = (enum config_hash_when)when;
+	cfg->lock_wait = (enum config_lock_wait)wait;
 	return 0;
 }
 
@@ -256,6 +271,7 @@ void config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "SQLITE_BUSY_TIMEOUT_MS=%ld\n", cfg->busy_timeout_ms);
 	fprintf(out, "SQLITE_TXN=%s\n", config_txn_name(cfg->txn));
 	fprintf(out, "HASH_WHEN=%s\n", config_hash_when_name(cfg->hash_when));
+	fprintf(out, "WRITE_LOCK_WAIT=%s\n", config_lock_wait_name(cfg->lock_wait));
 	fprintf(out, "HASH_METHOD=%s\n", config_hash_method_name(cfg->hash_method));
 	fprintf(out, "HASH_COST=%ld\n", cfg->hash_cost);
 	fprintf(out, "WORKERS=%ld\n", cfg->workers);

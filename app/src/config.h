@@ -16,6 +16,8 @@ enum config_sync { SYNC_OFF, SYNC_NORMAL, SYNC_FULL, SYNC_EXTRA };
 enum config_txn { TXN_DEFERRED, TXN_IMMEDIATE };
 /* Where the slow password hash runs: before BEGIN, or inside the transaction. */
 enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
+/* How a writer waits for the write lock: SQLite's busy handler, or flock(). */
+enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
 enum config_hash_method {
 	HASH_YESCRYPT, HASH_GOST_YESCRYPT, HASH_SCRYPT, HASH_BCRYPT,
 	HASH_SHA512CRYPT, HASH_SHA256CRYPT
@@ -32,6 +34,7 @@ struct config {
 	long busy_timeout_ms;
 	enum config_txn txn;
 	enum config_hash_when hash_when;
+	enum config_lock_wait lock_wait;
 	enum config_hash_method hash_method;
 	long hash_cost;			/* 0: libxcrypt's default cost */
 	long workers;
@@ -56,6 +59,7 @@ const char *config_journal_name(enum config_journal j);
 const char *config_sync_name(enum config_sync s);
 const char *config_txn_name(enum config_txn t);
 const char *config_hash_when_name(enum config_hash_when w);
+const char *config_lock_wait_name(enum config_lock_wait w);
 const char *config_hash_method_name(enum config_hash_method m);
 
 #endif

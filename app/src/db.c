@@ -1,9 +1,12 @@
 #include "db.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "writelock.h"
 
 enum db_stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
@@ -45,8 +48,15 @@ static const char schema_v1[] =
 	"\"first_name\" varchar(150) NOT NULL);"
 	"PRAGMA user_version = 1;";
 
+/* In WAL mode: checkpoint every 1000 pages (SQLite's default, stated here
+ * so that it is on record), and truncate the WAL back to 64 MiB after a
+ * checkpoint, so that a burst of writes does not leave a huge file behind. */
+#define WAL_AUTOCHECKPOINT_PAGES 1000
+#define JOURNAL_SIZE_LIMIT_BYTES 67108864	/* 64 MiB, a literal for STR() */
+
 struct db {
 	sqlite3 *conn;
+	struct writelock *wl;	/* NULL unless WRITE_LOCK_WAIT=flock */
 	sqlite3_stmt *stmt[DB_NSTMT];
 	int last_rc;
 	char last_msg[DB_ERR_LEN];
@@ -84,6 +94,12 @@ void db_print_plan(const struct config *cfg, FILE *out)
 	fprintf(out, "sqlite3_busy_timeout(db, %ld);\n", cfg->busy_timeout_ms);
 	fprintf(out, "%s;\n", journal_sql(cfg->journal));
 	fprintf(out, "%s;\n", sync_sql(cfg->sync));
+	if (cfg->journal == JOURNAL_WAL)
+		fprintf(out, "PRAGMA wal_autocheckpoint = %d;\nPRAGMA journal_size_limit = %d;\n",
+			WAL_AUTOCHECKPOINT_PAGES, JOURNAL_SIZE_LIMIT_BYTES);
+	if (cfg->lock_wait == LOCK_WAIT_FLOCK)
+		fprintf(out, "flock(\"%s-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
+			cfg->db_path);
 	fprintf(out, "%s;  -- each /create_user/ transaction, password hashed %s\n",
 		begin_sql(cfg->txn),
 		cfg->hash_when == HASH_BEFORE_BEGIN ? "before BEGIN"
@@ -104,6 +120,12 @@ static enum db_result db_fail(struct db *db, int rc)
 	default:
 		return DB_ERR;
 	}
+}
+
+void db_clear_error(struct db *db)
+{
+	db->last_rc = SQLITE_OK;
+	db->last_msg[0] = '\0';
 }
 
 int db_errcode(const struct db *db)
@@ -187,6 +209,12 @@ enum db_result db_read_pragmas(struct db *db, struct db_pragmas *out)
 	return DB_OK;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char wal_sql[] =
+	"PRAGMA wal_autocheckpoint = " STR(WAL_AUTOCHECKPOINT_PAGES) ";"
+	"PRAGMA journal_size_limit = " STR(JOURNAL_SIZE_LIMIT_BYTES) ";";
+
 /* Applies the settings, then reads them back: SQLite ignores some silently. */
 static int apply_settings(struct db *db, const struct config *cfg, char *err,
 			  size_t errlen)
@@ -197,6 +225,7 @@ static int apply_settings(struct db *db, const struct config *cfg, char *err,
 	if (sqlite3_busy_timeout(db->conn, (int)cfg->busy_timeout_ms) != SQLITE_OK ||
 	    query_text(db, journal_sql(cfg->journal), mode, sizeof(mode)) != DB_OK ||
 	    exec_sql(db, sync_sql(cfg->sync)) != DB_OK ||
+	    (cfg->journal == JOURNAL_WAL && exec_sql(db, wal_sql) != DB_OK) ||
 	    db_read_pragmas(db, &p) != DB_OK) {
 		snprintf(err, errlen, "%s: applying settings: %s", cfg->db_path,
 			 db->last_msg);
@@ -271,6 +300,17 @@ static int open_conn(struct db *db, const struct config *cfg,
 	return 0;
 }
 
+static int open_writelock(struct db *db, const struct config *cfg, char *err,
+			  size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 16];
+
+	if (cfg->lock_wait != LOCK_WAIT_FLOCK)
+		return 0;
+	snprintf(path, sizeof(path), "%s-writelock", cfg->db_path);
+	return writelock_open(path, cfg->busy_timeout_ms, &db->wl, err, errlen);
+}
+
 enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		       struct db **out, char *err, size_t errlen)
 {
@@ -285,7 +325,8 @@ enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		goto fail;
 	if (mode == DB_OPEN_SERVE &&
 	    (check_schema(db, cfg, err, errlen) != 0 ||
-	     prepare_all(db, cfg, err, errlen) != 0))
+	     prepare_all(db, cfg, err, errlen) != 0 ||
+	     open_writelock(db, cfg, err, errlen) != 0))
 		goto fail;
 	*out = db;
 	return DB_OK;
@@ -302,6 +343,7 @@ void db_close(struct db *db)
 	for (int i = 0; i < DB_NSTMT; i++)
 		sqlite3_finalize(db->stmt[i]);
 	sqlite3_close(db->conn);
+	writelock_close(db->wl);
 	free(db);
 }
 
@@ -331,29 +373,89 @@ fail:
 	return res;
 }
 
+/*
+ * DB_ERR when the file this connection has open is no longer the one at
+ * DB_PATH (deleted, moved or replaced).  In WAL mode SQLite would go on
+ * writing to the deleted file, and every write would be lost.
+ */
+static enum db_result check_not_moved(struct db *db)
+{
+	int moved = 0;
+	int rc = sqlite3_file_control(db->conn, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
+
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc);
+	if (moved) {
+		db->last_rc = SQLITE_READONLY_DBMOVED;
+		snprintf(db->last_msg, sizeof(db->last_msg),
+			 "the database file was moved or deleted");
+		return DB_ERR;
+	}
+	return DB_OK;
+}
+
+/* Lets the next writer in once no transaction is open any more. */
+static void release_writelock_if_done(struct db *db)
+{
+	if (db->wl != NULL && sqlite3_get_autocommit(db->conn))
+		writelock_release(db->wl);
+}
+
+static enum db_result acquire_writelock(struct db *db)
+{
+	switch (writelock_acquire(db->wl)) {
+	case WRITELOCK_OK:
+		return DB_OK;
+	case WRITELOCK_TIMEOUT:
+		db->last_rc = SQLITE_BUSY;
+		snprintf(db->last_msg, sizeof(db->last_msg),
+			 "timed out waiting for the write lock file");
+		return DB_BUSY;
+	case WRITELOCK_ERR:
+		break;
+	}
+	db->last_rc = SQLITE_IOERR;
+	snprintf(db->last_msg, sizeof(db->last_msg), "write lock file: %s",
+		 strerror(errno));
+	return DB_ERR;
+}
+
 enum db_result db_begin(struct db *db)
 {
-	return step_done(db, db->stmt[ST_BEGIN]);
+	enum db_result res = check_not_moved(db);
+
+	if (res != DB_OK)
+		return res;
+	if (db->wl != NULL && (res = acquire_writelock(db)) != DB_OK)
+		return res;
+	res = step_done(db, db->stmt[ST_BEGIN]);
+	release_writelock_if_done(db);
+	return res;
 }
 
 enum db_result db_commit(struct db *db)
 {
-	return step_done(db, db->stmt[ST_COMMIT]);
+	enum db_result res = step_done(db, db->stmt[ST_COMMIT]);
+
+	release_writelock_if_done(db);
+	return res;
 }
 
 void db_rollback(struct db *db)
 {
 	/* A failed statement may already have rolled the transaction back. */
 	if (sqlite3_get_autocommit(db->conn))
-		return;
+		goto out;
 	if (db->stmt[ST_ROLLBACK] != NULL) {
 		int rc = sqlite3_step(db->stmt[ST_ROLLBACK]);
 
 		sqlite3_reset(db->stmt[ST_ROLLBACK]);
 		if (rc == SQLITE_DONE)
-			return;
+			goto out;
 	}
 	sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+out:
+	release_writelock_if_done(db);
 }
 
 enum db_result db_users_read_recent(struct db *db, int *nread)
@@ -402,7 +504,23 @@ enum db_result db_user_count(struct db *db, long long *count)
 
 enum db_result db_ping(struct db *db)
 {
-	return step_done(db, db->stmt[ST_PING]);
+	enum db_result res = check_not_moved(db);
+
+	return res != DB_OK ? res : step_done(db, db->stmt[ST_PING]);
+}
+
+bool db_needs_reopen(const struct db *db)
+{
+	switch (db->last_rc & 0xff) {
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOTADB:
+	case SQLITE_READONLY:	/* includes SQLITE_READONLY_DBMOVED */
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Checks that text is one JSON object; DB_INVALID with err set when not. */

@@ -73,8 +73,15 @@ enum db_result db_users_read_recent(struct db *db, int *nread);
 enum db_result db_user_insert(struct db *db, const char *username,
 			      const char *email, const char *password_hash);
 enum db_result db_user_count(struct db *db, long long *count);
-/* SELECT 1: the connection answers. */
+/* SELECT 1: the connection answers, and its file is still at DB_PATH. */
 enum db_result db_ping(struct db *db);
+
+/*
+ * True when the last failure means this connection is of no more use
+ * (I/O error, file moved, deleted or replaced, corrupt, read-only):
+ * the caller should close it and open a new one.
+ */
+bool db_needs_reopen(const struct db *db);
 
 /*
  * Walks the members of the JSON object in text[0..len) with SQLite's JSON
@@ -90,6 +97,9 @@ typedef int (*db_json_member_fn)(void *ctx, const char *key, const char *type,
 enum db_result db_json_object_walk(struct db *db, const char *text, size_t len,
 				   db_json_member_fn member, void *ctx,
 				   char *err, size_t errlen);
+
+/* Forgets the last failure (call before each request). */
+void db_clear_error(struct db *db);
 
 /* The last failure, for logs: SQLite's extended code, its name and message. */
 int db_errcode(const struct db *db);

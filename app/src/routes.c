@@ -52,6 +52,10 @@ void routes_dispatch(struct app *app, struct http_request *r)
 			http_respond_error(r, 405, allow, "method not allowed");
 			return;
 		}
+		if (app->db == NULL) {
+			http_respond_error(r, 503, retry_after, "database unavailable");
+			return;
+		}
 		routes[i].handler(app, r);
 		return;
 	}

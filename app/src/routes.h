@@ -8,7 +8,7 @@
 /* What every handler needs: the settings and this worker's connection. */
 struct app {
 	const struct config *cfg;
-	struct db *db;
+	struct db *db;		/* NULL while the database cannot be opened */
 };
 
 /*

@@ -55,6 +55,30 @@ static int install_signals(sigset_t *stop_set)
 	return 0;
 }
 
+/* Opens the connection when there is none (after a failure dropped it). */
+static void ensure_db(struct app *app)
+{
+	char err[DB_ERR_LEN];
+
+	if (app->db != NULL)
+		return;
+	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) != DB_OK)
+		log_warn("database unavailable: %s", err);
+	else
+		log_info("database reopened");
+}
+
+/* Drops a connection whose last failure leaves it of no more use. */
+static void drop_broken_db(struct app *app)
+{
+	if (app->db == NULL || !db_needs_reopen(app->db))
+		return;
+	log_warn("closing the database connection after: %s (%s, %d)",
+		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db));
+	db_close(app->db);
+	app->db = NULL;
+}
+
 static void serve_requests(struct app *app, FCGX_Request *req,
 			   const sigset_t *stop_set)
 {
@@ -72,7 +96,11 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 			break;
 		}
 		http_request_init(&r, req);
+		ensure_db(app);
+		if (app->db != NULL)
+			db_clear_error(app->db);
 		routes_dispatch(app, &r);
+		drop_broken_db(app);
 		FCGX_Finish_r(req);
 		served++;
 		sigprocmask(SIG_UNBLOCK, stop_set, NULL);

@@ -105,3 +105,25 @@ def test_stop_leaves_no_process_behind(tmp_path):
         assert not os.path.exists(f"/proc/{p}"), f"pid {p} still running"
     ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     assert str(s.run_dir) not in ps
+
+
+def test_deleted_database_is_503_then_recovers(make_stack):
+    """A deleted file must not swallow writes; a new file is picked up by itself."""
+    s = make_stack(WORKERS=2)
+    assert s.get("/create_user/").status_code == 200
+    for suffix in ("", "-wal", "-shm"):
+        path = f"{s.db_path}{suffix}"
+        if os.path.exists(path):
+            os.unlink(path)
+    for _ in range(4):  # every worker sees it, whichever gets the request
+        r = s.get("/create_user/")
+        assert r.status_code == 503
+        assert r.text == "database unavailable\n"
+        assert r.headers["Retry-After"] == "1"
+    assert "the database file was moved or deleted" in s.app_log()
+    migrate = subprocess.run([s.env["SQLITE_FCGI"], "migrate"], env=s.env,
+                             capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr
+    counts = [s.get("/create_user/").text for _ in range(4)]
+    assert counts == [f"User created, num users: {n}" for n in range(1, 5)]
+    assert s.user_count() == 4

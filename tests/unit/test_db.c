@@ -227,6 +227,78 @@ static void deferred_write_after_read_is_busy_in_rollback_journal(void **state)
 	deferred_read_then_write("SQLITE_JOURNAL_MODE=delete", SQLITE_BUSY);
 }
 
+static void flock_writers_queue_for_each_other(void **state)
+{
+	const char *env[] = { "WRITE_LOCK_WAIT=flock", NULL };
+	struct config cfg;
+	struct db *db;
+	double start, waited;
+	pid_t holder;
+
+	(void)state;
+	dbtest_config(&t, &cfg, env);
+	db = dbtest_open(&cfg);
+	holder = hold_write_lock(&cfg, 300);
+	start = dbtest_now();
+	assert_int_equal(db_begin(db), DB_OK);
+	waited = dbtest_now() - start;
+	assert_true(waited > 0.15);
+	/* The kernel hands the lock over at once: no busy-handler sleep steps. */
+	assert_true(waited < 1.0);
+	assert_int_equal(db_commit(db), DB_OK);
+	reap(holder);
+	db_close(db);
+}
+
+static void flock_wait_gives_up_after_the_busy_timeout(void **state)
+{
+	const char *env[] = { "WRITE_LOCK_WAIT=flock", "SQLITE_BUSY_TIMEOUT_MS=100", NULL };
+	const char *env_holder[] = { "WRITE_LOCK_WAIT=flock", NULL };
+	struct config cfg, cfg_holder;
+	struct db *db;
+	double start, waited;
+	pid_t holder;
+
+	(void)state;
+	dbtest_config(&t, &cfg, env);
+	dbtest_config(&t, &cfg_holder, env_holder);
+	db = dbtest_open(&cfg);
+	holder = hold_write_lock(&cfg_holder, 600);
+	start = dbtest_now();
+	assert_int_equal(db_begin(db), DB_BUSY);
+	waited = dbtest_now() - start;
+	assert_true(waited >= 0.09 && waited < 0.5);
+	assert_string_equal(db_errmsg(db), "timed out waiting for the write lock file");
+	reap(holder);
+	/* Once free, the same connection writes again. */
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(db_commit(db), DB_OK);
+	db_close(db);
+}
+
+static void a_deleted_file_is_noticed(void **state)
+{
+	struct config cfg;
+	struct db *db;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_ping(db), DB_OK);
+	assert_false(db_needs_reopen(db));
+	assert_int_equal(unlink(t.path), 0);
+	assert_int_equal(db_ping(db), DB_ERR);
+	assert_int_equal(db_errcode(db), SQLITE_READONLY_DBMOVED);
+	assert_true(db_needs_reopen(db));
+	/* A transaction on the deleted file is refused, not silently lost. */
+	db_clear_error(db);
+	assert_int_equal(db_begin(db), DB_ERR);
+	assert_true(db_needs_reopen(db));
+	db_clear_error(db);
+	assert_false(db_needs_reopen(db));
+	db_close(db);
+}
+
 static void insert_count_and_unique_username(void **state)
 {
 	struct config cfg;
@@ -286,6 +358,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(begin_immediate_fails_without_a_busy_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_rollback_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(flock_writers_queue_for_each_other, setup, teardown),
+		cmocka_unit_test_setup_teardown(flock_wait_gives_up_after_the_busy_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_objects_are_walked, setup, teardown),
 	};
