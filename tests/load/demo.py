@@ -13,6 +13,7 @@ database and the 2xx /create_user/ lines in nginx's access log. Then it
 prints one table and writes OUT/results.md, OUT/results.csv, OUT/errors.csv
 and OUT/results.png (gnuplot).
 
+The service is build/sqlite-fcgi (or $SQLITE_FCGI), copied to OUT/bin/ first.
 Every setting of a row is explicit: SQLITE_* and HASH_WHEN from the caller's
 environment are ignored; WORKERS (or --workers), WEB_CONCURRENCY,
 HASH_METHOD and HASH_COST pass through. Exit status: 0 when every
@@ -39,7 +40,9 @@ from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STACK = os.path.join(ROOT, "deploy", "stack.sh")
-BINARY = os.path.join(ROOT, "build", "sqlite-fcgi")
+# The service: SQLITE_FCGI if set, else the one make builds. The demo runs a
+# copy of it (OUT/bin/), so that a rebuild meanwhile cannot mix two versions.
+BINARY = os.path.abspath(os.environ.get("SQLITE_FCGI") or os.path.join(ROOT, "build", "sqlite-fcgi"))
 LOCUSTFILE = os.path.join(ROOT, "tests", "load", "locustfile.py")
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-locust
 
@@ -248,12 +251,13 @@ class Demo:
         self.resolved = {}  # WORKERS, HASH_METHOD, HASH_COST as the workers see them
         self.locust = None
         self.live_env = None  # the environment of a stack that may be running
+        self.binary = os.path.join(self.out, "bin", "sqlite-fcgi")
 
     def env_for(self, cfg_env, cfg_dir, port):
         env = {k: v for k, v in os.environ.items() if k not in OWNED_SETTINGS}
         env.update(cfg_env)
         env.update(PORT=str(port), RUN_DIR=os.path.join(cfg_dir, "run"),
-                   DB_PATH=os.path.join(cfg_dir, "db.sqlite3"), SQLITE_FCGI=BINARY)
+                   DB_PATH=os.path.join(cfg_dir, "db.sqlite3"), SQLITE_FCGI=self.binary)
         if self.args.workers:
             env["WORKERS"] = str(self.args.workers)
         return env
@@ -328,7 +332,7 @@ class Demo:
             shutil.rmtree(cfg_dir)
         os.makedirs(cfg_dir)
 
-        ok = run_step([BINARY, "config"], env, os.path.join(cfg_dir, "config.txt"), 30)
+        ok = run_step([self.binary, "config"], env, os.path.join(cfg_dir, "config.txt"), 30)
         if not ok:
             result.problem = f"settings refused: {tail(os.path.join(cfg_dir, 'config.txt'), 3).strip()}"
             say(f"{label}: {result.problem}")
@@ -402,7 +406,9 @@ class Demo:
             self.live_env = None
 
     def run(self):
-        os.makedirs(self.out, exist_ok=True)
+        os.makedirs(os.path.dirname(self.binary), exist_ok=True)
+        shutil.copy2(BINARY, self.binary + ".tmp")
+        os.replace(self.binary + ".tmp", self.binary)
         n = len(self.configs)
         each = self.args.seconds + 5
         say(f"demo: {n} configurations, {self.args.users} users for {self.args.seconds} s each "

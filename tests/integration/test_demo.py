@@ -1,0 +1,130 @@
+"""make demo, shortened (10 users, 5 s per configuration): the failure and the fix.
+
+Runs tests/load/demo.py into a temporary directory, then checks, from
+locust's CSV files and from the server's own records (the SQLite file and
+nginx's access log), that the Django defaults fail with "database is locked"
+503s, that the tuned profile does not fail at all, and that in every
+configuration each user in the database is a 2xx answer in the access log
+and the other way round (counted after the requests in flight finished).
+"""
+
+import csv
+import re
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "tests" / "load" / "demo.py"
+CONFIGS = ["django-default", "wal-only", "immediate-only", "wal-busy",
+           "wal-busy-immediate", "tuned"]
+USERS = 10
+DURATION = "5s"
+# 6 x (5 s of load + start, drain and stop): about 50 s on 2 cores.
+DEMO_TIMEOUT_S = 110
+
+ACCESS_LINE = re.compile(r'"GET /create_user/ HTTP/[0-9.]+" (\d{3}) ')
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run(
+        [sys.executable, str(DEMO), "--users", str(USERS), "--duration", DURATION,
+         "--out", str(out)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=DEMO_TIMEOUT_S)
+    assert proc.returncode == 0, f"demo.py failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def locust_total(cfg_dir):
+    """Requests and failures of the whole run, from locust's stats CSV."""
+    (row,) = [r for r in read_csv(cfg_dir / "locust_final_stats.csv")
+              if r["Name"] == "Aggregated"]
+    return int(row["Request Count"]), int(row["Failure Count"])
+
+
+def locust_failures(cfg_dir):
+    errors = Counter()
+    for r in read_csv(cfg_dir / "locust_final_failures.csv"):
+        errors[r["Error"]] += int(r["Occurrences"])
+    return errors
+
+
+def nginx_statuses(cfg_dir):
+    statuses = Counter()
+    for line in (cfg_dir / "run" / "access.log").read_text().splitlines():
+        m = ACCESS_LINE.search(line)
+        if m:
+            statuses[int(m.group(1))] += 1
+    return statuses
+
+
+def users_in_db(cfg_dir):
+    conn = sqlite3.connect(cfg_dir / "db.sqlite3")
+    try:
+        return conn.execute("SELECT count(*) FROM auth_user").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_django_default_fails_with_database_is_locked(demo_out):
+    cfg = demo_out / "django-default"
+    requests, failures = locust_total(cfg)
+    errors = locust_failures(cfg)
+    statuses = nginx_statuses(cfg)
+    assert failures > 0, "the Django defaults did not fail under load"
+    assert set(errors) == {"503 database is locked"}, errors
+    assert sum(errors.values()) == failures
+    # The server says the same: one 503 per failure, and SQLITE_BUSY in its log.
+    assert statuses[503] == failures, statuses
+    assert "database is locked" in (cfg / "run" / "app.log").read_text()
+    assert requests > failures
+
+
+def test_tuned_has_no_failures(demo_out):
+    cfg = demo_out / "tuned"
+    requests, failures = locust_total(cfg)
+    assert requests > 0
+    assert failures == 0, locust_failures(cfg)
+    assert locust_failures(cfg) == Counter()
+    assert set(nginx_statuses(cfg)) == {200}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_user_in_the_database_was_answered_2xx(demo_out, config):
+    cfg = demo_out / config
+    requests, failures = locust_total(cfg)
+    statuses = nginx_statuses(cfg)
+    nginx_2xx = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    users = users_in_db(cfg)
+    assert users > 0, f"{config}: no user created at all"
+    # No lost write, and no write without an answer.
+    assert users == nginx_2xx, f"{config}: {users} users, nginx statuses {dict(statuses)}"
+    # Every success locust counted reached nginx's log, and nothing more.
+    assert requests - failures == nginx_2xx
+
+
+def test_report_agrees_with_the_records(demo_out):
+    rows = {r["configuration"]: r for r in read_csv(demo_out / "results.csv")}
+    assert list(rows) == CONFIGS
+    for config, row in rows.items():
+        cfg = demo_out / config
+        requests, failures = locust_total(cfg)
+        assert row["problem"] == ""
+        assert (int(row["requests"]), int(row["failures"])) == (requests, failures)
+        assert int(row["users_in_db"]) == users_in_db(cfg)
+        assert int(row["nginx_2xx"]) == sum(n for s, n in nginx_statuses(cfg).items() if 200 <= s < 300)
+    table = (demo_out / "results.md").read_text()
+    assert all(f"| {c} " in table for c in CONFIGS)
+    assert (demo_out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
