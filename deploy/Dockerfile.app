@@ -22,8 +22,8 @@ RUN apt-get update -q \
  && rm -rf /var/lib/apt/lists/*
 # Fixed ids: the nginx image has the same group, and the socket and data
 # volumes keep these owners across image rebuilds.
-RUN groupadd --system --gid 10001 sqlite-fcgi \
- && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/sqlite-fcgi \
+RUN groupadd --gid 10001 sqlite-fcgi \
+ && useradd --uid 10001 --gid 10001 --home-dir /var/lib/sqlite-fcgi \
 	--no-create-home --shell /usr/sbin/nologin sqlite-fcgi \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/sqlite-fcgi \
  && install -d -o 10001 -g 10001 -m 0750 /run/sqlite-fcgi

@@ -14,13 +14,13 @@ PODMAN=${PODMAN:-podman}
 
 say() { echo "base-image: $*" >&2; }
 
-if $PODMAN image exists "$BASE_IMAGE"; then
+if "$PODMAN" image exists "$BASE_IMAGE"; then
 	exit 0
 fi
 
 # A registry may be reachable after all (a user's machine): try it briefly.
-if timeout 60 $PODMAN pull -q "docker.io/library/$BASE_IMAGE" >/dev/null 2>&1; then
-	$PODMAN tag "docker.io/library/$BASE_IMAGE" "$BASE_IMAGE"
+if timeout 60 "$PODMAN" pull -q "docker.io/library/$BASE_IMAGE" >/dev/null 2>&1; then
+	"$PODMAN" tag "docker.io/library/$BASE_IMAGE" "$BASE_IMAGE"
 	say "pulled $BASE_IMAGE"
 	exit 0
 fi
@@ -48,7 +48,7 @@ rm -f "$rootfs.log"
 # What the official slim image trims, and a clean apt state.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
 	"$rootfs"/var/cache/apt/archives/*.deb
-tar -C "$rootfs" -c . | $PODMAN import \
+tar -C "$rootfs" -c . | "$PODMAN" import \
 	--change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 	- "$BASE_IMAGE" >/dev/null
 say "imported $BASE_IMAGE"
