@@ -8,7 +8,7 @@ set -eu
 
 build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
 run="nginx spawn-fcgi multiwatch sqlite3 curl procps"
-test="libcmocka-dev python3 python3-pytest python3-requests python3-locust"
+test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client"
 bench="wrk gnuplot-nox"
 # The compose file without a Docker engine: podman runs it, debootstrap
 # builds the base image when no registry is reachable, docker-compose

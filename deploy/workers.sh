@@ -23,6 +23,11 @@ workers=$(printf '%s\n' "$settings" | sed -n 's/^WORKERS=//p')
 
 "$SQLITE_FCGI" migrate
 
+# The workers' shared counters (GET /metrics) start from zero with each pool.
+METRICS_PATH=${METRICS_PATH:-$SOCKET.metrics}
+rm -f "$METRICS_PATH"
+export METRICS_PATH
+
 # spawn-fcgi execs without a PATH search: give it the full path.
 exec spawn-fcgi -n -s "$SOCKET" -M 0660 -- \
 	"$(command -v multiwatch)" -f "$workers" -r "$MULTIWATCH_RETRIES" -t "$MULTIWATCH_TIMEOUT_MS" -- \

@@ -185,6 +185,20 @@ static int load_db_path(struct config *cfg, config_getenv_fn get, char *err,
 		return -1;
 	}
 	strcpy(cfg->db_path, v);
+	v = env_value(get, "METRICS_PATH");
+	if (v == NULL) {
+		if (snprintf(cfg->metrics_path, sizeof(cfg->metrics_path), "%s-metrics",
+			     cfg->db_path) >= (int)sizeof(cfg->metrics_path)) {
+			snprintf(err, errlen, "DB_PATH: too long");
+			return -1;
+		}
+	} else if (strlen(v) >= sizeof(cfg->metrics_path)) {
+		snprintf(err, errlen, "METRICS_PATH: must be shorter than %zu bytes",
+			 sizeof(cfg->metrics_path));
+		return -1;
+	} else {
+		strcpy(cfg->metrics_path, v);
+	}
 	return 0;
 }
 
@@ -265,6 +279,7 @@ int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errl
 void config_print(const struct config *cfg, FILE *out)
 {
 	fprintf(out, "DB_PATH=%s\n", cfg->db_path);
+	fprintf(out, "METRICS_PATH=%s\n", cfg->metrics_path);
 	fprintf(out, "SQLITE_PROFILE=%s\n", config_profile_name(cfg->profile));
 	fprintf(out, "SQLITE_JOURNAL_MODE=%s\n", config_journal_name(cfg->journal));
 	fprintf(out, "SQLITE_SYNCHRONOUS=%s\n", config_sync_name(cfg->sync));

@@ -28,6 +28,7 @@ enum config_hash_method {
 
 struct config {
 	char db_path[CONFIG_PATH_MAX];
+	char metrics_path[CONFIG_PATH_MAX];	/* the workers' shared counters */
 	enum config_profile profile;
 	enum config_journal journal;
 	enum config_sync sync;

@@ -41,6 +41,7 @@ void http_request_init(struct http_request *r, FCGX_Request *fcgx)
 	r->content_type = param(fcgx, "CONTENT_TYPE");
 	r->content_length = param(fcgx, "CONTENT_LENGTH");
 	r->wants_json = strstr(param(fcgx, "HTTP_ACCEPT"), "application/json") != NULL;
+	r->status = 0;
 }
 
 /* Compares the media type (before any ';' parameters) case-insensitively. */
@@ -123,7 +124,8 @@ const char *http_reason(int status)
 int http_respond(struct http_request *r, int status, const char *content_type,
 		 const char *extra_headers, const char *body)
 {
-	char out[4096];
+	/* Static: one request at a time per worker, and no allocation per request. */
+	static char out[HTTP_RESPONSE_MAX + 512];
 	size_t blen = strlen(body);
 	int n = snprintf(out, sizeof(out),
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
@@ -136,6 +138,7 @@ int http_respond(struct http_request *r, int status, const char *content_type,
 		return http_respond(r, 500, "text/plain; charset=utf-8", NULL,
 				    "internal error\n");
 	}
+	r->status = status;
 	/* One write: the whole response leaves in as few records as libfcgi can. */
 	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
 		log_warn("%s: writing the response to %s failed: %s", __func__,

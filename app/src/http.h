@@ -13,6 +13,8 @@
 
 /* The largest request body read; nginx refuses larger ones first (413). */
 #define HTTP_BODY_MAX (64 * 1024)
+/* The largest response body (the /metrics text is the largest). */
+#define HTTP_RESPONSE_MAX (64 * 1024)
 
 enum http_media { MEDIA_NONE, MEDIA_FORM, MEDIA_JSON, MEDIA_OTHER };
 
@@ -23,6 +25,7 @@ struct http_request {
 	const char *content_type;
 	const char *content_length;
 	bool wants_json;	/* Accept names application/json */
+	int status;		/* of the response sent, 0 before */
 };
 
 /* Reads the request's parameters (never NULL afterwards, "" when absent). */

@@ -2,9 +2,11 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "input.h"
 #include "log.h"
+#include "metrics.h"
 #include "users.h"
 
 typedef void (*route_handler)(struct app *app, struct http_request *r);
@@ -13,14 +15,18 @@ struct route {
 	const char *path;
 	const char *allow;	/* the methods, as the Allow header lists them */
 	route_handler handler;
+	enum metrics_route id;
+	bool needs_db;
 };
 
 static void handle_create_user(struct app *app, struct http_request *r);
 static void handle_healthz(struct app *app, struct http_request *r);
+static void handle_metrics(struct app *app, struct http_request *r);
 
 static const struct route routes[] = {
-	{ "/create_user/", "GET, POST", handle_create_user },
-	{ "/healthz", "GET, HEAD", handle_healthz },
+	{ "/create_user/", "GET, POST", handle_create_user, ROUTE_CREATE_USER, true },
+	{ "/healthz", "GET, HEAD", handle_healthz, ROUTE_HEALTHZ, true },
+	{ "/metrics", "GET, HEAD", handle_metrics, ROUTE_METRICS, false },
 };
 
 static const char retry_after[] = "Retry-After: 1\r\n";
@@ -40,26 +46,43 @@ static bool method_allowed(const char *allow, const char *method)
 	return false;
 }
 
-void routes_dispatch(struct app *app, struct http_request *r)
+static const struct route *find_route(const char *path)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(path, routes[i].path) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+static void run_route(struct app *app, const struct route *route,
+		      struct http_request *r)
 {
 	char allow[64];
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(r->path, routes[i].path) != 0)
-			continue;
-		if (!method_allowed(routes[i].allow, r->method)) {
-			snprintf(allow, sizeof(allow), "Allow: %s\r\n", routes[i].allow);
-			http_respond_error(r, 405, allow, "method not allowed");
-			return;
-		}
-		if (app->db == NULL) {
-			http_respond_error(r, 503, retry_after, "database unavailable");
-			return;
-		}
-		routes[i].handler(app, r);
+	if (!method_allowed(route->allow, r->method)) {
+		snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->allow);
+		http_respond_error(r, 405, allow, "method not allowed");
+	} else if (route->needs_db && app->db == NULL) {
+		http_respond_error(r, 503, retry_after, "database unavailable");
+	} else {
+		route->handler(app, r);
+	}
+}
+
+void routes_dispatch(struct app *app, struct http_request *r)
+{
+	const struct route *route = find_route(r->path);
+	uint64_t start = metrics_now_ns();
+
+	if (route == NULL) {
+		http_respond_error(r, 404, NULL, "not found");
+		metrics_count_request(ROUTE_OTHER, r->status);
 		return;
 	}
-	http_respond_error(r, 404, NULL, "not found");
+	run_route(app, route, r);
+	metrics_count_request(route->id, r->status);
+	if (route->id == ROUTE_CREATE_USER)
+		metrics_observe(HIST_CREATE_USER, metrics_now_ns() - start);
 }
 
 static void handle_healthz(struct app *app, struct http_request *r)
@@ -71,6 +94,26 @@ static void handle_healthz(struct app *app, struct http_request *r)
 		return;
 	}
 	http_respond(r, 200, "text/plain; charset=utf-8", NULL, "ok\n");
+}
+
+static void handle_metrics(struct app *app, struct http_request *r)
+{
+	static char text[HTTP_RESPONSE_MAX];
+	char wal_path[CONFIG_PATH_MAX + 8];
+	struct stat st;
+	long long wal_bytes = -1;
+	int n;
+
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", app->cfg->db_path);
+	if (stat(wal_path, &st) == 0)
+		wal_bytes = (long long)st.st_size;
+	n = metrics_render(text, sizeof(text), wal_bytes);
+	if (n < 0) {
+		log_warn("metrics: not available (no shared metrics file, or too large)");
+		http_respond_error(r, 503, retry_after, "metrics unavailable");
+		return;
+	}
+	http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, text);
 }
 
 /* Maps a body that could not be read to its status; 0 when it was read. */

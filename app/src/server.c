@@ -10,6 +10,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -133,8 +134,12 @@ int server_run(const struct config *cfg)
 		db_close(app.db);
 		return 1;
 	}
+	/* Metrics help but are not essential: serve without them if need be. */
+	if (metrics_open(cfg->metrics_path, err, sizeof(err)) != 0)
+		log_warn("serving without metrics: %s", err);
 	serve_requests(&app, &req, &stop_set);
 	FCGX_Free(&req, 1);
+	metrics_close();
 	db_close(app.db);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "metrics.h"
 #include "password.h"
 
 #define RANDOM_USERNAME_LEN 10
@@ -66,7 +67,9 @@ static enum users_result from_db(struct db *db, enum db_result res,
 	snprintf(err, errlen, "%s: %s (%s, %d)", step, db_errmsg(db),
 		 db_errname(db), db_errcode(db));
 	switch (res) {
-	case DB_BUSY: return USERS_BUSY;
+	case DB_BUSY:
+		metrics_count_busy(db_errcode(db));
+		return USERS_BUSY;
 	case DB_CONSTRAINT: return USERS_TAKEN;
 	default: return USERS_DB_ERROR;
 	}
@@ -92,9 +95,11 @@ static enum users_result hash_password(const struct config *cfg,
 				       struct user_input *in, char *hash,
 				       char *err, size_t errlen)
 {
+	uint64_t start = metrics_now_ns();
 	int rc = pw_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
 			 PW_HASH_MAX, err, errlen);
 
+	metrics_observe(HIST_HASH, metrics_now_ns() - start);
 	input_wipe(in);
 	return rc == 0 ? USERS_OK : USERS_INTERNAL;
 }
@@ -107,8 +112,12 @@ static enum users_result create_in_txn(struct db *db, const struct config *cfg,
 	enum db_result res;
 	enum users_result ures;
 	int nread;
+	uint64_t start = metrics_now_ns();
 
-	if ((res = db_begin(db)) != DB_OK)
+	res = db_begin(db);
+	/* With BEGIN IMMEDIATE this is the wait for the write lock. */
+	metrics_observe(HIST_LOCK_WAIT, metrics_now_ns() - start);
+	if (res != DB_OK)
 		return from_db(db, res, "begin", err, errlen);
 	if ((res = db_users_read_recent(db, &nread)) != DB_OK)
 		return from_db(db, res, "read users", err, errlen);

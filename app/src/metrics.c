@@ -1,0 +1,301 @@
+#include "metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
+#endif
+
+#define METRICS_MAGIC 0x53464d31u	/* "SFM1": the layout below, version 1 */
+#define METRICS_SLOTS 256		/* WORKERS is at most 256 */
+#define NSTATUSES 10	/* the last counts any other status */
+#define NBUCKETS 14
+#define NBUSY 5
+
+static const int statuses[NSTATUSES - 1] = { 200, 400, 404, 405, 409, 413, 415, 500, 503 };
+static const char *const route_names[METRICS_NROUTES] = {
+	"/create_user/", "/healthz", "/metrics", "other"
+};
+/* Upper bounds in seconds; the last bucket is +Inf. */
+static const double buckets[NBUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+static const struct { const char *name, *help; } hists[METRICS_NHISTS] = {
+	{ "sqlite_fcgi_create_user_seconds", "Time to answer /create_user/, in the worker." },
+	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN waited for the SQLite write lock." },
+	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt." },
+};
+static const struct { int code; const char *name; } busy_codes[NBUSY] = {
+	{ 5, "SQLITE_BUSY" }, { 517, "SQLITE_BUSY_SNAPSHOT" }, { 261, "SQLITE_BUSY_RECOVERY" },
+	{ 773, "SQLITE_BUSY_TIMEOUT" }, { 6, "SQLITE_LOCKED" },
+};
+
+typedef _Atomic uint64_t counter;
+
+struct histogram {
+	counter bucket[NBUCKETS + 1];
+	counter sum_ns;
+	counter count;
+};
+
+struct slot {
+	counter starts;		/* times a worker took this slot */
+	counter requests[METRICS_NROUTES][NSTATUSES];
+	struct histogram hist[METRICS_NHISTS];
+	counter busy[NBUSY + 1];	/* the last: any other code */
+};
+
+struct region {
+	_Atomic uint32_t magic;
+	struct slot slots[METRICS_SLOTS];
+};
+
+static struct region *region;
+static struct slot *mine;
+static int region_fd = -1;
+
+/* Relaxed: only this worker writes its slot; a scrape may read a count late. */
+static void add(counter *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static uint64_t get(counter *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static int claim_slot(void)
+{
+	for (int i = 0; i < METRICS_SLOTS; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+				    .l_start = i, .l_len = 1 };
+
+		if (fcntl(region_fd, F_OFD_SETLK, &fl) == 0)
+			return i;
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+	}
+	errno = ENOSPC;
+	return -1;
+}
+
+static int map_region(const char *path)
+{
+	struct stat st;
+	void *p;
+
+	region_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (region_fd < 0 || fstat(region_fd, &st) != 0)
+		return -1;
+	/* Growing an empty file gives zeroed counters; workers racing here agree on the size. */
+	if (st.st_size < (off_t)sizeof(struct region) &&
+	    ftruncate(region_fd, (off_t)sizeof(struct region)) != 0)
+		return -1;
+	p = mmap(NULL, sizeof(struct region), PROT_READ | PROT_WRITE, MAP_SHARED, region_fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	region = p;
+	return 0;
+}
+
+int metrics_open(const char *path, char *err, size_t errlen)
+{
+	uint32_t expect = 0;
+	int slot;
+
+	if (map_region(path) != 0 || (slot = claim_slot()) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		metrics_close();
+		return -1;
+	}
+	if (!atomic_compare_exchange_strong(&region->magic, &expect, METRICS_MAGIC) &&
+	    expect != METRICS_MAGIC) {
+		snprintf(err, errlen, "%s: not a metrics file of this version", path);
+		metrics_close();
+		return -1;
+	}
+	mine = &region->slots[slot];
+	add(&mine->starts, 1);
+	return 0;
+}
+
+void metrics_close(void)
+{
+	if (region != NULL)
+		munmap(region, sizeof(struct region));
+	if (region_fd >= 0)
+		close(region_fd);	/* drops the slot's lock */
+	region = NULL;
+	mine = NULL;
+	region_fd = -1;
+}
+
+uint64_t metrics_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void metrics_count_request(enum metrics_route route, int status)
+{
+	int i = 0;
+
+	if (mine == NULL)
+		return;
+	while (i < NSTATUSES - 1 && statuses[i] != status)
+		i++;
+	add(&mine->requests[route][i], 1);
+}
+
+void metrics_observe(enum metrics_histogram h, uint64_t ns)
+{
+	struct histogram *hist;
+	int b = 0;
+
+	if (mine == NULL)
+		return;
+	hist = &mine->hist[h];
+	while (b < NBUCKETS && (double)ns / 1e9 > buckets[b])
+		b++;
+	add(&hist->bucket[b], 1);
+	add(&hist->sum_ns, ns);
+	add(&hist->count, 1);
+}
+
+void metrics_count_busy(int sqlite_code)
+{
+	int i = 0;
+
+	if (mine == NULL)
+		return;
+	while (i < NBUSY && busy_codes[i].code != sqlite_code)
+		i++;
+	add(&mine->busy[i], 1);
+}
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool overflow;
+};
+
+static void emit(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= t->cap - t->len)
+		t->overflow = true;
+	else
+		t->len += (size_t)n;
+}
+
+static void render_requests(struct text *t)
+{
+	emit(t, "# HELP sqlite_fcgi_requests_total Requests answered by the workers, by route and status.\n"
+		"# TYPE sqlite_fcgi_requests_total counter\n");
+	for (int r = 0; r < METRICS_NROUTES; r++) {
+		for (int s = 0; s < NSTATUSES; s++) {
+			uint64_t n = 0;
+
+			for (int i = 0; i < METRICS_SLOTS; i++)
+				n += get(&region->slots[i].requests[r][s]);
+			if (n == 0)
+				continue;
+			if (s < NSTATUSES - 1)
+				emit(t, "sqlite_fcgi_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+				     route_names[r], statuses[s], (unsigned long long)n);
+			else
+				emit(t, "sqlite_fcgi_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+				     route_names[r], (unsigned long long)n);
+		}
+	}
+}
+
+static void render_histogram(struct text *t, enum metrics_histogram h)
+{
+	uint64_t cumulative = 0, sum_ns = 0, count = 0;
+
+	emit(t, "# HELP %s %s\n# TYPE %s histogram\n", hists[h].name, hists[h].help, hists[h].name);
+	for (int b = 0; b <= NBUCKETS; b++) {
+		for (int i = 0; i < METRICS_SLOTS; i++)
+			cumulative += get(&region->slots[i].hist[h].bucket[b]);
+		if (b < NBUCKETS)
+			emit(t, "%s_bucket{le=\"%g\"} %llu\n", hists[h].name, buckets[b],
+			     (unsigned long long)cumulative);
+		else
+			emit(t, "%s_bucket{le=\"+Inf\"} %llu\n", hists[h].name,
+			     (unsigned long long)cumulative);
+	}
+	for (int i = 0; i < METRICS_SLOTS; i++) {
+		sum_ns += get(&region->slots[i].hist[h].sum_ns);
+		count += get(&region->slots[i].hist[h].count);
+	}
+	emit(t, "%s_sum %.9f\n%s_count %llu\n", hists[h].name, (double)sum_ns / 1e9,
+	     hists[h].name, (unsigned long long)count);
+}
+
+static void render_busy(struct text *t)
+{
+	emit(t, "# HELP sqlite_fcgi_sqlite_busy_total Busy or locked answers from SQLite, by result code.\n"
+		"# TYPE sqlite_fcgi_sqlite_busy_total counter\n");
+	for (int c = 0; c <= NBUSY; c++) {
+		uint64_t n = 0;
+
+		for (int i = 0; i < METRICS_SLOTS; i++)
+			n += get(&region->slots[i].busy[c]);
+		emit(t, "sqlite_fcgi_sqlite_busy_total{code=\"%s\"} %llu\n",
+		     c < NBUSY ? busy_codes[c].name : "other", (unsigned long long)n);
+	}
+}
+
+static void render_workers(struct text *t)
+{
+	uint64_t restarts = 0;
+
+	for (int i = 0; i < METRICS_SLOTS; i++) {
+		uint64_t starts = get(&region->slots[i].starts);
+
+		restarts += starts > 1 ? starts - 1 : 0;
+	}
+	emit(t, "# HELP sqlite_fcgi_worker_restarts_total Workers that took over the slot of one that had stopped.\n"
+		"# TYPE sqlite_fcgi_worker_restarts_total counter\n"
+		"sqlite_fcgi_worker_restarts_total %llu\n", (unsigned long long)restarts);
+}
+
+int metrics_render(char *out, size_t outlen, long long wal_bytes)
+{
+	struct text t = { .buf = out, .len = 0, .cap = outlen, .overflow = false };
+
+	if (region == NULL)
+		return -1;
+	render_requests(&t);
+	for (int h = 0; h < METRICS_NHISTS; h++)
+		render_histogram(&t, (enum metrics_histogram)h);
+	render_busy(&t);
+	render_workers(&t);
+	emit(&t, "# HELP sqlite_fcgi_wal_bytes Size of the database's WAL file.\n"
+		 "# TYPE sqlite_fcgi_wal_bytes gauge\n"
+		 "sqlite_fcgi_wal_bytes %lld\n", wal_bytes < 0 ? 0 : wal_bytes);
+	return t.overflow ? -1 : (int)t.len;
+}

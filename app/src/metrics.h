@@ -1,0 +1,44 @@
+#ifndef SQLITE_FCGI_METRICS_H
+#define SQLITE_FCGI_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Counters and histograms shared by all workers, for GET /metrics in
+ * Prometheus's text format.  They live in a small file mapped by every
+ * worker (METRICS_PATH), one slot per worker: a worker claims a free slot
+ * with an open-file-description lock on the slot's byte, writes only its
+ * own slot, and a scrape sums them all.  The kernel drops the lock of a
+ * worker that dies, and its replacement takes the slot over and goes on
+ * counting from where it stopped: nothing is lost or counted twice.
+ *
+ * Every function is a no-op until metrics_open succeeds, so code that
+ * records metrics runs unchanged in tests without them.
+ */
+
+#define METRICS_ERR_LEN 256
+
+enum metrics_route { ROUTE_CREATE_USER, ROUTE_HEALTHZ, ROUTE_METRICS, ROUTE_OTHER, METRICS_NROUTES };
+enum metrics_histogram { HIST_CREATE_USER, HIST_LOCK_WAIT, HIST_HASH, METRICS_NHISTS };
+
+/* Maps the region at path (created when missing) and claims a slot. */
+int metrics_open(const char *path, char *err, size_t errlen);
+void metrics_close(void);
+
+/* Monotonic clock, in nanoseconds: what the observations below take. */
+uint64_t metrics_now_ns(void);
+
+void metrics_count_request(enum metrics_route route, int status);
+void metrics_observe(enum metrics_histogram h, uint64_t ns);
+/* A busy/locked answer from SQLite, by its extended result code. */
+void metrics_count_busy(int sqlite_code);
+
+/*
+ * Writes every metric, summed over all slots, in Prometheus's text format
+ * into out (outlen bytes).  wal_bytes is the WAL file's current size (-1:
+ * none).  Returns the length, or -1 when out is too small.
+ */
+int metrics_render(char *out, size_t outlen, long long wal_bytes);
+
+#endif
