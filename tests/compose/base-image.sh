@@ -48,7 +48,7 @@ rm -f "$rootfs.log"
 # What the official slim image trims, and a clean apt state.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
 	"$rootfs"/var/cache/apt/archives/*.deb
-tar -C "$rootfs" -c . | "$PODMAN" import \
+tar -C "$rootfs" -c . | "$PODMAN" import -q \
 	--change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 	- "$BASE_IMAGE" >/dev/null
 say "imported $BASE_IMAGE"
