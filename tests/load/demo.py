@@ -408,6 +408,7 @@ class Demo:
             self.live_env = None
 
     def run(self):
+        self.load_before = os.getloadavg()[0]
         os.makedirs(os.path.dirname(self.binary), exist_ok=True)
         shutil.copy2(BINARY, self.binary + ".tmp")
         os.replace(self.binary + ".tmp", self.binary)
@@ -468,8 +469,10 @@ class Report:
                         break
         except OSError:
             pass
+        # The load average says whether other work shared the CPUs.
         return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, "
-                f"SQLite {sqlite3.sqlite_version}")
+                f"SQLite {sqlite3.sqlite_version}, load average {self.demo.load_before:.2f} "
+                f"before the run and {os.getloadavg()[0]:.2f} after")
 
     def text(self):
         a, res = self.demo.args, self.demo.resolved
