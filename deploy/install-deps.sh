@@ -2,20 +2,24 @@
 # Installs the Debian/Ubuntu packages sqlite-fcgi needs, skipping those that
 # are already installed, so that it is quick to run before every build.
 #
-#   deploy/install-deps.sh [build] [run] [test] [bench] [compose]
-#   (default: build run test bench; compose is asked for by make test-compose)
+#   deploy/install-deps.sh [build] [run] [test] [bench] [reliability] [compose]
+#   (default: build run test bench reliability; compose is asked for by make
+#   test-compose)
 set -eu
 
 build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
 run="nginx spawn-fcgi multiwatch sqlite3 curl procps"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client"
 bench="wrk gnuplot-nox"
+# libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
+# worker, both part of make test (see mk/reliability.mk).
+reliability="clang libclang-rt-14-dev valgrind"
 # The compose file without a Docker engine: podman runs it, debootstrap
 # builds the base image when no registry is reachable, docker-compose
 # validates the file (see mk/compose.mk).
 compose="podman podman-compose runc debootstrap docker-compose ca-certificates"
 
-groups=${*:-build run test bench}
+groups=${*:-build run test bench reliability}
 wanted=""
 for g in $groups; do
 	case $g in
@@ -23,8 +27,9 @@ for g in $groups; do
 	run) wanted="$wanted $run" ;;
 	test) wanted="$wanted $test" ;;
 	bench) wanted="$wanted $bench" ;;
+	reliability) wanted="$wanted $reliability" ;;
 	compose) wanted="$wanted $compose" ;;
-	*) echo "install-deps: unknown group '$g' (build, run, test, bench, compose)" >&2; exit 2 ;;
+	*) echo "install-deps: unknown group '$g' (build, run, test, bench, reliability, compose)" >&2; exit 2 ;;
 	esac
 done
 
