@@ -12,7 +12,12 @@
 
 #define INPUT_USERNAME_MAX 150
 #define INPUT_EMAIL_MAX 254
-#define INPUT_PASSWORD_MAX 4096
+/*
+ * libxcrypt's crypt_rn refuses a passphrase of CRYPT_MAX_PASSPHRASE_SIZE (512)
+ * bytes or more with ERANGE: a longer password must be a 400, not a failed
+ * hash (password.c checks the two agree at compile time).
+ */
+#define INPUT_PASSWORD_MAX 511
 #define INPUT_ERR_LEN 256
 
 struct input_field {
@@ -56,7 +61,7 @@ int input_json_member(void *in, const char *key, const char *type,
 /*
  * Django's rules: username 1-150 of letters, digits and @.+-_; email
  * optional, at most 254 bytes of UTF-8 with one '@' between a local part
- * and a domain; password 1-4096 bytes without NUL.  Returns -1 with a
+ * and a domain; password 1-511 bytes without NUL.  Returns -1 with a
  * message naming the field in err when one is broken.
  */
 int input_validate(const struct user_input *in, char *err, size_t errlen);

@@ -5,6 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "input.h"
+
+/* Every password that passes validation can be hashed. */
+_Static_assert(INPUT_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE,
+	       "INPUT_PASSWORD_MAX exceeds what crypt_rn accepts");
+
 static struct crypt_data pw_work;
 
 static const char *method_prefix(enum config_hash_method method)

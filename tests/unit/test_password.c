@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include "input.h"
 #include "password.h"
 
 static void yescrypt_by_default_and_verifies(void **state)
@@ -29,6 +30,29 @@ static void other_methods_and_costs(void **state)
 	assert_int_equal(pw_hash(HASH_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "$2b$04$", 7);
 	assert_true(pw_verify("pw", hash));
+}
+
+/* The longest password validation lets through hashes with every method. */
+static void the_longest_valid_password_hashes(void **state)
+{
+	static const enum config_hash_method methods[] = {
+		HASH_YESCRYPT, HASH_SHA512CRYPT, HASH_SHA256CRYPT, HASH_BCRYPT,
+	};
+	static const long costs[] = { 0, 1000, 1000, 4 };
+	char hash[PW_HASH_MAX], err[PW_ERR_LEN], pw[INPUT_PASSWORD_MAX + 2];
+
+	(void)state;
+	memset(pw, 'p', INPUT_PASSWORD_MAX);
+	pw[INPUT_PASSWORD_MAX] = '\0';
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (pw_hash(methods[i], costs[i], pw, hash, sizeof(hash), err, sizeof(err)) != 0)
+			fail_msg("%s: %s", config_hash_method_name(methods[i]), err);
+		assert_true(pw_verify(pw, hash));
+	}
+	/* One byte more is what libxcrypt refuses, and validation with it. */
+	pw[INPUT_PASSWORD_MAX] = 'p';
+	pw[INPUT_PASSWORD_MAX + 1] = '\0';
+	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, pw, hash, sizeof(hash), err, sizeof(err)), -1);
 }
 
 static void bad_cost_is_refused(void **state)
@@ -64,6 +88,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(yescrypt_by_default_and_verifies),
 		cmocka_unit_test(other_methods_and_costs),
+		cmocka_unit_test(the_longest_valid_password_hashes),
 		cmocka_unit_test(bad_cost_is_refused),
 		cmocka_unit_test(a_short_output_buffer_is_refused),
 		cmocka_unit_test(garbage_hash_never_verifies),
