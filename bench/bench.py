@@ -1,0 +1,146 @@
+"""make bench: the ceilings of this machine and /create_user/ measured in one run.
+
+Ceilings: the cost of one password hash, the commit rate of one SQLite writer
+(WAL + NORMAL and WAL + FULL), and a trivial FastCGI "hello" worker behind the
+same nginx, spawn-fcgi and multiwatch.  Then the service under wrk at 10 and
+100 connections, at the default hash and at a cheap one, and the ratios.
+Writes var/bench/results.md and var/bench/results.csv.
+
+Environment: BENCH_QUICK=1 (short runs, for make test), BENCH_DURATION
+(seconds per wrk run), WORKERS (default CPUs + 1), BENCH_OUT (var/bench).
+"""
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from stack import Stack  # noqa: E402
+
+from measure import wait_idle, workers_memory_kb, wrk  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))
+CPUS = os.cpu_count() or 1
+WORKERS = int(os.environ.get("WORKERS") or CPUS + 1)
+OUT = Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench"))
+BUILD = ROOT / "build"
+CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def ceilings(env_extra):
+    env = dict(os.environ, BENCH_SECONDS="0.5" if QUICK else "2", **env_extra)
+    out = subprocess.run([str(BUILD / "ceilings")], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    return {k: float(v) for k, v in (line.split("=") for line in out.split())}
+
+
+def run_stack(tmp, name, settings, path, connections):
+    """Starts a fresh stack, loads it with wrk, and returns the figures."""
+    stack = Stack(Path(tmp) / name, WORKERS=WORKERS, **settings)
+    stack.start()
+    try:
+        stack.get(path)  # warm: the first request opens files and pages
+        result = wrk(stack.url(path), connections, DURATION)
+        wait_idle(stack)
+        result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
+        wal = Path(f"{stack.db_path}-wal")
+        result["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
+    finally:
+        stack.stop()
+    return result
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    say(f"bench: {CPUS} CPUs, {WORKERS} workers, {DURATION} s per run"
+        f"{' (quick)' if QUICK else ''}")
+    say("bench: ceilings: hash cost and SQLite commit rate ...")
+    ceil_default = ceilings({})
+    ceil_cheap = ceilings(CHEAP)
+    hash_ceiling = CPUS * 1000.0 / ceil_default["hash_ms"]
+    runs = []
+    plan = [
+        ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 10),
+        ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 100),
+        ("default", "/create_user/, default hash", {}, "/create_user/", 10),
+        ("default", "/create_user/, default hash", {}, "/create_user/", 100),
+        ("cheap", "/create_user/, cheap hash", dict(CHEAP), "/create_user/", 10),
+        ("cheap", "/create_user/, cheap hash", dict(CHEAP), "/create_user/", 100),
+        ("cheap-sqlite", "cheap hash, WRITE_LOCK_WAIT=sqlite",
+         dict(CHEAP, WRITE_LOCK_WAIT="sqlite"), "/create_user/", 100),
+        ("cheap-flock", "cheap hash, WRITE_LOCK_WAIT=flock",
+         dict(CHEAP, WRITE_LOCK_WAIT="flock"), "/create_user/", 100),
+    ]
+    with tempfile.TemporaryDirectory(prefix="sqlite-fcgi-bench-") as tmp:
+        for i, (kind, label, settings, path, conns) in enumerate(plan, 1):
+            say(f"bench: [{i}/{len(plan)}] {label}, {conns} connections, {DURATION} s ...")
+            r = run_stack(tmp, f"run{i}", settings, path, conns)
+            r.update(kind=kind, label=label, connections=conns)
+            runs.append(r)
+            say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
+                f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms, {r['failures']} failures")
+    report(ceil_default, ceil_cheap, hash_ceiling, runs)
+
+
+def ratio(run, runs, hash_ceiling):
+    if run["kind"] == "default":
+        return run["rps"] / hash_ceiling, "of the hash ceiling"
+    if run["kind"].startswith("cheap"):
+        hello = next(r for r in runs if r["kind"] == "hello"
+                     and r["connections"] == run["connections"])
+        return run["rps"] / hello["rps"], "of trivial FastCGI"
+    return 1.0, "ceiling"
+
+
+def report(ceil_default, ceil_cheap, hash_ceiling, runs):
+    lines = [
+        f"Machine: {CPUS} CPUs, {WORKERS} workers; wrk {DURATION} s per run"
+        f"{' (BENCH_QUICK)' if QUICK else ''}.",
+        "",
+        "| ceiling | value |",
+        "| --- | --- |",
+        f"| default hash (yescrypt, libxcrypt's cost), one call | {ceil_default['hash_ms']:.1f} ms |",
+        f"| hash-bound creations/s on {CPUS} CPUs | {hash_ceiling:.1f} |",
+        f"| cheap hash (sha512crypt, 1000 rounds), one call | {ceil_cheap['hash_ms']:.2f} ms |",
+        f"| SQLite commits/s, one writer, WAL + NORMAL | {ceil_default['commits_normal']:.0f} |",
+        f"| SQLite commits/s, one writer, WAL + FULL | {ceil_default['commits_full']:.0f} |",
+        "",
+        "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | idle RSS per worker (max) | peak RSS | WAL after |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = []
+    for r in runs:
+        value, what = ratio(r, runs, hash_ceiling)
+        r["ratio"] = value
+        lines.append(
+            f"| {r['label']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
+            f"{value * 100:.0f}% {what} | {r['rss_max_kb'] / 1024:.1f} MiB | "
+            f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
+        rows.append({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+    text = "\n".join(lines) + "\n"
+    (OUT / "results.md").write_text(text)
+    with open(OUT / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    print()
+    print(text)
+    say(f"bench: written {OUT / 'results.md'} and {OUT / 'results.csv'}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)

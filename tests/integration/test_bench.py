@@ -1,0 +1,31 @@
+"""make bench BENCH_QUICK=1 produces its table and CSV (the figures are not judged here)."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_writes_the_table(tmp_path):
+    subprocess.run(["make", "-s", "bench-build"], cwd=ROOT, check=True, timeout=300)
+    env = dict(os.environ, BENCH_QUICK="1", BENCH_DURATION="1", BENCH_OUT=str(tmp_path))
+    env.pop("WORKERS", None)
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "bench: [8/8]" in run.stdout  # progress was shown
+    table = (tmp_path / "results.md").read_text()
+    for row in ("default hash (yescrypt", "SQLite commits/s, one writer, WAL + NORMAL",
+                "| trivial FastCGI (ceiling) | 10 |", "| /create_user/, default hash | 100 |",
+                "| /create_user/, cheap hash | 100 |", "WRITE_LOCK_WAIT=flock"):
+        assert row in table, row
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert len(rows) == 8
+    for r in rows:
+        assert float(r["rps"]) > 0, r
+        assert int(r["requests"]) > 0, r
+        assert float(r["p50_ms"]) <= float(r["p99_ms"]) <= float(r["p999_ms"]), r
+        assert int(r["rss_max_kb"]) > 0, r
