@@ -125,10 +125,16 @@ int server_run(const struct config *cfg)
 		log_warn("%s: sigaction: %s", __func__, strerror(errno));
 		return 1;
 	}
-	if (db_open(cfg, DB_OPEN_SERVE, &app.db, err, sizeof(err)) != DB_OK) {
-		log_warn("refusing to serve: %s", err);
-		return 1;
-	}
+	/*
+	 * A database that cannot be opened now (deleted, read-only, settings
+	 * not applied) is a fault to answer 503 for, not a reason to exit:
+	 * multiwatch would restart the worker at once, count each start as a
+	 * crash and soon stop restarting it, leaving no worker when the fault
+	 * is gone.  Settings are validated before the pool starts (main.c,
+	 * deploy/workers.sh); ensure_db() retries the open on each request.
+	 */
+	if (db_open(cfg, DB_OPEN_SERVE, &app.db, err, sizeof(err)) != DB_OK)
+		log_warn("database unavailable: %s", err);
 	if (FCGX_InitRequest(&req, FCGI_LISTENSOCK_FILENO, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warn("%s: FCGX_InitRequest failed", __func__);
 		db_close(app.db);
