@@ -532,7 +532,8 @@ class Report:
         with open(dat, "w") as f:
             for r in self.results:
                 ok_rps = r.rps * (r.requests - r.failures) / r.requests if r.requests else 0.0
-                f.write(f'"{r.name}"\t{r.rps:.2f}\t{r.failure_pct:.2f}\t{ok_rps:.2f}\n')
+                # Rounded as the table rounds them, so that both say the same.
+                f.write(f'"{r.name}"\t{r.rps:.1f}\t{r.failure_pct:.1f}\t{ok_rps:.1f}\n')
         a = self.demo.args
         script = f"""
 set terminal pngcairo size 1200,500 font ',10'
@@ -551,8 +552,8 @@ set yrange [0.5:*]
 set key top left
 plot '{dat}' using 2:xtic(1) title 'all requests/s' linecolor rgb '#8fb3d9', \
      '' using 4 title '2xx (users created)/s' linecolor rgb '#2f6fb0', \
-     '' using ($0-1.0/6):2:(sprintf('%.1f',$2)) with labels offset 0,0.7 font ',8' notitle, \
-     '' using ($0+1.0/6):4:(sprintf('%.1f',$4)) with labels offset 0,0.7 font ',8' notitle
+     '' using ($0-1.0/6):2:(sprintf('%.1f',$2)) with labels offset 0,0.7 font ',7' notitle, \
+     '' using ($0+1.0/6):4:(sprintf('%.1f',$4)) with labels offset 0,0.7 font ',7' notitle
 unset logscale y
 set title 'failures, % of requests (lower is better)'
 set yrange [0:105]
