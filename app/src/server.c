@@ -5,6 +5,7 @@
 #include <fastcgi.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -59,14 +60,22 @@ static int install_signals(sigset_t *stop_set)
 /* Opens the connection when there is none (after a failure dropped it). */
 static void ensure_db(struct app *app)
 {
+	static time_t last_warning;
 	char err[DB_ERR_LEN];
+	time_t now;
 
 	if (app->db != NULL)
 		return;
-	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) != DB_OK)
-		log_warn("database unavailable: %s", err);
-	else
+	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) == DB_OK) {
 		log_info("database reopened");
+		return;
+	}
+	/* Once a second at most: a fault can last long under a heavy load. */
+	now = time(NULL);
+	if (now != last_warning) {
+		log_warn("database unavailable: %s", err);
+		last_warning = now;
+	}
 }
 
 /* Drops a connection whose last failure leaves it of no more use. */
