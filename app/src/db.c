@@ -551,6 +551,26 @@ static enum db_result json_check_object(struct db *db, const char *text,
 	return res;
 }
 
+/*
+ * True when text holds a NUL byte, raw or as the escape \u0000.  SQLite's
+ * JSON functions (3.40) read their argument as a C string and end a decoded
+ * string at \u0000, so "x\u0000y" would silently become "x": a password
+ * cut short, or a different username.  Refuse both instead.
+ */
+static bool json_has_nul(const char *text, size_t len)
+{
+	if (memchr(text, '\0', len) != NULL)
+		return true;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (text[i] != '\\')
+			continue;
+		if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+			return true;
+		i++;	/* the escaped character: "\\u0000" is no NUL */
+	}
+	return false;
+}
+
 enum db_result db_json_object_walk(struct db *db, const char *text, size_t len,
 				   db_json_member_fn member, void *ctx,
 				   char *err, size_t errlen)
@@ -559,8 +579,14 @@ enum db_result db_json_object_walk(struct db *db, const char *text, size_t len,
 	enum db_result res;
 	int rc;
 
-	if (len > (size_t)INT32_MAX)
+	if (len > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "JSON body too large");
 		return DB_INVALID;
+	}
+	if (json_has_nul(text, len)) {
+		snprintf(err, errlen, "JSON strings must not contain NUL (\\u0000)");
+		return DB_INVALID;
+	}
 	if ((res = json_check_object(db, text, len, err, errlen)) != DB_OK)
 		return res;
 	if ((rc = sqlite3_bind_text(st, 1, text, (int)len, SQLITE_STATIC)) != SQLITE_OK)

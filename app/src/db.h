@@ -88,7 +88,8 @@ bool db_needs_reopen(const struct db *db);
  * functions, calling member() for each in order.  type is SQLite's
  * json_type name ("text", "integer", "object", ...); value is the member's
  * SQL value as text (len bytes, may hold NUL bytes), NULL for JSON null.
- * Returns DB_INVALID with err set when text is not a JSON object, or the
+ * Returns DB_INVALID with err set when text is not a JSON object or holds
+ * a NUL byte (raw or \u0000, which SQLite would cut a string at), or the
  * callback's refusal (it returns non-zero and fills err itself).
  */
 typedef int (*db_json_member_fn)(void *ctx, const char *key, const char *type,

@@ -347,6 +347,27 @@ static void json_objects_are_walked(void **state)
 	db_close(db);
 }
 
+/* SQLite 3.40 cuts a JSON string at \u0000: such bodies are refused whole. */
+static void json_nul_is_refused(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	char out[256] = "", err[DB_ERR_LEN];
+	const char *escaped = "{\"password\": \"x\\u0000y\"}";
+	const char raw[] = "{\"password\": \"x\0y\"}";
+	const char *backslash = "{\"password\": \"x\\\\u0000y\"}";	/* "x\\u0000y": no NUL */
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_json_object_walk(db, escaped, strlen(escaped), collect, out, err, sizeof(err)), DB_INVALID);
+	assert_string_equal(err, "JSON strings must not contain NUL (\\u0000)");
+	assert_int_equal(db_json_object_walk(db, raw, sizeof(raw) - 1, collect, out, err, sizeof(err)), DB_INVALID);
+	assert_int_equal(db_json_object_walk(db, backslash, strlen(backslash), collect, out, err, sizeof(err)), DB_OK);
+	assert_string_equal(out, "password:text:x\\u0000y;");
+	db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +384,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_objects_are_walked, setup, teardown),
+		cmocka_unit_test_setup_teardown(json_nul_is_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
