@@ -1,0 +1,97 @@
+"""Security properties checked on the real stack and the built binary:
+passwords stored only as libxcrypt hashes and never logged, the database
+files unreachable through nginx, the FastCGI socket 0660, the binary
+hardened, and nginx's limits in its rendered configuration."""
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from stack import BINARY
+
+SECRETS = ["Tr0ub4dor&3-form", "correct horse battery staple json", "pw-in-a-refused-request"]
+
+
+@pytest.fixture(scope="module")
+def sec_stack(tmp_path_factory):
+    from stack import Stack
+    s = Stack(tmp_path_factory.mktemp("security"), WORKERS=2).start()
+    yield s
+    s.stop()
+
+
+def test_passwords_are_stored_hashed_and_never_logged(sec_stack):
+    s = sec_stack
+    assert s.post("/create_user/", data={"username": "sec.form", "password": SECRETS[0]}
+                  ).status_code == 200
+    assert s.post("/create_user/", json={"username": "sec.json", "password": SECRETS[1]}
+                  ).status_code == 200
+    # Refused after the password was read: bad username, unknown field, taken name.
+    for data in ({"username": "bad name", "password": SECRETS[2]},
+                 {"username": "ok", "password": SECRETS[2], "role": "admin"},
+                 {"username": "sec.form", "password": SECRETS[2]}):
+        assert s.post("/create_user/", data=data).status_code in (400, 409)
+    stored = dict(s.query("SELECT username, password FROM auth_user"))
+    assert stored["sec.form"].startswith("$y$") and stored["sec.json"].startswith("$y$")
+    files = [s.run_dir / n for n in ("app.log", "access.log", "nginx-error.log")]
+    files += [p for p in s.run_dir.glob("db.sqlite3*")]  # the database, its WAL and SHM
+    for secret in SECRETS:
+        for variant in {secret, secret.replace(" ", "+"), secret.replace("&", "%26")}:
+            for f in files:
+                if f.exists():
+                    assert variant.encode() not in f.read_bytes(), f"{secret!r} found in {f.name}"
+
+
+def test_database_files_are_not_reachable_through_nginx(sec_stack):
+    s = sec_stack
+    s.get("/create_user/")  # the WAL and SHM exist now
+    assert (s.run_dir / "db.sqlite3-wal").exists() and (s.run_dir / "db.sqlite3-shm").exists()
+    db = str(s.db_path)
+    paths = ["/db.sqlite3", "/db.sqlite3-wal", "/db.sqlite3-shm", db, db + "-wal", db + "-shm",
+             "/var/db.sqlite3", "/../db.sqlite3", "/%2e%2e/db.sqlite3", "/create_user/../db.sqlite3",
+             "/fcgi.sock", "/nginx.conf", "/app.log", "/access.log", "//db.sqlite3",
+             "/db.sqlite3%00", "/DB.SQLITE3"]
+    for path in paths:
+        r = s.get(path)
+        assert r.status_code in (400, 404), path
+        assert b"SQLite format 3" not in r.content and b"\x37\x7f\x06\x82" not in r.content, path
+        assert b"\x37\x7f\x06\x83" not in r.content, path
+
+
+def test_fastcgi_socket_is_0660_and_not_world_writable(sec_stack):
+    st = os.stat(sec_stack.run_dir / "fcgi.sock")
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert not st.st_mode & stat.S_IWOTH
+
+
+def readelf(*args):
+    return subprocess.run(["readelf", "-W", *args, str(BINARY)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils not installed")
+def test_binary_is_hardened():
+    assert re.search(r"Type:\s+DYN", readelf("-h")), "not PIE"
+    dynamic = readelf("-d")
+    assert "BIND_NOW" in dynamic or re.search(r"FLAGS.*\bNOW\b", dynamic), "no -z now"
+    assert "GNU_RELRO" in readelf("-l"), "no RELRO"
+    symbols = readelf("--dyn-syms")
+    assert "__stack_chk_fail" in symbols, "no stack protector"
+    fortified = set(re.findall(r"\b(__\w+_chk)\b", symbols)) - {"__stack_chk_fail"}
+    assert fortified, "no _FORTIFY_SOURCE checked functions"
+    assert "TEXTREL" not in dynamic
+
+
+def test_nginx_limits_are_in_the_configuration(sec_stack):
+    conf = (sec_stack.run_dir / "nginx.conf").read_text()
+    for directive in ("client_max_body_size 64k", "client_header_buffer_size",
+                      "large_client_header_buffers", "client_header_timeout",
+                      "client_body_timeout", "send_timeout", "fastcgi_read_timeout",
+                      "fastcgi_send_timeout", "fastcgi_next_upstream off", "server_tokens off"):
+        assert directive in conf, directive
+    assert not re.search(r"^\s*(root|alias|autoindex)\s", conf, re.M), "nginx serves files"
