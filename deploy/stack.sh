@@ -5,6 +5,15 @@
 #   deploy/stack.sh start   start in the background; returns once /healthz answers
 #   deploy/stack.sh stop    stop exactly what start started (pid files in RUN_DIR)
 #   deploy/stack.sh run     start, follow the logs, and stop on Ctrl-C
+#   deploy/stack.sh resize N  change the worker count to N without failing a
+#                           request: a new pool of N workers on a socket of its
+#                           own, the stable socket path switched to it, the old
+#                           pool drained, then stopped gracefully
+#
+# nginx connects to RUN_DIR/fcgi.sock, a symlink to the socket of the pool
+# that serves (RUN_DIR/fcgi-G.sock, G counting the pools of this run). The
+# settings the first pool started with (RUN_DIR/settings.env) are the ones a
+# resize starts the new pool with: it changes the worker count alone.
 #
 # Environment: PORT (8000), RUN_DIR (var/run), DB_PATH (var/db.sqlite3),
 # SQLITE_FCGI (build/sqlite-fcgi), START_TIMEOUT (seconds, 30), and every
@@ -23,7 +32,8 @@ RUN_DIR=$(abspath "$RUN_DIR")
 DB_PATH=$(abspath "$DB_PATH")
 SQLITE_FCGI=$(abspath "$SQLITE_FCGI")
 SOCKET=$RUN_DIR/fcgi.sock
-export PORT DB_PATH SQLITE_FCGI SOCKET
+export PORT DB_PATH SQLITE_FCGI
+WORKERS_SH=$ROOT/deploy/workers.sh
 
 say() { echo "stack: $*" >&2; }
 
@@ -54,8 +64,48 @@ do_stop() {
 	# nginx first (QUIT: finish the requests in flight), then the workers
 	# (multiwatch sends them its graceful signal: finish, then exit).
 	stop_pidfile "$RUN_DIR/nginx.pid" 15 QUIT
-	stop_pidfile "$RUN_DIR/workers.pid" 15 TERM
-	rm -f "$SOCKET"
+	# A resize in progress has three pools at most: stop them all.
+	for p in workers workers.new workers.old; do
+		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM
+	done
+	rm -f "$SOCKET" "$RUN_DIR"/fcgi-*.sock "$RUN_DIR"/fcgi-*.sock.metrics \
+		"$RUN_DIR/pool.gen" "$RUN_DIR/settings.env" "$RUN_DIR/resize.lock"
+}
+
+# Writes pid $2 to pid file $1 in one rename, so that it is never missing.
+write_pidfile() {
+	echo "$2" >"$1.tmp"
+	mv -f "$1.tmp" "$1"
+}
+
+# Starts a pool of the workers on a socket of its own, RUN_DIR/fcgi-G.sock,
+# in the background with its pid in pid file $1; prints the socket's path.
+start_pool() {
+	gen=$(( $(cat "$RUN_DIR/pool.gen" 2>/dev/null || echo 0) + 1 ))
+	echo "$gen" >"$RUN_DIR/pool.gen"
+	sock=$RUN_DIR/fcgi-$gen.sock
+	# setsid: a Ctrl-C in the terminal reaches us, and we stop them in order.
+	# 9>&-: the pool must not hold resize's lock.
+	SOCKET=$sock setsid "$WORKERS_SH" >>"$RUN_DIR/app.log" 2>&1 9>&- &
+	write_pidfile "$1" $!
+	echo "$sock"
+}
+
+# The settings the first pool resolved (sqlite-fcgi config), for a resize;
+# not METRICS_PATH (each pool has its own) nor the worker count.
+save_settings() {
+	{
+		"$SQLITE_FCGI" config | sed -n '/^$/q;/^METRICS_PATH=/d;/^WORKERS=/d;/^PORT=/d;/=/p'
+		[ -z "${MULTIWATCH_RETRIES+x}" ] || echo "MULTIWATCH_RETRIES=$MULTIWATCH_RETRIES"
+		[ -z "${MULTIWATCH_TIMEOUT_MS+x}" ] || echo "MULTIWATCH_TIMEOUT_MS=$MULTIWATCH_TIMEOUT_MS"
+	} >"$RUN_DIR/settings.env"
+}
+
+load_settings() {
+	while IFS= read -r line; do
+		export "$line"
+	done <"$RUN_DIR/settings.env"
+	unset METRICS_PATH WEB_CONCURRENCY
 }
 
 wait_healthy() {
@@ -84,7 +134,8 @@ render_nginx() {
 }
 
 do_start() {
-	if alive "$RUN_DIR/workers.pid" || alive "$RUN_DIR/nginx.pid"; then
+	if alive "$RUN_DIR/workers.pid" || alive "$RUN_DIR/workers.new.pid" ||
+		alive "$RUN_DIR/workers.old.pid" || alive "$RUN_DIR/nginx.pid"; then
 		say "already running in $RUN_DIR (stop it first: make stop RUN_DIR=$RUN_DIR)"
 		exit 1
 	fi
@@ -94,9 +145,16 @@ do_start() {
 	mkdir -p "$RUN_DIR" "$(dirname "$DB_PATH")"
 	render_nginx
 	nginx -q -t -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log"
-	# setsid: a Ctrl-C in the terminal reaches us, and we stop them in order.
-	setsid "$ROOT/deploy/workers.sh" >>"$RUN_DIR/app.log" 2>&1 &
-	echo $! >"$RUN_DIR/workers.pid"
+	rm -f "$RUN_DIR/pool.gen"
+	save_settings
+	sock=$(start_pool "$RUN_DIR/workers.pid")
+	if ! POOL_TIMEOUT=$START_TIMEOUT "$WORKERS_SH" activate "$sock" "$SOCKET" \
+		"$(cat "$RUN_DIR/workers.pid")"; then
+		say "the workers did not start; last log lines:"
+		tail -n 20 "$RUN_DIR/app.log" >&2 || true
+		do_stop
+		exit 1
+	fi
 	setsid nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log" \
 		>>"$RUN_DIR/nginx-error.log" 2>&1 &
 	echo $! >"$RUN_DIR/nginx.pid"
@@ -125,9 +183,41 @@ do_run() {
 	exit 1
 }
 
+do_resize() {
+	count=$1
+	alive "$RUN_DIR/workers.pid" && [ -f "$RUN_DIR/settings.env" ] ||
+		{ say "not running in $RUN_DIR (make start first)"; exit 1; }
+	exec 9>"$RUN_DIR/resize.lock"
+	flock -n 9 || { say "another resize is running in $RUN_DIR"; exit 1; }
+	load_settings
+	export WORKERS=$count
+	# A bad count stops here, before anything starts.
+	"$SQLITE_FCGI" config >/dev/null
+	old_pid=$(cat "$RUN_DIR/workers.pid")
+	old_sock=$RUN_DIR/$(basename "$(readlink "$SOCKET")")
+	new_sock=$(start_pool "$RUN_DIR/workers.new.pid")
+	if ! "$WORKERS_SH" activate "$new_sock" "$SOCKET" "$(cat "$RUN_DIR/workers.new.pid")" "$count"; then
+		say "the new pool did not start; the old one keeps serving"
+		stop_pidfile "$RUN_DIR/workers.new.pid" 15 TERM
+		rm -f "$new_sock" "$new_sock.metrics"
+		exit 1
+	fi
+	# New requests go to the new pool now. The old one answers what it has
+	# accepted and what is queued on its socket, then stops gracefully.
+	write_pidfile "$RUN_DIR/workers.old.pid" "$old_pid"
+	mv -f "$RUN_DIR/workers.new.pid" "$RUN_DIR/workers.pid"
+	"$WORKERS_SH" drain "$old_sock" "$SOCKET"
+	stop_pidfile "$RUN_DIR/workers.old.pid" 15 TERM
+	rm -f "$old_sock" "$old_sock.metrics"
+	say "$count workers on $(basename "$new_sock") (pid $(cat "$RUN_DIR/workers.pid")); the old pool has stopped"
+}
+
 case ${1:-} in
 start) do_start ;;
 stop) do_stop ;;
 run) do_run ;;
-*) echo "usage: $0 start|stop|run" >&2; exit 2 ;;
+resize)
+	[ $# -eq 2 ] || { echo "usage: $0 resize N" >&2; exit 2; }
+	do_resize "$2" ;;
+*) echo "usage: $0 start|stop|run|resize N" >&2; exit 2 ;;
 esac
