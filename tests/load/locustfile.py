@@ -1,13 +1,14 @@
 """Load for sqlite-fcgi: each simulated user creates users, back to back.
 
     locust -f tests/load/locustfile.py --headless -u 10 -r 10 -t 10s \
-        --host http://127.0.0.1:8000
+        --stop-timeout 60 --host http://127.0.0.1:8000/
 
-The task is the seed's, GET create_user/, asked again as soon as it is answered
-until the run stops. A response counts as a success only
-when it is a 200 whose body starts with "User created, num users: "; any
-other answer is a failure named by its status and body, so that locust's
-failures CSV lists, for example, "503 database is locked" with its count.
+The task is the seed's, GET create_user/, asked again as soon as it is
+answered, until the run stops (--stop-timeout lets the requests in flight
+finish). A response counts as a success only when it is a 200 whose body
+starts with "User created, num users: "; any other answer is a failure named
+by its status and body, so that locust's failures CSV lists, for example,
+"503 database is locked" with its count.
 
 With --csv PREFIX, locust 2.12 rewrites PREFIX_stats.csv and
 PREFIX_failures.csv once a second and not again after the last requests,
