@@ -27,6 +27,14 @@ enum db_result {
 
 struct db;
 
+/*
+ * Sets SQLite up for this program: every block SQLite frees is wiped
+ * first, so that copies of a password SQLite made while parsing a JSON body
+ * do not stay behind in freed memory.  Call once, before any other db_*
+ * function; returns 0, or -1 when SQLite was already initialised.
+ */
+int db_global_init(void);
+
 enum db_open_mode {
 	DB_OPEN_SERVE,	 /* the file must exist with the current schema */
 	DB_OPEN_MIGRATE	 /* the file is created when missing */

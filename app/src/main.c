@@ -57,6 +57,8 @@ int main(int argc, char **argv)
 	char err[CONFIG_ERR_LEN];
 
 	log_init("sqlite-fcgi");
+	if (db_global_init() != 0)
+		fatal("sqlite3_config failed: SQLite was initialised too early");
 	if (argc != 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage, argc == 2 ? stdout : stderr);
 		return argc == 2 ? 0 : 2;

@@ -299,6 +299,17 @@ static void a_deleted_file_is_noticed(void **state)
 	db_close(db);
 }
 
+static void the_allocator_is_set_before_sqlite_starts(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db_close(dbtest_open(&cfg));
+	/* SQLite is initialised now: a second set-up is refused, not half-applied. */
+	assert_int_equal(db_global_init(), -1);
+}
+
 static void insert_count_and_unique_username(void **state)
 {
 	struct config cfg;
@@ -382,10 +393,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(flock_writers_queue_for_each_other, setup, teardown),
 		cmocka_unit_test_setup_teardown(flock_wait_gives_up_after_the_busy_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_allocator_is_set_before_sqlite_starts, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_objects_are_walked, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_nul_is_refused, setup, teardown),
 	};
 
+	/* Every test below runs on the wiping allocator, as the service does. */
+	if (db_global_init() != 0) {
+		fprintf(stderr, "db_global_init failed\n");
+		return 1;
+	}
 	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
 }
