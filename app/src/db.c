@@ -205,9 +205,45 @@ int db_errcode(const struct db *db)
 	return db->last_rc;
 }
 
+/* The names of the result codes a worker can meet, for its log lines. */
+static const struct { int code; const char *name; } code_names[] = {
+	{ SQLITE_OK, "SQLITE_OK" },
+	{ SQLITE_ERROR, "SQLITE_ERROR" },
+	{ SQLITE_INTERNAL, "SQLITE_INTERNAL" },
+	{ SQLITE_PERM, "SQLITE_PERM" },
+	{ SQLITE_ABORT, "SQLITE_ABORT" },
+	{ SQLITE_BUSY, "SQLITE_BUSY" },
+	{ SQLITE_BUSY_RECOVERY, "SQLITE_BUSY_RECOVERY" },
+	{ SQLITE_BUSY_SNAPSHOT, "SQLITE_BUSY_SNAPSHOT" },
+	{ SQLITE_BUSY_TIMEOUT, "SQLITE_BUSY_TIMEOUT" },
+	{ SQLITE_LOCKED, "SQLITE_LOCKED" },
+	{ SQLITE_NOMEM, "SQLITE_NOMEM" },
+	{ SQLITE_READONLY, "SQLITE_READONLY" },
+	{ SQLITE_READONLY_DBMOVED, "SQLITE_READONLY_DBMOVED" },
+	{ SQLITE_IOERR, "SQLITE_IOERR" },
+	{ SQLITE_CORRUPT, "SQLITE_CORRUPT" },
+	{ SQLITE_FULL, "SQLITE_FULL" },
+	{ SQLITE_CANTOPEN, "SQLITE_CANTOPEN" },
+	{ SQLITE_PROTOCOL, "SQLITE_PROTOCOL" },
+	{ SQLITE_SCHEMA, "SQLITE_SCHEMA" },
+	{ SQLITE_CONSTRAINT, "SQLITE_CONSTRAINT" },
+	{ SQLITE_CONSTRAINT_UNIQUE, "SQLITE_CONSTRAINT_UNIQUE" },
+	{ SQLITE_MISUSE, "SQLITE_MISUSE" },
+	{ SQLITE_NOTADB, "SQLITE_NOTADB" },
+};
+
 const char *db_errname(const struct db *db)
 {
-	return sqlite3_errstr(db->last_rc);
+	int primary = db->last_rc & 0xff;
+	const char *fallback = "SQLITE_UNKNOWN";
+
+	for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++) {
+		if (code_names[i].code == db->last_rc)
+			return code_names[i].name;
+		if (code_names[i].code == primary)
+			fallback = code_names[i].name;	/* an extended code not listed */
+	}
+	return fallback;
 }
 
 const char *db_errmsg(const struct db *db)

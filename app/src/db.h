@@ -110,7 +110,11 @@ enum db_result db_json_object_walk(struct db *db, const char *text, size_t len,
 /* Forgets the last failure (call before each request). */
 void db_clear_error(struct db *db);
 
-/* The last failure, for logs: SQLite's extended code, its name and message. */
+/*
+ * The last failure, for logs: SQLite's extended result code, its name
+ * ("SQLITE_BUSY_SNAPSHOT"; the primary code's name for an extended code
+ * not listed), and SQLite's message.
+ */
 int db_errcode(const struct db *db);
 const char *db_errname(const struct db *db);
 const char *db_errmsg(const struct db *db);

@@ -63,7 +63,7 @@ def test_locked_longer_than_busy_timeout_by_outside_sqlite3(make_stack, tmp_path
         holder.stdin.write("ROLLBACK;\n.quit\n")
         holder.stdin.close()
         holder.wait(timeout=10)
-    assert "database is locked (database is locked, 5)" in s.app_log()
+    assert "database is locked (SQLITE_BUSY, 5)" in s.app_log()
     assert [create(s, f"after{i}").status_code for i in range(4)] == [200] * 4
     assert s.worker_pids() == pids
     assert s.user_count() == 5
@@ -86,7 +86,7 @@ def test_disk_full(make_stack, tmp_path):
                 assert_503(r, "database unavailable")
         finally:
             filler.unlink()
-        assert "database or disk is full (database or disk is full, 13)" in s.app_log()
+        assert "database or disk is full (SQLITE_FULL, 13)" in s.app_log()
         assert [create(s, f"after{i}").status_code for i in range(4)] == [200] * 4
         assert s.worker_pids() == pids
         assert s.user_count() == 5

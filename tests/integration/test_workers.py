@@ -71,7 +71,7 @@ def test_locked_database_is_503_with_retry_after(make_stack):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert "create_user: begin: database is locked (database is locked, 5)" in s.app_log()
+    assert "create_user: begin: database is locked (SQLITE_BUSY, 5)" in s.app_log()
     assert s.get("/create_user/").status_code == 200
     assert s.user_count() == 2
 

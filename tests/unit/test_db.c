@@ -208,6 +208,7 @@ static void deferred_read_then_write(const char *journal, int want_code)
 	assert_int_equal(db_user_insert(a, "mine", "", "x"), DB_BUSY);
 	assert_true(dbtest_now() - start < 1.0);	/* no 5 s busy wait */
 	assert_int_equal(db_errcode(a), want_code);
+	assert_string_equal(db_errname(a), want_code == SQLITE_BUSY ? "SQLITE_BUSY" : "SQLITE_BUSY_SNAPSHOT");
 	db_rollback(a);
 	if (want_code != SQLITE_BUSY_SNAPSHOT)
 		assert_int_equal(db_commit(b), DB_OK);
