@@ -311,6 +311,53 @@ static void the_allocator_is_set_before_sqlite_starts(void **state)
 	assert_int_equal(db_global_init(), -1);
 }
 
+static long file_size(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	fclose(f);
+	return n;
+}
+
+/*
+ * A reader that keeps an old snapshot stops checkpoints, and the WAL grows;
+ * once it is gone, the next commit empties the WAL (TRUNCATE), where
+ * SQLite's own autocheckpoint would leave the file at its largest.
+ */
+static void a_long_wal_is_truncated_after_a_commit(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	sqlite3 *reader;
+	char wal[160], name[32];
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	snprintf(wal, sizeof(wal), "%s-wal", t.path);
+	assert_int_equal(sqlite3_open(t.path, &reader), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT COUNT(*) FROM auth_user;", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		assert_int_equal(db_begin(db), DB_OK);
+		assert_int_equal(db_user_insert(db, name, "", "x"), DB_OK);
+		assert_int_equal(db_commit(db), DB_OK);
+	}
+	assert_true(file_size(wal) > 4096L * 4096);
+	assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(reader);
+	sleep(1);	/* a TRUNCATE is tried at most once a second */
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(db_user_insert(db, "last", "", "x"), DB_OK);
+	assert_int_equal(db_commit(db), DB_OK);
+	assert_int_equal(file_size(wal), 0);
+	db_close(db);
+}
+
 static void insert_count_and_unique_username(void **state)
 {
 	struct config cfg;
@@ -395,6 +442,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(flock_wait_gives_up_after_the_busy_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_allocator_is_set_before_sqlite_starts, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_long_wal_is_truncated_after_a_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_objects_are_walked, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_nul_is_refused, setup, teardown),
