@@ -95,3 +95,11 @@ def test_nginx_limits_are_in_the_configuration(sec_stack):
                       "fastcgi_send_timeout", "fastcgi_next_upstream off", "server_tokens off"):
         assert directive in conf, directive
     assert not re.search(r"^\s*(root|alias|autoindex)\s", conf, re.M), "nginx serves files"
+
+
+def test_query_strings_are_not_logged(sec_stack):
+    r = sec_stack.get("/create_user/?password=hunter2-in-a-url")
+    assert r.status_code == 200
+    log = (sec_stack.run_dir / "access.log").read_text()
+    assert "hunter2-in-a-url" not in log
+    assert '"GET /create_user/ HTTP/1.1" 200 ' in log
