@@ -22,7 +22,7 @@ enum db_result {
 };
 
 #define DB_ERR_LEN 256
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 #define DB_RECENT_USERS 10
 
 struct db;

@@ -86,6 +86,52 @@ static void schema_is_djangos_auth_user(void **state)
 	sqlite3_close(raw);
 }
 
+static long long raw_int(sqlite3 *raw, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long n;
+
+	assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* A version 1 file with users is upgraded, and the count kept by triggers. */
+static void the_user_count_survives_migration_inserts_and_deletes(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	sqlite3 *raw;
+	long long n = -1;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw,
+		"CREATE TABLE auth_user (id integer NOT NULL PRIMARY KEY AUTOINCREMENT,"
+		" password varchar(128) NOT NULL, last_login datetime NULL, is_superuser bool NOT NULL,"
+		" username varchar(150) NOT NULL UNIQUE, last_name varchar(150) NOT NULL,"
+		" email varchar(254) NOT NULL, is_staff bool NOT NULL, is_active bool NOT NULL,"
+		" date_joined datetime NOT NULL, first_name varchar(150) NOT NULL);"
+		"INSERT INTO auth_user VALUES (NULL, 'x', NULL, 0, 'a', '', '', 0, 1, '', ''),"
+		" (NULL, 'x', NULL, 0, 'b', '', '', 0, 1, '', '');"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_user_count(db, &n), DB_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(db_user_insert(db, "c", "", "x"), DB_OK);
+	/* Rows written by another program (Django) are counted too. */
+	assert_int_equal(sqlite3_exec(raw, "DELETE FROM auth_user WHERE username IN ('a', 'b')", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_user_count(db, &n), DB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(n, raw_int(raw, "SELECT COUNT(*) FROM auth_user"));
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 2);
+	sqlite3_close(raw);
+	db_close(db);
+}
+
 static void serving_needs_a_migrated_file(void **state)
 {
 	struct config cfg;
@@ -102,7 +148,7 @@ static void serving_needs_a_migrated_file(void **state)
 	db_close(db);
 	db = NULL;
 	assert_int_equal(db_open(&cfg, DB_OPEN_SERVE, &db, err, sizeof(err)), DB_ERR);
-	assert_non_null(strstr(err, "schema version 0, expected 1"));
+	assert_non_null(strstr(err, "schema version 0, expected 2"));
 }
 
 /* A child process holds the write lock for hold_ms, then commits. */
@@ -433,6 +479,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tuned_pragmas_are_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(django_default_pragmas_are_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(schema_is_djangos_auth_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_user_count_survives_migration_inserts_and_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(serving_needs_a_migrated_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(begin_immediate_waits_with_a_busy_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(begin_immediate_fails_without_a_busy_timeout, setup, teardown),
