@@ -16,7 +16,8 @@ enum config_sync { SYNC_OFF, SYNC_NORMAL, SYNC_FULL, SYNC_EXTRA };
 enum config_txn { TXN_DEFERRED, TXN_IMMEDIATE };
 /* Where the slow password hash runs: before BEGIN, or inside the transaction. */
 enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
-/* How a writer waits for the write lock: SQLite's busy handler, or flock(). */
+/* How a writer waits for the write lock: SQLite's busy handler, or flock()
+ * (with BEGIN IMMEDIATE only: a deferred BEGIN takes no write lock). */
 enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
 enum config_hash_method {
 	HASH_YESCRYPT, HASH_GOST_YESCRYPT, HASH_SCRYPT, HASH_BCRYPT,

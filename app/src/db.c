@@ -205,7 +205,7 @@ void db_print_plan(const struct config *cfg, FILE *out)
 			"sqlite3_wal_hook(db, ...);  -- after a commit: PASSIVE checkpoint from %d"
 			" WAL pages, TRUNCATE from %d\n",
 			JOURNAL_SIZE_LIMIT_BYTES, WAL_AUTOCHECKPOINT_PAGES, WAL_TRUNCATE_PAGES);
-	if (cfg->lock_wait == LOCK_WAIT_FLOCK)
+	if (cfg->lock_wait == LOCK_WAIT_FLOCK && cfg->txn == TXN_IMMEDIATE)
 		fprintf(out, "flock(\"%s-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
 			cfg->db_path);
 	fprintf(out, "%s;  -- each /create_user/ transaction, password hashed %s\n",
@@ -475,15 +475,21 @@ static int open_conn(struct db *db, const struct config *cfg,
 	return 0;
 }
 
-static int open_writelock(struct db *db, const struct config *cfg, char *err,
-			  size_t errlen)
+/*
+ * The lock file only makes waiting faster; SQLite's own locking keeps the
+ * data right.  So a lock file that cannot be opened (a read-only directory)
+ * costs the fast wait, not the service.
+ */
+static void open_writelock(struct db *db, const struct config *cfg)
 {
-	char path[CONFIG_PATH_MAX + 16];
+	char path[CONFIG_PATH_MAX + 16], err[DB_ERR_LEN];
 
-	if (cfg->lock_wait != LOCK_WAIT_FLOCK)
-		return 0;
+	/* A deferred BEGIN takes no write lock, so it queues for none. */
+	if (cfg->lock_wait != LOCK_WAIT_FLOCK || cfg->txn != TXN_IMMEDIATE)
+		return;
 	snprintf(path, sizeof(path), "%s-writelock", cfg->db_path);
-	return writelock_open(path, cfg->busy_timeout_ms, &db->wl, err, errlen);
+	if (writelock_open(path, cfg->busy_timeout_ms, &db->wl, err, sizeof(err)) != 0)
+		log_warn("waiting with SQLite's busy handler: no write lock file: %s", err);
 }
 
 enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
@@ -500,9 +506,10 @@ enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		goto fail;
 	if (mode == DB_OPEN_SERVE &&
 	    (check_schema(db, cfg, err, errlen) != 0 ||
-	     prepare_all(db, cfg, err, errlen) != 0 ||
-	     open_writelock(db, cfg, err, errlen) != 0))
+	     prepare_all(db, cfg, err, errlen) != 0))
 		goto fail;
+	if (mode == DB_OPEN_SERVE)
+		open_writelock(db, cfg);
 	*out = db;
 	return DB_OK;
 fail:

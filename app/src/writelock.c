@@ -45,7 +45,8 @@ int writelock_open(const char *path, long timeout_ms, struct writelock **out,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	wl->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Read-only is enough for flock(), and opens on a read-only mount too. */
+	wl->fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (wl->fd < 0 || install_alarm_handler() != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		writelock_close(wl);

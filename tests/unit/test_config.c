@@ -15,6 +15,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.busy_timeout_ms, 5000);
 	assert_int_equal(cfg.txn, TXN_IMMEDIATE);
 	assert_int_equal(cfg.hash_when, HASH_BEFORE_BEGIN);
+	assert_int_equal(cfg.lock_wait, LOCK_WAIT_FLOCK);
 	assert_int_equal(cfg.hash_method, HASH_YESCRYPT);
 	assert_int_equal(cfg.hash_cost, 0);
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
@@ -34,6 +35,7 @@ static void django_default_profile(void **state)
 	assert_int_equal(cfg.busy_timeout_ms, 5000);
 	assert_int_equal(cfg.txn, TXN_DEFERRED);
 	assert_int_equal(cfg.hash_when, HASH_INSIDE_TXN);
+	assert_int_equal(cfg.lock_wait, LOCK_WAIT_SQLITE);
 }
 
 static void each_piece_overrides_the_profile(void **state)
