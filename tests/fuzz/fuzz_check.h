@@ -60,4 +60,17 @@ static inline void fuzz_check_valid(const struct user_input *in)
 		abort();
 }
 
+/* Checks parsed fields, then validates them and checks what that promises. */
+static inline void fuzz_check_parsed(const struct user_input *in)
+{
+	char err[INPUT_ERR_LEN];
+
+	fuzz_check_fields(in);
+	memset(err, 'x', sizeof(err));
+	if (input_validate(in, err, sizeof(err)) != 0)
+		fuzz_check_message(err, sizeof(err));
+	else
+		fuzz_check_valid(in);
+}
+
 #endif

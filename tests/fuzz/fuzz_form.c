@@ -22,12 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check_message(err, sizeof(err));
 		return 0;
 	}
-	fuzz_check_fields(&in);
-	memset(err, 'x', sizeof(err));
-	if (input_validate(&in, err, sizeof(err)) != 0)
-		fuzz_check_message(err, sizeof(err));
-	else
-		fuzz_check_valid(&in);
+	fuzz_check_parsed(&in);
 	input_wipe(&in);
 	return 0;
 }

@@ -14,20 +14,23 @@ struct dbtest {
 	char path_env[160];
 };
 
-static inline void dbtest_setup(struct dbtest *t)
+/* The test's database directory: setup() makes it, teardown() removes it. */
+static struct dbtest t;
+
+static inline void dbtest_setup(struct dbtest *d)
 {
-	test_mkdtemp(t->dir, sizeof(t->dir));
-	snprintf(t->path, sizeof(t->path), "%s/db.sqlite3", t->dir);
-	snprintf(t->path_env, sizeof(t->path_env), "DB_PATH=%s", t->path);
+	test_mkdtemp(d->dir, sizeof(d->dir));
+	snprintf(d->path, sizeof(d->path), "%s/db.sqlite3", d->dir);
+	snprintf(d->path_env, sizeof(d->path_env), "DB_PATH=%s", d->path);
 }
 
 /*
  * Loads settings from extra (NULL-terminated, at most 8) plus DB_PATH.
  */
-static inline void dbtest_config(struct dbtest *t, struct config *cfg,
+static inline void dbtest_config(struct dbtest *d, struct config *cfg,
 				 const char *const *extra)
 {
-	const char *env[10] = { t->path_env };
+	const char *env[10] = { d->path_env };
 	char err[CONFIG_ERR_LEN];
 	size_t n = 1;
 
@@ -50,6 +53,20 @@ static inline struct db *dbtest_open(const struct config *cfg)
 	if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK)
 		fail_msg("db_open: %s", err);
 	return db;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	dbtest_setup(&t);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	test_rmdir(t.dir);
+	return 0;
 }
 
 static inline double dbtest_now(void)

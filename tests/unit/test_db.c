@@ -4,21 +4,7 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
-static struct dbtest t;
 
-static int setup(void **state)
-{
-	(void)state;
-	dbtest_setup(&t);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	test_rmdir(t.dir);
-	return 0;
-}
 
 static void tuned_pragmas_are_applied(void **state)
 {

@@ -5,24 +5,10 @@
 #include "password.h"
 #include "users.h"
 
-static struct dbtest t;
 /* A cheap hash keeps these tests fast; the hashing itself is tested in test_password. */
 static const char cheap_method[] = "HASH_METHOD=sha512crypt";
 static const char cheap_cost[] = "HASH_COST=1000";
 
-static int setup(void **state)
-{
-	(void)state;
-	dbtest_setup(&t);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	test_rmdir(t.dir);
-	return 0;
-}
 
 static long long count_users(void)
 {
