@@ -1,6 +1,8 @@
 /*
  * The ceilings /create_user/ is measured against, in this process alone:
  *   hash_ms         the cost of one password hash (HASH_METHOD, HASH_COST)
+ *   hashes_per_s    hashes a second with one hashing process per CPU: the
+ *                   hash-bound ceiling (memory-hard hashes slow each other)
  *   commits_normal  commits/s of one writer inserting one user per
  *   commits_full    transaction: WAL + synchronous=NORMAL, and WAL + FULL
  * Prints "name=value" lines.  BENCH_SECONDS (default 2) bounds each part.
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,6 +41,47 @@ static double hash_ms(const struct config *cfg, double seconds)
 		n++;
 	} while (now_s() - start < seconds || n < 5);
 	return (now_s() - start) * 1e3 / n;
+}
+
+/* One child per CPU hashes for the given time; returns hashes a second in all. */
+static double hashes_per_second(const struct config *cfg, double seconds)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int fds[2];
+	double total = 0;
+
+	if (cpus < 1 || pipe(fds) != 0) {
+		perror("ceilings: pipe");
+		exit(1);
+	}
+	for (long i = 0; i < cpus; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("ceilings: fork");
+			exit(1);
+		}
+		if (pid == 0) {
+			double one = hash_ms(cfg, seconds);
+			double rate = 1000.0 / one;
+
+			_exit(write(fds[1], &rate, sizeof(rate)) == sizeof(rate) ? 0 : 1);
+		}
+	}
+	close(fds[1]);
+	for (long i = 0; i < cpus; i++) {
+		double rate;
+
+		if (read(fds[0], &rate, sizeof(rate)) != sizeof(rate)) {
+			fprintf(stderr, "ceilings: a hashing child failed\n");
+			exit(1);
+		}
+		total += rate;
+	}
+	close(fds[0]);
+	while (wait(NULL) > 0)
+		;
+	return total;
 }
 
 static struct db *open_fresh(struct config *cfg, const char *dir, const char *sync)
@@ -103,6 +147,7 @@ int main(void)
 		return 1;
 	}
 	printf("hash_ms=%.3f\n", hash_ms(&cfg, seconds));
+	printf("hashes_per_s=%.2f\n", hashes_per_second(&cfg, seconds));
 	printf("commits_normal=%.0f\n", commits_per_second(cfg, dir, "normal", seconds));
 	printf("commits_full=%.0f\n", commits_per_second(cfg, dir, "full", seconds));
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
