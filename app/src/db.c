@@ -268,18 +268,23 @@ static const struct { int code; const char *name; } code_names[] = {
 	{ SQLITE_NOTADB, "SQLITE_NOTADB" },
 };
 
-const char *db_errname(const struct db *db)
+const char *db_code_name(int code)
 {
-	int primary = db->last_rc & 0xff;
+	int primary = code & 0xff;
 	const char *fallback = "SQLITE_UNKNOWN";
 
 	for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++) {
-		if (code_names[i].code == db->last_rc)
+		if (code_names[i].code == code)
 			return code_names[i].name;
 		if (code_names[i].code == primary)
 			fallback = code_names[i].name;	/* an extended code not listed */
 	}
 	return fallback;
+}
+
+const char *db_errname(const struct db *db)
+{
+	return db_code_name(db->last_rc);
 }
 
 const char *db_errmsg(const struct db *db)

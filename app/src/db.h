@@ -117,6 +117,8 @@ void db_clear_error(struct db *db);
  */
 int db_errcode(const struct db *db);
 const char *db_errname(const struct db *db);
+/* The name of any SQLite result code, as db_errname gives it. */
+const char *db_code_name(int code);
 const char *db_errmsg(const struct db *db);
 
 #endif

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
+
 #ifndef F_OFD_SETLK
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
 #endif
@@ -32,13 +34,12 @@ static const double buckets[NBUCKETS] = {
 };
 static const struct { const char *name, *help; } hists[METRICS_NHISTS] = {
 	{ "sqlite_fcgi_create_user_seconds", "Time to answer /create_user/, in the worker." },
-	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN waited for the SQLite write lock." },
+	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN took: with BEGIN IMMEDIATE, the wait for the SQLite write lock." },
 	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt." },
 };
-static const struct { int code; const char *name; } busy_codes[NBUSY] = {
-	{ 5, "SQLITE_BUSY" }, { 517, "SQLITE_BUSY_SNAPSHOT" }, { 261, "SQLITE_BUSY_RECOVERY" },
-	{ 773, "SQLITE_BUSY_TIMEOUT" }, { 6, "SQLITE_LOCKED" },
-};
+/* SQLITE_BUSY, _BUSY_SNAPSHOT, _BUSY_RECOVERY, _BUSY_TIMEOUT, SQLITE_LOCKED:
+ * db_code_name() names them; this file does not include <sqlite3.h>. */
+static const int busy_codes[NBUSY] = { 5, 517, 261, 773, 6 };
 
 typedef _Atomic uint64_t counter;
 
@@ -181,7 +182,7 @@ void metrics_count_busy(int sqlite_code)
 
 	if (mine == NULL)
 		return;
-	while (i < NBUSY && busy_codes[i].code != sqlite_code)
+	while (i < NBUSY && busy_codes[i] != sqlite_code)
 		i++;
 	add(&mine->busy[i], 1);
 }
@@ -265,7 +266,7 @@ static void render_busy(struct text *t)
 		for (int i = 0; i < METRICS_SLOTS; i++)
 			n += get(&region->slots[i].busy[c]);
 		emit(t, "sqlite_fcgi_sqlite_busy_total{code=\"%s\"} %llu\n",
-		     c < NBUSY ? busy_codes[c].name : "other", (unsigned long long)n);
+		     c < NBUSY ? db_code_name(busy_codes[c]) : "other", (unsigned long long)n);
 	}
 }
 
