@@ -5,39 +5,35 @@
 #include <sys/wait.h>
 
 
-
-static void tuned_pragmas_are_applied(void **state)
+/* Opens a database with env's settings and checks what SQLite reports. */
+static void assert_pragmas(const char *const *env, const char *journal, int synchronous)
 {
 	struct config cfg;
 	struct db_pragmas p;
 	struct db *db;
 
-	(void)state;
-	dbtest_config(&t, &cfg, NULL);
+	dbtest_config(&t, &cfg, env);
 	db = dbtest_open(&cfg);
 	assert_int_equal(db_read_pragmas(db, &p), DB_OK);
-	assert_string_equal(p.journal_mode, "wal");
-	assert_int_equal(p.synchronous, 1);
+	assert_string_equal(p.journal_mode, journal);
+	assert_int_equal(p.synchronous, synchronous);
 	assert_int_equal(p.busy_timeout_ms, 5000);
 	assert_int_equal(p.schema_version, DB_SCHEMA_VERSION);
 	db_close(db);
 }
 
+static void tuned_pragmas_are_applied(void **state)
+{
+	(void)state;
+	assert_pragmas(NULL, "wal", 1);
+}
+
 static void django_default_pragmas_are_applied(void **state)
 {
 	const char *env[] = { "SQLITE_PROFILE=django-default", NULL };
-	struct config cfg;
-	struct db_pragmas p;
-	struct db *db;
 
 	(void)state;
-	dbtest_config(&t, &cfg, env);
-	db = dbtest_open(&cfg);
-	assert_int_equal(db_read_pragmas(db, &p), DB_OK);
-	assert_string_equal(p.journal_mode, "delete");
-	assert_int_equal(p.synchronous, 2);
-	assert_int_equal(p.busy_timeout_ms, 5000);
-	db_close(db);
+	assert_pragmas(env, "delete", 2);
 }
 
 /* The table Django's migrate creates, column for column. */
