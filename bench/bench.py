@@ -15,14 +15,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from stack import Stack  # noqa: E402
 
-from measure import wait_idle, workers_memory_kb, wrk  # noqa: E402
+from measure import wait_idle, worker_time_shares, workers_memory_kb, wrk  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))
@@ -53,6 +52,7 @@ def run_stack(tmp, name, settings, path, connections):
         result = wrk(stack.url(path), connections, DURATION)
         wait_idle(stack)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
+        result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
         wal = Path(f"{stack.db_path}-wal")
         result["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
     finally:
@@ -102,6 +102,12 @@ def ratio(run, runs, hash_ceiling):
     return 1.0, "ceiling"
 
 
+def shares(run):
+    if run["hash_share"] is None:
+        return "–"
+    return f"{run['hash_share'] * 100:.0f}% / {run['lock_wait_share'] * 100:.0f}%"
+
+
 def report(ceil_default, ceil_cheap, hash_ceiling, runs):
     lines = [
         f"Machine: {CPUS} CPUs, {WORKERS} workers; wrk {DURATION} s per run"
@@ -116,8 +122,8 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs):
         f"| SQLite commits/s, one writer, WAL + NORMAL | {ceil_default['commits_normal']:.0f} |",
         f"| SQLite commits/s, one writer, WAL + FULL | {ceil_default['commits_full']:.0f} |",
         "",
-        "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | idle RSS per worker (max) | peak RSS | WAL after |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | worker time: hashing / lock wait | idle RSS per worker (max) | peak RSS | WAL after |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = []
     for r in runs:
@@ -126,7 +132,7 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs):
         lines.append(
             f"| {r['label']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
-            f"{value * 100:.0f}% {what} | {r['rss_max_kb'] / 1024:.1f} MiB | "
+            f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB | "
             f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
         rows.append({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
     text = "\n".join(lines) + "\n"

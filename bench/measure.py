@@ -69,3 +69,19 @@ def workers_memory_kb(stack):
     return sum(rss), max(rss), max(proc_field(p, "VmHWM") for p in pids)
 
 
+
+
+def worker_time_shares(stack):
+    """From /metrics: the share of the workers' /create_user/ time spent hashing
+    and waiting for the write lock; (None, None) where there are no such metrics
+    (the trivial FastCGI worker)."""
+    text = stack.get("/metrics").text
+
+    def total(name):
+        m = re.search(rf"^sqlite_fcgi_{name}_seconds_sum (\S+)$", text, re.M)
+        return float(m.group(1)) if m else None
+
+    work, hashing, waiting = total("create_user"), total("password_hash"), total("write_lock_wait")
+    if not work:
+        return None, None
+    return hashing / work, waiting / work

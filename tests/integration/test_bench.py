@@ -29,3 +29,7 @@ def test_quick_bench_writes_the_table(tmp_path):
         assert int(r["requests"]) > 0, r
         assert float(r["p50_ms"]) <= float(r["p99_ms"]) <= float(r["p999_ms"]), r
         assert int(r["rss_max_kb"]) > 0, r
+        if r["kind"] == "hello":
+            assert r["hash_share"] == "", r  # the trivial worker has no such metrics
+        else:
+            assert 0 < float(r["hash_share"]) <= 1 and 0 <= float(r["lock_wait_share"]) < 1, r
