@@ -135,35 +135,41 @@ static int body_status(enum http_body_result res, const char **message)
 	return 400;
 }
 
+/* Parses a body of the given media type into in; 0, or the refusal's status. */
+static int parse_body(struct app *app, enum http_media media, const char *body,
+		      size_t len, struct user_input *in, char *err, size_t errlen)
+{
+	if (len == 0)
+		return 0;	/* an empty POST: a random user, as GET */
+	if (media == MEDIA_FORM)
+		return input_parse_form(in, body, len, err, errlen) != 0 ? 400 : 0;
+	if (media == MEDIA_JSON)
+		return db_json_object_walk(app->db, body, len, input_json_member,
+					   in, err, errlen) != DB_OK ? 400 : 0;
+	snprintf(err, errlen, "Content-Type must be"
+		 " application/x-www-form-urlencoded or application/json");
+	return 415;
+}
+
 /*
  * Fills in from a POST body.  Returns 0, or the HTTP status of the
- * refusal with its message in err.
+ * refusal with its message in err.  The body, which may hold a password,
+ * is wiped whatever happens, a body refused half-read included.
  */
 static int read_user_input(struct app *app, struct http_request *r,
 			   struct user_input *in, char *err, size_t errlen)
 {
 	static char body[HTTP_BODY_MAX + 1];
-	enum http_media media = http_media_type(r);
 	const char *message = "";
 	size_t len = 0;
 	int status = body_status(http_read_body(r, body, sizeof(body), &len), &message);
 
 	if (status != 0) {
 		snprintf(err, errlen, "%s", message);
+		explicit_bzero(body, sizeof(body));
 		return status;
 	}
-	if (len == 0)
-		return 0;	/* an empty POST: a random user, as GET */
-	if (media == MEDIA_FORM)
-		status = input_parse_form(in, body, len, err, errlen) != 0 ? 400 : 0;
-	else if (media == MEDIA_JSON)
-		status = db_json_object_walk(app->db, body, len, input_json_member,
-					     in, err, errlen) != DB_OK ? 400 : 0;
-	else {
-		snprintf(err, errlen, "Content-Type must be"
-			 " application/x-www-form-urlencoded or application/json");
-		status = 415;
-	}
+	status = parse_body(app, http_media_type(r), body, len, in, err, errlen);
 	explicit_bzero(body, len);
 	return status;
 }
