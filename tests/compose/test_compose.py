@@ -54,7 +54,7 @@ def engine(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def project(engine, tmp_path_factory):
+def project(engine, tmp_path_factory, request):
     port = free_port()
     # The service's settings from the developer's shell would reach the
     # containers (the compose file passes them on): each `up` sets its own.
@@ -70,8 +70,9 @@ def project(engine, tmp_path_factory):
         say(f"images built in {time.monotonic() - t0:.0f} s")
         yield p
     finally:
-        for service in ("app", "nginx"):
-            say(f"last log lines of {service}:\n{p.logs(service)}")
+        if request.session.testsfailed:
+            for service in ("app", "nginx"):
+                say(f"last log lines of {service}:\n{p.logs(service)}")
         p.remove()
 
 
