@@ -3,6 +3,9 @@
 
 CC ?= cc
 PYTHON := /usr/bin/python3
+# The demo, bench, tune and the tests import tests.harness.* from here.
+PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+export PYTHONPATH
 BUILD := build
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes

@@ -17,11 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from stack import Stack  # noqa: E402
-
-from measure import wait_idle, worker_time_shares, workers_memory_kb, wrk  # noqa: E402
+from measure import wait_idle, worker_time_shares, workers_memory_kb
+from tests.harness.stack import ROOT, Stack
+from tests.harness.wrk import wrk
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))

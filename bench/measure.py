@@ -1,13 +1,10 @@
-"""Load and measurement helpers shared by bench.py and tune.py: wrk with a
-machine-readable report, the workers' memory, CPU use, and waiting for the
+"""Measurement helpers shared by bench.py and tune.py (wrk itself is in
+tests/harness/wrk.py): the workers' memory, CPU use, and waiting for the
 workers to finish what a load left in flight."""
 
 import re
-import subprocess
 import time
 from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
 
 
 def cpu_busy_fraction(before, after):
@@ -20,23 +17,6 @@ def cpu_busy_fraction(before, after):
 def system_cpu_times():
     """The first line of /proc/stat: user, nice, system, idle, iowait, ... (ticks)."""
     return [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-
-
-def wrk(url, connections, duration):
-    """Runs wrk against url; returns req/s, failures and latency percentiles (ms)."""
-    threads = min(2, connections)
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-           "-s", str(HERE / "wrk_report.lua"), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
-    m = re.search(r"^WRK (.*)$", out.stdout, re.M)
-    if not m:
-        raise RuntimeError(f"wrk printed no report:\n{out.stdout}\n{out.stderr}")
-    r = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-    failures = sum(r[k] for k in ("status_errors", "connect_errors", "read_errors",
-                                  "write_errors", "timeouts"))
-    return {"rps": r["requests"] / (r["duration_us"] / 1e6), "requests": r["requests"],
-            "failures": failures, "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3,
-            "p999_ms": r["p999_us"] / 1e3}
 
 
 def proc_field(pid, name):

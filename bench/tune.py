@@ -17,12 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from stack import Stack  # noqa: E402
-
-from measure import (cpu_busy_fraction, system_cpu_times, wait_idle,  # noqa: E402
-                     workers_memory_kb, wrk)
+from measure import cpu_busy_fraction, system_cpu_times, wait_idle, workers_memory_kb
+from tests.harness.stack import ROOT, Stack
+from tests.harness.wrk import wrk
 
 CPUS = os.cpu_count() or 1
 COUNTS = [int(w) for w in os.environ.get("TUNE_WORKERS", "").split()] or \

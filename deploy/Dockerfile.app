@@ -39,6 +39,6 @@ WORKDIR /var/lib/sqlite-fcgi
 VOLUME ["/var/lib/sqlite-fcgi", "/run/sqlite-fcgi"]
 # multiwatch passes TERM on to the workers as USR1: finish the request, exit.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=2s --timeout=5s --start-period=20s --retries=3 \
 	CMD ["/usr/local/lib/sqlite-fcgi/app-healthcheck.sh"]
 ENTRYPOINT ["/usr/local/lib/sqlite-fcgi/app-entrypoint.sh"]

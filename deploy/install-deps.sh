@@ -14,10 +14,11 @@ bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).
 reliability="clang libclang-rt-14-dev valgrind"
-# The compose file without a Docker engine: podman runs it, debootstrap
-# builds the base image when no registry is reachable, docker-compose
-# validates the file (see mk/compose.mk).
-compose="podman podman-compose runc debootstrap docker-compose ca-certificates"
+# The compose file on a Docker engine (docker.io, docker-compose; iproute2
+# and iptables put the host's network back after a dockerd the test started),
+# or on podman (COMPOSE_ENGINE=podman); debootstrap builds the base image
+# when no registry is reachable (see mk/compose.mk).
+compose="docker.io docker-compose iptables iproute2 podman podman-compose runc debootstrap ca-certificates"
 
 groups=${*:-build run test bench reliability}
 wanted=""

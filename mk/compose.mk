@@ -1,10 +1,14 @@
 # make test-compose: docker-compose.yml built and run for real (both images,
-# a load through nginx, the database checked inside its volume), with
-# "docker compose" where a Docker engine answers, else podman-compose.
-# See tests/compose/run.sh.
+# a load through nginx, the database checked inside its volume) on a Docker
+# engine (started for the test if none answers, then stopped and the host's
+# network put back); COMPOSE_ENGINE=podman runs it on podman + podman-compose.
+# See tests/compose/test_compose.py.
+
+COMPOSE_ENGINE ?= docker
+export COMPOSE_ENGINE
 
 .PHONY: test-compose
 
 test-compose:
 	@deploy/install-deps.sh test compose
-	tests/compose/run.sh
+	$(PYTHON) -m pytest -v -s -p no:cacheprovider tests/compose

@@ -17,6 +17,6 @@ DEMO_CONFIGS ?=
 demo:
 	@deploy/install-deps.sh build run test bench
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) tests/load/demo.py --users "$(USERS)" --duration "$(DURATION)" \
+	$(PYTHON) bench/demo.py --users "$(USERS)" --duration "$(DURATION)" \
 		--out "$(DEMO_OUT)" $(if $(WORKERS),--workers "$(WORKERS)") \
 		$(if $(DEMO_CONFIGS),--configs "$(DEMO_CONFIGS)")

@@ -1,26 +1,28 @@
 #!/bin/sh
-# Makes sure podman has a debian:bookworm-slim image, the base of both
+# Makes sure the engine (docker or podman) has a debian:bookworm-slim image, the base of both
 # Dockerfiles. Where no image registry is reachable, builds a minimal Debian
 # root file system with debootstrap from the mirror apt already uses and
 # imports it under that name. The image stays cached: a second run returns
 # at once.
 #
-# Environment: BASE_IMAGE (debian:bookworm-slim), DEBIAN_MIRROR (read from
-# apt's sources when unset), PODMAN (podman).
+# Environment: ENGINE (docker or podman; default docker), BASE_IMAGE
+# (debian:bookworm-slim), DEBIAN_MIRROR (read from apt's sources when unset).
 set -eu
 
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
-PODMAN=${PODMAN:-podman}
+ENGINE=${ENGINE:-docker}
 
 say() { echo "base-image: $*" >&2; }
 
-if "$PODMAN" image exists "$BASE_IMAGE"; then
+# "image inspect" is what both engines have ("podman image exists" is
+# podman's only).
+if "$ENGINE" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 	exit 0
 fi
 
 # A registry may be reachable after all (a user's machine): try it briefly.
-if timeout 60 "$PODMAN" pull -q "docker.io/library/$BASE_IMAGE" >/dev/null 2>&1; then
-	"$PODMAN" tag "docker.io/library/$BASE_IMAGE" "$BASE_IMAGE"
+if timeout 60 "$ENGINE" pull "docker.io/library/$BASE_IMAGE" >/dev/null 2>&1; then
+	"$ENGINE" tag "docker.io/library/$BASE_IMAGE" "$BASE_IMAGE"
 	say "pulled $BASE_IMAGE"
 	exit 0
 fi
@@ -48,7 +50,8 @@ rm -f "$rootfs.log"
 # What the official slim image trims, and a clean apt state.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
 	"$rootfs"/var/cache/apt/archives/*.deb
-tar -C "$rootfs" -c . | "$PODMAN" import -q \
+# No -q: docker import does not have it.
+tar -C "$rootfs" -c . | "$ENGINE" import \
 	--change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 	- "$BASE_IMAGE" >/dev/null
 say "imported $BASE_IMAGE"

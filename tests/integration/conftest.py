@@ -1,11 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stack import Stack  # noqa: E402
+from tests.harness.stack import Stack
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """make demo, shortened (10 users, 5 s per configuration): the failure and the fix.
 
-Runs tests/load/demo.py into a temporary directory, then checks, from
+Runs bench/demo.py into a temporary directory, then checks, from
 locust's CSV files and from the server's own records (the SQLite file and
 nginx's access log), that the Django defaults fail with "database is locked"
 503s, that the tuned profile does not fail at all, and that in every
@@ -8,7 +8,6 @@ configuration each user in the database is a 2xx answer in the access log
 and the other way round (counted after the requests in flight finished).
 """
 
-import csv
 import re
 import sqlite3
 import subprocess
@@ -18,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import locust
+
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "tests" / "load" / "demo.py"
+DEMO = ROOT / "bench" / "demo.py"
 CONFIGS = ["django-default", "wal-only", "immediate-only", "wal-busy",
            "wal-busy-immediate", "tuned"]
 USERS = 10
@@ -42,23 +43,14 @@ def demo_out(tmp_path_factory):
     return out
 
 
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def locust_total(cfg_dir):
     """Requests and failures of the whole run, from locust's stats CSV."""
-    (row,) = [r for r in read_csv(cfg_dir / "locust_final_stats.csv")
-              if r["Name"] == "Aggregated"]
-    return int(row["Request Count"]), int(row["Failure Count"])
+    t = locust.totals(cfg_dir / "locust")
+    return t.requests, t.failures
 
 
 def locust_failures(cfg_dir):
-    errors = Counter()
-    for r in read_csv(cfg_dir / "locust_final_failures.csv"):
-        errors[r["Error"]] += int(r["Occurrences"])
-    return errors
+    return locust.failures(cfg_dir / "locust")
 
 
 def nginx_statuses(cfg_dir):
@@ -119,7 +111,7 @@ def test_every_user_in_the_database_was_answered_2xx(demo_out, config):
 
 
 def test_report_agrees_with_the_records(demo_out):
-    rows = {r["configuration"]: r for r in read_csv(demo_out / "results.csv")}
+    rows = {r["configuration"]: r for r in locust.read_csv(demo_out / "results.csv")}
     assert list(rows) == CONFIGS
     for config, row in rows.items():
         cfg = demo_out / config

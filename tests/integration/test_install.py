@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack import BINARY, ROOT, free_port
+from tests.harness.ports import free_port
+from tests.harness.stack import BINARY, ROOT
 
 PREFIX = "/usr"
 UNIT = "etc/systemd/system/sqlite-fcgi@.service"

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from stack import STACK, Stack
+from tests.harness.stack import STACK, Stack
 
 LOAD_THREADS = 12
 

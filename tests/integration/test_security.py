@@ -11,14 +11,14 @@ import subprocess
 
 import pytest
 
-from stack import BINARY
+from tests.harness.stack import BINARY
 
 SECRETS = ["Tr0ub4dor&3-form", "correct horse battery staple json", "pw-in-a-refused-request"]
 
 
 @pytest.fixture(scope="module")
 def sec_stack(tmp_path_factory):
-    from stack import Stack
+    from tests.harness.stack import Stack
     s = Stack(tmp_path_factory.mktemp("security"), WORKERS=2).start()
     yield s
     s.stop()

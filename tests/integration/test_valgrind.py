@@ -10,7 +10,7 @@ import stat
 import pytest
 import requests
 
-from stack import BINARY
+from tests.harness.stack import BINARY
 
 REQUESTS = [
     ("get", "/create_user/", {}),

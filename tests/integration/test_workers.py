@@ -7,7 +7,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from stack import Stack
+from tests.harness.stack import Stack
 
 
 def listening_socket(pid):

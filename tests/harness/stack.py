@@ -2,7 +2,6 @@
 started by deploy/stack.sh on a free loopback port in a temporary directory."""
 
 import os
-import socket
 import sqlite3
 import subprocess
 import time
@@ -10,15 +9,12 @@ from pathlib import Path
 
 import requests
 
+from tests.harness.ports import free_port
+from tests.harness.settings import without_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "stack.sh"
 BINARY = ROOT / "build" / "sqlite-fcgi"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
@@ -28,12 +24,8 @@ class Stack:
         self.run_dir = Path(run_dir)
         self.port = free_port()
         self.db_path = self.run_dir / "db.sqlite3"
-        self.env = dict(os.environ)
         # Settings of the developer's shell must not leak into a test.
-        for name in ("SQLITE_PROFILE", "SQLITE_JOURNAL_MODE", "SQLITE_SYNCHRONOUS",
-                     "SQLITE_BUSY_TIMEOUT_MS", "SQLITE_TXN", "HASH_WHEN", "HASH_METHOD",
-                     "HASH_COST", "WORKERS", "WEB_CONCURRENCY"):
-            self.env.pop(name, None)
+        self.env = without_settings(os.environ)
         self.env.update({
             "PORT": str(self.port), "RUN_DIR": str(self.run_dir),
             "DB_PATH": str(self.db_path), "SQLITE_FCGI": str(BINARY),

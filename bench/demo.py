@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The "database is locked" failure and its fix, side by side (make demo).
 
-    /usr/bin/python3 tests/load/demo.py [--users 10] [--duration 10s]
+    PYTHONPATH=. /usr/bin/python3 bench/demo.py [--users 10] [--duration 10s]
         [--workers N] [--out var/demo] [--configs NAME,...] [--no-chart]
 
 For each configuration of CONFIGS, on a fresh database and a freshly started
@@ -30,7 +30,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,12 +37,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STACK = os.path.join(ROOT, "deploy", "stack.sh")
+from tests.harness import locust
+from tests.harness.ports import free_port
+from tests.harness.stack import ROOT as ROOT_PATH, STACK as STACK_PATH
+
+ROOT = str(ROOT_PATH)
+STACK = str(STACK_PATH)
 # The service: SQLITE_FCGI if set, else the one make builds. The demo runs a
 # copy of it (OUT/bin/), so that a rebuild meanwhile cannot mix two versions.
 BINARY = os.path.abspath(os.environ.get("SQLITE_FCGI") or os.path.join(ROOT, "build", "sqlite-fcgi"))
-LOCUSTFILE = os.path.join(ROOT, "tests", "load", "locustfile.py")
+LOCUSTFILE = str(locust.LOCUSTFILE)
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-locust
 
 # Seconds locust lets a user finish the request it is in when the run time is
@@ -148,12 +151,6 @@ def positive_int(name):
     return parse
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_bounded(proc, timeout):
     """Waits for proc; a Ctrl-C meanwhile is held until it has finished.
 
@@ -203,27 +200,13 @@ def tail(path, n=15):
         return f"({e})\n"
 
 
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def read_locust(result, prefix):
     """Fills result from locust's final CSV files (see the locustfile)."""
-    rows = read_csv(prefix + "_final_stats.csv")
-    total = [r for r in rows if r["Name"] == "Aggregated"]
-    if len(total) != 1:
-        raise ValueError(f"{prefix}_final_stats.csv has no Aggregated row")
-    t = total[0]
-    result.requests = int(t["Request Count"])
-    result.failures = int(t["Failure Count"])
-    result.rps = float(t["Requests/s"])
-    if result.requests:
-        result.p50, result.p95, result.p99 = (float(t[k]) for k in ("50%", "95%", "99%"))
-    errors = Counter()
-    for r in read_csv(prefix + "_final_failures.csv"):
-        errors[r["Error"]] += int(r["Occurrences"])
-    result.errors = errors.most_common()
+    t = locust.totals(prefix)
+    result.requests, result.failures, result.rps = t.requests, t.failures, t.rps
+    if t.requests:
+        result.p50, result.p95, result.p99 = t.p50, t.p95, t.p99
+    result.errors = t.errors
 
 
 def count_users(db_path):

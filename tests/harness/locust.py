@@ -1,0 +1,52 @@
+"""locust's results, from the CSV files of `locust --csv PREFIX` with
+tests/load/locustfile.py (which writes PREFIX_final_stats.csv and
+PREFIX_final_failures.csv once the requests in flight have finished)."""
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfile.py"
+
+
+@dataclass
+class Totals:
+    """The Aggregated row of a run; latencies in ms (None without a request)."""
+    requests: int
+    failures: int
+    rps: float
+    p50: float = None
+    p95: float = None
+    p99: float = None
+    max: float = None
+    errors: list = field(default_factory=list)  # (error text, occurrences), most first
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def failures(prefix):
+    """Counter of error text -> occurrences, from PREFIX_final_failures.csv."""
+    errors = Counter()
+    for r in read_csv(f"{prefix}_final_failures.csv"):
+        errors[r["Error"]] += int(r["Occurrences"])
+    return errors
+
+
+def totals(prefix):
+    """The whole run's figures from PREFIX_final_stats.csv and its failures."""
+    path = f"{prefix}_final_stats.csv"
+    rows = [r for r in read_csv(path) if r["Name"] == "Aggregated"]
+    if len(rows) != 1:
+        raise ValueError(f"{path} has no Aggregated row")
+    row = rows[0]
+    t = Totals(requests=int(row["Request Count"]), failures=int(row["Failure Count"]),
+               rps=float(row["Requests/s"]))
+    if t.requests:
+        t.p50, t.p95, t.p99, t.max = (float(row[k]) for k in
+                                      ("50%", "95%", "99%", "Max Response Time"))
+    t.errors = failures(prefix).most_common()
+    return t
