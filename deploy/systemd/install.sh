@@ -1,6 +1,6 @@
 #!/bin/sh
 # make install / make uninstall: sqlite-fcgi on this machine under systemd,
-# behind the host's nginx (docs/operating-systemd.md).
+# behind the host's nginx (docs/operating.md).
 #
 #   deploy/systemd/install.sh install|uninstall
 #
