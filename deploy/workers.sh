@@ -72,9 +72,12 @@ pool_up() {
 }
 
 activate() {
-	[ $# -ge 2 ] && [ $# -le 4 ] || { say "usage: workers.sh activate SOCKET LINK [PID [COUNT]]"; exit 2; }
+	if [ $# -lt 2 ] || [ $# -gt 4 ]; then
+		say "usage: workers.sh activate SOCKET LINK [PID [COUNT]]"
+		exit 2
+	fi
 	sock=$1 link=$2 pid=${3:-} count=${4:-}
-	seen=0 last_kids= i=0
+	seen=0 last_kids='' i=0
 	until pool_up "$sock" "$pid" "$count"; do
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 			say "the pool on $sock exited before it was up"
@@ -102,7 +105,10 @@ queued() {
 }
 
 drain() {
-	[ $# -ge 1 ] && [ $# -le 2 ] || { say "usage: workers.sh drain SOCKET [LINK]"; exit 2; }
+	if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+		say "usage: workers.sh drain SOCKET [LINK]"
+		exit 2
+	fi
 	sock=$1 link=${2:-}
 	if [ -n "$link" ] && [ "$(readlink -f "$link" 2>/dev/null)" = "$(readlink -f "$sock")" ]; then
 		return 0

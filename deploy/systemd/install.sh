@@ -124,9 +124,10 @@ remove_if_ours() {
 
 do_uninstall() {
 	if [ -z "$DESTDIR" ] && systemd_runs; then
-		active=$(systemctl list-units --plain --no-legend --state=active 'sqlite-fcgi@*' | awk '{print $1}')
+		active=$(systemctl list-units --plain --no-legend --state=active 'sqlite-fcgi@*' |
+			awk '{ printf "%s%s", sep, $1; sep = " " }')
 		if [ -n "$active" ]; then
-			echo "install: stop the running pools first: systemctl disable --now" $active >&2
+			echo "install: stop the running pools first: systemctl disable --now $active" >&2
 			exit 1
 		fi
 	fi
