@@ -103,7 +103,7 @@ save_settings() {
 
 load_settings() {
 	while IFS= read -r line; do
-		export "$line"
+		export "${line%%=*}=${line#*=}"
 	done <"$RUN_DIR/settings.env"
 	unset METRICS_PATH WEB_CONCURRENCY
 }
@@ -155,6 +155,9 @@ do_start() {
 		do_stop
 		exit 1
 	fi
+	# What nginx says before it opens its error log goes to the same file;
+	# both append, and nothing in this pipeline reads it.
+	# shellcheck disable=SC2094
 	setsid nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log" \
 		>>"$RUN_DIR/nginx-error.log" 2>&1 &
 	echo $! >"$RUN_DIR/nginx.pid"
@@ -185,12 +188,14 @@ do_run() {
 
 do_resize() {
 	count=$1
-	alive "$RUN_DIR/workers.pid" && [ -f "$RUN_DIR/settings.env" ] ||
-		{ say "not running in $RUN_DIR (make start first)"; exit 1; }
+	if ! alive "$RUN_DIR/workers.pid" || [ ! -f "$RUN_DIR/settings.env" ]; then
+		say "not running in $RUN_DIR (make start first)"
+		exit 1
+	fi
 	exec 9>"$RUN_DIR/resize.lock"
 	flock -n 9 || { say "another resize is running in $RUN_DIR"; exit 1; }
 	load_settings
-	export WORKERS=$count
+	export WORKERS="$count"
 	# A bad count stops here, before anything starts.
 	"$SQLITE_FCGI" config >/dev/null
 	old_pid=$(cat "$RUN_DIR/workers.pid")

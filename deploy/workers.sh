@@ -142,7 +142,10 @@ wait_up() {
 }
 
 activate() {
-	[ $# -ge 2 ] && [ $# -le 4 ] || { say "usage: workers.sh activate SOCKET LINK [PID [COUNT]]"; exit 2; }
+	if [ $# -lt 2 ] || [ $# -gt 4 ]; then
+		say "usage: workers.sh activate SOCKET LINK [PID [COUNT]]"
+		exit 2
+	fi
 	sock=$1 link=$2
 	wait_up "$sock" "${3:-}" "${4:-}"
 	# Relative when beside the link, so that the directory can be moved.
@@ -160,7 +163,10 @@ queued() {
 }
 
 drain() {
-	[ $# -ge 1 ] && [ $# -le 2 ] || { say "usage: workers.sh drain SOCKET [LINK]"; exit 2; }
+	if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+		say "usage: workers.sh drain SOCKET [LINK]"
+		exit 2
+	fi
 	sock=$1 link=${2:-}
 	if [ -n "$link" ] && [ "$(readlink -f "$link" 2>/dev/null)" = "$(readlink -f "$sock")" ]; then
 		return 0
@@ -193,7 +199,10 @@ case ${1:-} in
 "") start_pool ;;
 activate) shift; activate "$@" ;;
 wait)
-	[ $# -ge 3 ] && [ $# -le 4 ] || { say "usage: workers.sh wait ADDR:PORT PID [COUNT]"; exit 2; }
+	if [ $# -lt 3 ] || [ $# -gt 4 ]; then
+		say "usage: workers.sh wait ADDR:PORT PID [COUNT]"
+		exit 2
+	fi
 	wait_up "$2" "$3" "${4:-}" ;;
 drain) shift; drain "$@" ;;
 *) say "usage: workers.sh | workers.sh activate SOCKET LINK [PID [COUNT]] | workers.sh wait ADDR:PORT PID [COUNT] | workers.sh drain SOCKET [LINK]"; exit 2 ;;

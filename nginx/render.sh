@@ -22,35 +22,64 @@ usage() {
 
 dir=$(dirname "$0")
 
-# '|' cannot appear in the values: they are paths and addresses.
+die() {
+	echo "render.sh: $*" >&2
+	exit 2
+}
+
+# Every path lands inside double quotes in the configuration, so that nginx
+# takes a space, ';', '{' or '#' in it literally. A newline cannot be
+# written there, and nginx would read '$' as a variable in access_log's path.
 check() {
 	for v in "$@"; do
-		case $v in *'|'*) echo "render.sh: '|' not allowed in '$v'" >&2; exit 2 ;; esac
+		case $v in
+		*'
+'*) die "a newline is not allowed in a value" ;;
+		*'$'*) die "'\$' is not allowed in '$v' (nginx would read a variable)" ;;
+		esac
 	done
+}
+
+# quote VALUE: VALUE as nginx reads it between double quotes (\ and \"),
+# then escaped for sed's replacement text (\, & and the | delimiter).
+quote() {
+	printf '%s\n' "$1" | sed -e 's/[\\"]/\\&/g' -e 's/[\\&|]/\\&/g'
+}
+
+# The user directive's arguments (a user and an optional group) and the
+# listen address (127.0.0.1:8000, [::1]:8000, 8000) go in unquoted.
+check_user() {
+	case $1 in *[!A-Za-z0-9._\ -]*) die "not a user and group: '$1'" ;; esac
+}
+check_listen() {
+	case $1 in '' | *[!A-Za-z0-9.:[\]*_-]*) die "not a listen address: '$1'" ;; esac
 }
 
 # site ACCESS_LOG LISTEN SOCKET
 site() {
-	sed -e "s|@ACCESS_LOG@|$1|g" -e "s|@LISTEN@|$2|g" -e "s|@SOCKET@|$3|g" \
-		"$dir/site.conf.template"
+	sed -e "s|@ACCESS_LOG@|$(quote "$1")|g" -e "s|@LISTEN@|$2|g" \
+		-e "s|@SOCKET@|$(quote "$3")|g" "$dir/site.conf.template"
 }
 
 if [ "${1:-}" = --site ]; then
 	[ $# -eq 4 ] || usage
-	check "$2" "$3" "$4"
+	check "$2" "$4"
+	check_listen "$3"
 	site "$2" "$3" "$4"
 	exit 0
 fi
 
-[ $# -ge 4 ] && [ $# -le 5 ] || usage
+if [ $# -lt 4 ] || [ $# -gt 5 ]; then usage; fi
 run_dir=$1 log_dir=$2 listen=$3 socket=$4 user=${5:-}
-check "$run_dir" "$log_dir" "$listen" "$socket" "$user"
+check "$run_dir" "$log_dir" "$socket"
+check_listen "$listen"
+check_user "$user"
 user_line=""
 [ -n "$user" ] && user_line="user $user;"
 # The site replaces the marker line, indented as the line was.
 SITE=$(site "$log_dir/access.log" "$listen" "$socket")
 export SITE
-sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@LOG_DIR@|$log_dir|g" \
+sed -e "s|@RUN_DIR@|$(quote "$run_dir")|g" -e "s|@LOG_DIR@|$(quote "$log_dir")|g" \
     -e "s|@USER@|$user_line|g" "$dir/nginx.conf.template" |
 awk '
 /^[ \t]*@SITE@[ \t]*$/ {
