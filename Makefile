@@ -74,7 +74,7 @@ stop:
 	deploy/stack.sh stop
 
 test: deps
-	$(MAKE) unit-test sanitize-test integration-test
+	$(MAKE) lint unit-test sanitize-test integration-test
 
 unit-test: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; done

@@ -10,6 +10,8 @@ set -eu
 build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
 run="nginx spawn-fcgi multiwatch sqlite3 curl procps"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client"
+# make lint, the first step of make test (see mk/lint.mk).
+test="$test shellcheck cppcheck"
 bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).

@@ -9,6 +9,18 @@
 #                           request: a new pool of N workers on a socket of its
 #                           own, the stable socket path switched to it, the old
 #                           pool drained, then stopped gracefully
+#   deploy/stack.sh start-pool   the worker pool alone (an app host behind an
+#                           nginx elsewhere), on FCGI_LISTEN (ADDR:PORT) or on
+#                           RUN_DIR/fcgi.sock; returns once its workers are up
+#   deploy/stack.sh start-proxy  nginx alone, in front of the pools listed in
+#                           APP_UPSTREAMS; returns once /healthz answers
+#
+# Several app hosts (docs/hosts.md): FCGI_LISTEN=ADDR:PORT makes the pool
+# listen on TCP instead of the unix socket; APP_UPSTREAMS=HOST:PORT,... (or
+# unix:/path entries) lists the pools nginx sends requests to (default: the
+# pool this command starts). stop stops whichever of the two this RUN_DIR
+# started. A pool on TCP is not resized in place (resize refuses it): start
+# one on another port, list it in APP_UPSTREAMS, stop the old one.
 #
 # nginx connects to RUN_DIR/fcgi.sock, a symlink to the socket of the pool
 # that serves (RUN_DIR/fcgi-G.sock, G counting the pools of this run). The
@@ -69,7 +81,8 @@ do_stop() {
 		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM
 	done
 	rm -f "$SOCKET" "$RUN_DIR"/fcgi-*.sock "$RUN_DIR"/fcgi-*.sock.metrics \
-		"$RUN_DIR/pool.gen" "$RUN_DIR/settings.env" "$RUN_DIR/resize.lock"
+		"$RUN_DIR/pool.gen" "$RUN_DIR/settings.env" "$RUN_DIR/resize.lock" \
+		"$RUN_DIR/pool.listen" "$RUN_DIR/fcgi-tcp.metrics"
 }
 
 # Writes pid $2 to pid file $1 in one rename, so that it is never missing.
@@ -103,15 +116,17 @@ save_settings() {
 
 load_settings() {
 	while IFS= read -r line; do
-		export "$line"
+		export "${line%%=*}=${line#*=}"
 	done <"$RUN_DIR/settings.env"
 	unset METRICS_PATH WEB_CONCURRENCY
 }
 
+# Waits for /healthz through nginx; with an argument, also gives up when
+# the local pool (workers.pid) is gone.
 wait_healthy() {
 	i=0
 	while [ $i -lt $((START_TIMEOUT * 10)) ]; do
-		if ! alive "$RUN_DIR/workers.pid" || ! alive "$RUN_DIR/nginx.pid"; then
+		if { [ -n "${1:-}" ] && ! alive "$RUN_DIR/workers.pid"; } || ! alive "$RUN_DIR/nginx.pid"; then
 			return 1
 		fi
 		if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then
@@ -129,42 +144,108 @@ render_nginx() {
 	user=""
 	[ "$(id -u)" -eq 0 ] && user="$(id -un) $(id -gn)"
 	mkdir -p "$RUN_DIR/nginx-tmp"
-	"$ROOT/nginx/render.sh" "$RUN_DIR" "$RUN_DIR" "127.0.0.1:$PORT" "$SOCKET" "$user" \
+	"$ROOT/nginx/render.sh" "$RUN_DIR" "$RUN_DIR" "127.0.0.1:$PORT" "$1" "$user" \
 		>"$RUN_DIR/nginx.conf"
 }
 
-do_start() {
+refuse_if_running() {
 	if alive "$RUN_DIR/workers.pid" || alive "$RUN_DIR/workers.new.pid" ||
 		alive "$RUN_DIR/workers.old.pid" || alive "$RUN_DIR/nginx.pid"; then
 		say "already running in $RUN_DIR (stop it first: make stop RUN_DIR=$RUN_DIR)"
 		exit 1
 	fi
-	[ -x "$SQLITE_FCGI" ] || { say "$SQLITE_FCGI not built (run make)"; exit 1; }
-	# A bad setting stops here, before anything starts.
-	"$SQLITE_FCGI" config >/dev/null
-	mkdir -p "$RUN_DIR" "$(dirname "$DB_PATH")"
-	render_nginx
-	nginx -q -t -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log"
+}
+
+# The upstreams nginx is rendered with: APP_UPSTREAMS, else this pool's
+# listener (FCGI_LISTEN or the socket link).
+upstreams() {
+	if [ -n "${APP_UPSTREAMS:-}" ]; then
+		echo "$APP_UPSTREAMS"
+	elif [ -n "${FCGI_LISTEN:-}" ]; then
+		echo "$FCGI_LISTEN"
+	else
+		echo "$SOCKET"
+	fi
+}
+
+# Starts the pool of this RUN_DIR and waits until it is up: on FCGI_LISTEN
+# (TCP, recorded in RUN_DIR/pool.listen so that resize refuses it) or on a
+# socket of its own behind the RUN_DIR/fcgi.sock link. Stops what it
+# started and exits 1 when the pool does not come up.
+start_local_pool() {
 	rm -f "$RUN_DIR/pool.gen"
 	save_settings
-	sock=$(start_pool "$RUN_DIR/workers.pid")
-	if ! POOL_TIMEOUT=$START_TIMEOUT "$WORKERS_SH" activate "$sock" "$SOCKET" \
-		"$(cat "$RUN_DIR/workers.pid")"; then
+	if [ -n "${FCGI_LISTEN:-}" ]; then
+		echo "$FCGI_LISTEN" >"$RUN_DIR/pool.listen"
+		METRICS_PATH=$RUN_DIR/fcgi-tcp.metrics setsid "$WORKERS_SH" \
+			>>"$RUN_DIR/app.log" 2>&1 9>&- &
+		write_pidfile "$RUN_DIR/workers.pid" $!
+		set -- wait "$FCGI_LISTEN" "$(cat "$RUN_DIR/workers.pid")"
+	else
+		sock=$(start_pool "$RUN_DIR/workers.pid")
+		set -- activate "$sock" "$SOCKET" "$(cat "$RUN_DIR/workers.pid")"
+	fi
+	if ! POOL_TIMEOUT=$START_TIMEOUT "$WORKERS_SH" "$@"; then
 		say "the workers did not start; last log lines:"
 		tail -n 20 "$RUN_DIR/app.log" >&2 || true
 		do_stop
 		exit 1
 	fi
+}
+
+start_nginx() {
+	# What nginx says before it opens its error log goes to the same file;
+	# both append, and nothing in this pipeline reads it.
+	# shellcheck disable=SC2094
 	setsid nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log" \
 		>>"$RUN_DIR/nginx-error.log" 2>&1 &
 	echo $! >"$RUN_DIR/nginx.pid"
-	if ! wait_healthy; then
+}
+
+do_start() {
+	refuse_if_running
+	[ -x "$SQLITE_FCGI" ] || { say "$SQLITE_FCGI not built (run make)"; exit 1; }
+	# A bad setting stops here, before anything starts.
+	"$SQLITE_FCGI" config >/dev/null
+	mkdir -p "$RUN_DIR" "$(dirname "$DB_PATH")"
+	render_nginx "$(upstreams)"
+	nginx -q -t -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log"
+	start_local_pool
+	start_nginx
+	if ! wait_healthy with-pool; then
 		say "the service did not become healthy; last log lines:"
 		tail -n 20 "$RUN_DIR/app.log" "$RUN_DIR/nginx-error.log" >&2 || true
 		do_stop
 		exit 1
 	fi
 	say "serving http://127.0.0.1:$PORT/ (database $DB_PATH, logs in $RUN_DIR)"
+}
+
+do_start_pool() {
+	refuse_if_running
+	[ -x "$SQLITE_FCGI" ] || { say "$SQLITE_FCGI not built (run make)"; exit 1; }
+	"$SQLITE_FCGI" config >/dev/null
+	mkdir -p "$RUN_DIR" "$(dirname "$DB_PATH")"
+	start_local_pool
+	say "workers up on $(cat "$RUN_DIR/pool.listen" 2>/dev/null || echo "$SOCKET")" \
+		"(pid $(cat "$RUN_DIR/workers.pid"), database $DB_PATH, log in $RUN_DIR)"
+}
+
+do_start_proxy() {
+	refuse_if_running
+	[ -n "${APP_UPSTREAMS:-}" ] ||
+		{ say "start-proxy needs APP_UPSTREAMS (HOST:PORT,... of the pools)"; exit 2; }
+	mkdir -p "$RUN_DIR"
+	render_nginx "$APP_UPSTREAMS"
+	nginx -q -t -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx-error.log"
+	start_nginx
+	if ! wait_healthy; then
+		say "no pool of APP_UPSTREAMS=$APP_UPSTREAMS answered /healthz; last log lines:"
+		tail -n 20 "$RUN_DIR/nginx-error.log" >&2 || true
+		do_stop
+		exit 1
+	fi
+	say "serving http://127.0.0.1:$PORT/ in front of $APP_UPSTREAMS (logs in $RUN_DIR)"
 }
 
 do_run() {
@@ -185,12 +266,19 @@ do_run() {
 
 do_resize() {
 	count=$1
-	alive "$RUN_DIR/workers.pid" && [ -f "$RUN_DIR/settings.env" ] ||
-		{ say "not running in $RUN_DIR (make start first)"; exit 1; }
+	if ! alive "$RUN_DIR/workers.pid" || [ ! -f "$RUN_DIR/settings.env" ]; then
+		say "not running in $RUN_DIR (make start first)"
+		exit 1
+	fi
+	if [ -f "$RUN_DIR/pool.listen" ]; then
+		say "the pool listens on TCP $(cat "$RUN_DIR/pool.listen"): resize swaps unix sockets;" \
+			"start a pool on another port, list it in APP_UPSTREAMS, stop this one"
+		exit 1
+	fi
 	exec 9>"$RUN_DIR/resize.lock"
 	flock -n 9 || { say "another resize is running in $RUN_DIR"; exit 1; }
 	load_settings
-	export WORKERS=$count
+	export WORKERS="$count"
 	# A bad count stops here, before anything starts.
 	"$SQLITE_FCGI" config >/dev/null
 	old_pid=$(cat "$RUN_DIR/workers.pid")
@@ -214,10 +302,12 @@ do_resize() {
 
 case ${1:-} in
 start) do_start ;;
+start-pool) do_start_pool ;;
+start-proxy) do_start_proxy ;;
 stop) do_stop ;;
 run) do_run ;;
 resize)
 	[ $# -eq 2 ] || { echo "usage: $0 resize N" >&2; exit 2; }
 	do_resize "$2" ;;
-*) echo "usage: $0 start|stop|run|resize N" >&2; exit 2 ;;
+*) echo "usage: $0 start|start-pool|start-proxy|stop|run|resize N" >&2; exit 2 ;;
 esac

@@ -4,8 +4,13 @@
 #   workers.sh
 #       starts the pool: migrates the database, then runs
 #         spawn-fcgi -n -s SOCKET -M 0660 -- multiwatch -f WORKERS -- sqlite-fcgi serve
+#       (or, with FCGI_LISTEN=ADDR:PORT, spawn-fcgi -n -a ADDR -p PORT ...)
 #       in the foreground (spawn-fcgi and multiwatch exec, so this process
 #       becomes multiwatch: signal it to stop the pool).
+#   workers.sh wait ADDR:PORT PID [COUNT]
+#       waits until the pool of multiwatch PID listens on TCP ADDR:PORT and
+#       has COUNT workers (or at least one): activate's check, for a pool
+#       that nginx reaches over TCP (there is no link to switch).
 #   workers.sh activate SOCKET LINK [PID [COUNT]]
 #       waits until the pool on SOCKET is up (the socket exists and, given
 #       PID, the pool's multiwatch, it has COUNT workers, or at least one),
@@ -18,7 +23,11 @@
 #       connections it has not accepted yet. Returns at once when LINK still
 #       points at SOCKET (a plain stop: nothing else will take the requests).
 #
-# Environment: SOCKET (required to start), SQLITE_FCGI (the binary, default
+# Environment: SOCKET (the unix socket to create) or FCGI_LISTEN (ADDR:PORT:
+# listen on TCP instead, for nginx on another host; ADDR an IPv4 address,
+# [IPv6] or a name; no default address: a FastCGI port answers whoever
+# reaches it, so bind the app host's private address, never 0.0.0.0 on a
+# public network), SQLITE_FCGI (the binary, default
 # sqlite-fcgi on PATH), and the settings of README.md (DB_PATH, WORKERS, ...).
 # MULTIWATCH_RETRIES / MULTIWATCH_TIMEOUT_MS: a worker slot that dies more
 # than RETRIES times, each within TIMEOUT_MS of its start, is given up on
@@ -30,8 +39,37 @@ POOL_TIMEOUT=${POOL_TIMEOUT:-30}
 
 say() { echo "workers.sh: $*" >&2; }
 
+# Splits FCGI_LISTEN (ADDR:PORT, [IPv6]:PORT) into listen_addr and
+# listen_port; a malformed value stops here with a message naming it.
+parse_listen() {
+	v=$1
+	listen_port=${v##*:}
+	listen_addr=${v%:*}
+	case $listen_addr in \[*\]) listen_addr=${listen_addr#\[}; listen_addr=${listen_addr%\]} ;; esac
+	case $v in *:*) ;; *) listen_port= ;; esac
+	case $listen_port in '' | *[!0-9]*) listen_port= ;; esac
+	if [ -z "$listen_addr" ] || [ -z "$listen_port" ] || [ "${#listen_port}" -gt 5 ] ||
+		[ "$listen_port" -lt 1 ] || [ "$listen_port" -gt 65535 ]; then
+		say "FCGI_LISTEN='$v': must be ADDR:PORT (127.0.0.2:9000, [::1]:9000), port 1-65535"
+		exit 2
+	fi
+	case $listen_addr in *[!0-9A-Za-z.:-]*)
+		say "FCGI_LISTEN='$v': the address may hold letters, digits, '.', '-' and ':' only"
+		exit 2 ;;
+	esac
+}
+
 start_pool() {
-	: "${SOCKET:?SOCKET must name the FastCGI socket to create}"
+	listen=${FCGI_LISTEN:-}
+	if [ -n "$listen" ]; then
+		parse_listen "$listen"
+		set -- -a "$listen_addr" -p "$listen_port"
+		metrics_default=${TMPDIR:-/tmp}/sqlite-fcgi-$listen_addr-$listen_port.metrics
+	else
+		: "${SOCKET:?SOCKET must name the FastCGI socket to create (or FCGI_LISTEN an ADDR:PORT)}"
+		set -- -s "$SOCKET" -M 0660
+		metrics_default=$SOCKET.metrics
+	fi
 	SQLITE_FCGI=${SQLITE_FCGI:-sqlite-fcgi}
 	MULTIWATCH_RETRIES=${MULTIWATCH_RETRIES:-10}
 	MULTIWATCH_TIMEOUT_MS=${MULTIWATCH_TIMEOUT_MS:-1000}
@@ -44,21 +82,34 @@ start_pool() {
 	"$SQLITE_FCGI" migrate
 
 	# The workers' shared counters (GET /metrics) start from zero with each pool.
-	METRICS_PATH=${METRICS_PATH:-$SOCKET.metrics}
+	# Two pools on one database must not share one file: one per listener.
+	METRICS_PATH=${METRICS_PATH:-$metrics_default}
 	rm -f "$METRICS_PATH"
 	export METRICS_PATH
 
 	# spawn-fcgi execs without a PATH search: give it the full path.
-	exec spawn-fcgi -n -s "$SOCKET" -M 0660 -- \
+	exec spawn-fcgi -n "$@" -- \
 		"$(command -v multiwatch)" -f "$workers" -r "$MULTIWATCH_RETRIES" -t "$MULTIWATCH_TIMEOUT_MS" -- \
 		"$SQLITE_FCGI" serve
 }
 
-# Up when the socket exists and the pool has its workers, the same ones for
+# Listening: a unix socket path exists, or a TCP ADDR:PORT is in LISTEN
+# state (ss prints an IPv6 address in brackets).
+listening() {
+	case $1 in
+	/*) [ -S "$1" ] ;;
+	*)
+		parse_listen "$1"
+		ss -Hltn 2>/dev/null | awk -v a="$listen_addr:$listen_port" \
+			-v b="[$listen_addr]:$listen_port" '$4 == a || $4 == b { found = 1 } END { exit !found }' ;;
+	esac
+}
+
+# Up when the socket listens and the pool has its workers, the same ones for
 # three looks in a row (not a crash loop).
 pool_up() {
 	sock=$1 pid=$2 count=$3
-	[ -S "$sock" ] || return 1
+	listening "$sock" || return 1
 	[ -n "$pid" ] || return 0
 	kids=$(pgrep -P "$pid" 2>/dev/null | sort | tr '\n' ' ' || true)
 	n=$(printf '%s' "$kids" | wc -w)
@@ -71,10 +122,11 @@ pool_up() {
 	[ "$seen" -ge 3 ]
 }
 
-activate() {
-	[ $# -ge 2 ] && [ $# -le 4 ] || { say "usage: workers.sh activate SOCKET LINK [PID [COUNT]]"; exit 2; }
-	sock=$1 link=$2 pid=${3:-} count=${4:-}
-	seen=0 last_kids= i=0
+# Waits until the pool on $1 (a socket path or ADDR:PORT) of multiwatch $2
+# is up with $3 workers (or at least one); exits 1 when it is not.
+wait_up() {
+	sock=$1 pid=$2 count=$3
+	seen=0 last_kids='' i=0
 	until pool_up "$sock" "$pid" "$count"; do
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 			say "the pool on $sock exited before it was up"
@@ -87,6 +139,15 @@ activate() {
 		sleep 0.1
 		i=$((i + 1))
 	done
+}
+
+activate() {
+	if [ $# -lt 2 ] || [ $# -gt 4 ]; then
+		say "usage: workers.sh activate SOCKET LINK [PID [COUNT]]"
+		exit 2
+	fi
+	sock=$1 link=$2
+	wait_up "$sock" "${3:-}" "${4:-}"
 	# Relative when beside the link, so that the directory can be moved.
 	target=$sock
 	[ "$(dirname "$sock")" = "$(dirname "$link")" ] && target=$(basename "$sock")
@@ -102,7 +163,10 @@ queued() {
 }
 
 drain() {
-	[ $# -ge 1 ] && [ $# -le 2 ] || { say "usage: workers.sh drain SOCKET [LINK]"; exit 2; }
+	if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+		say "usage: workers.sh drain SOCKET [LINK]"
+		exit 2
+	fi
 	sock=$1 link=${2:-}
 	if [ -n "$link" ] && [ "$(readlink -f "$link" 2>/dev/null)" = "$(readlink -f "$sock")" ]; then
 		return 0
@@ -134,6 +198,12 @@ drain() {
 case ${1:-} in
 "") start_pool ;;
 activate) shift; activate "$@" ;;
+wait)
+	if [ $# -lt 3 ] || [ $# -gt 4 ]; then
+		say "usage: workers.sh wait ADDR:PORT PID [COUNT]"
+		exit 2
+	fi
+	wait_up "$2" "$3" "${4:-}" ;;
 drain) shift; drain "$@" ;;
-*) say "usage: workers.sh | workers.sh activate SOCKET LINK [PID [COUNT]] | workers.sh drain SOCKET [LINK]"; exit 2 ;;
+*) say "usage: workers.sh | workers.sh activate SOCKET LINK [PID [COUNT]] | workers.sh wait ADDR:PORT PID [COUNT] | workers.sh drain SOCKET [LINK]"; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 # make install / make uninstall: the service under systemd, behind the host's
-# nginx (docs/operating-systemd.md; the work is in deploy/systemd/install.sh).
+# nginx (docs/operating.md; the work is in deploy/systemd/install.sh).
 #
 #   make install                       PREFIX=/usr/local, into this machine
 #   make install DESTDIR=/tmp/stage PREFIX=/usr   staged, for a package

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make install / make uninstall: sqlite-fcgi on this machine under systemd,
-# behind the host's nginx (docs/operating-systemd.md).
+# behind the host's nginx (docs/operating.md).
 #
 #   deploy/systemd/install.sh install|uninstall
 #
@@ -124,9 +124,10 @@ remove_if_ours() {
 
 do_uninstall() {
 	if [ -z "$DESTDIR" ] && systemd_runs; then
-		active=$(systemctl list-units --plain --no-legend --state=active 'sqlite-fcgi@*' | awk '{print $1}')
+		active=$(systemctl list-units --plain --no-legend --state=active 'sqlite-fcgi@*' |
+			awk '{ printf "%s%s", sep, $1; sep = " " }')
 		if [ -n "$active" ]; then
-			echo "install: stop the running pools first: systemctl disable --now" $active >&2
+			echo "install: stop the running pools first: systemctl disable --now $active" >&2
 			exit 1
 		fi
 	fi

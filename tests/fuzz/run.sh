@@ -20,13 +20,15 @@ for bin in "$@"; do
 	rm -rf "$work"
 	mkdir -p "$work"
 	log="$out/$target.log"
+	dict=''
+	[ -f "$root/$target.dict" ] && dict="-dict=$root/$target.dict"
 	# A small RSS limit and input size: nothing the service takes is large.
 	if ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		"$bin" -max_total_time="$seconds" -max_len=70000 -rss_limit_mb=1024 \
 		-timeout=10 -print_final_stats=1 \
 		-artifact_prefix="$out/artifacts/$target-" \
-		$( [ -f "$root/$target.dict" ] && echo "-dict=$root/$target.dict" ) \
+		${dict:+"$dict"} \
 		"$work" "$root/corpus/$target" >"$log" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 		echo "fuzz: $target: ${execs:-?} executions in ${seconds} s, no finding"

@@ -84,9 +84,9 @@ def test_install_lays_out_the_files(staged):
                  "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert line in unit.splitlines(), line
     site = (dest / SITE).read_text()
-    assert "server unix:/run/sqlite-fcgi/fcgi.sock;" in site
+    assert 'server "unix:/run/sqlite-fcgi/fcgi.sock";' in site
     assert "listen 127.0.0.1:8000;" in site
-    assert "access_log /var/log/nginx/sqlite-fcgi.access.log sqlite_fcgi_timed;" in site
+    assert 'access_log "/var/log/nginx/sqlite-fcgi.access.log" sqlite_fcgi_timed;' in site
     # Every setting in the defaults file is a commented-out VARIABLE=value.
     for line in (dest / DEFAULTS).read_text().splitlines():
         assert not line or line.startswith("#"), line

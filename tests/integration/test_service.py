@@ -145,10 +145,12 @@ def test_healthz(stack):
     assert r.text == "ok\n"
 
 
-def test_access_log_has_status_and_timings(stack):
+def test_access_log_has_status_timings_and_upstream(stack):
     stack.get("/healthz")
     line = [l for l in stack.access_log() if '"GET /healthz' in l][-1]
-    assert re.search(r'" 200 \d+ rt=\d+\.\d{3} urt=\d+\.\d{3}$', line), line
+    sock = stack.run_dir / "fcgi.sock"
+    assert re.search(r'" 200 \d+ rt=\d+\.\d{3} urt=\d+\.\d{3} ua=unix:(\S+)$', line), line
+    assert line.endswith(f" ua=unix:{sock}"), line
 
 
 def test_every_2xx_creation_in_the_log_is_a_user_in_the_database(stack):
