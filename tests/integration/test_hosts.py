@@ -178,22 +178,22 @@ def test_one_host_stops_under_load_and_the_other_carries_it(hosts, tmp_path, sto
     proxy = hosts.start_proxy([a.listen, b.listen])
     started = hosts.processes()
     prefix = tmp_path / "locust"
-    locust = start_locust(proxy, prefix)
+    load = start_locust(proxy, prefix)
     try:
         wait_for(lambda: created_by(access(proxy), a.listen) >= SERVED_BEFORE_STOP
                  and created_by(access(proxy), b.listen) >= SERVED_BEFORE_STOP,
                  LOAD_SECONDS, "both hosts to serve creations")
         stop(a)
         logged_at_stop = len(proxy.access_log())
-        out, _ = locust.communicate(timeout=LOAD_SECONDS + STOP_TIMEOUT_S + 30)
+        out, _ = load.communicate(timeout=LOAD_SECONDS + STOP_TIMEOUT_S + 30)
     finally:
-        if locust.poll() is None:
-            locust.kill()
-            locust.wait()
+        if load.poll() is None:
+            load.kill()
+            load.wait()
     run = locust.totals(prefix)
     requests, failures = run.requests, run.failures
     # locust exits 1 when a request failed, which a stop may cause.
-    assert locust.returncode == (1 if failures else 0), out[-2000:]
+    assert load.returncode == (1 if failures else 0), out[-2000:]
     lines = [l for l in access(proxy) if l[1] == "/create_user/"]
     statuses = Counter(status for _, _, status, _ in lines)
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
