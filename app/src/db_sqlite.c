@@ -26,8 +26,6 @@ static const char *const stmt_sql[DB_NSTMT] = {
 		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
 	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
 	[ST_PING] = "SELECT 1",
-	[ST_JSON_TYPE] = "SELECT json_type(?1)",
-	[ST_JSON_EACH] = "SELECT key, type, value FROM json_each(?1)",
 };
 
 /* The names of the result codes a worker can meet, for its log lines. */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db_sqlite.h"
+#include "db.h"
 #include "input.h"
 #include "log.h"
 #include "metrics.h"
@@ -137,16 +137,24 @@ static int body_status(enum http_body_result res, const char **message)
 }
 
 /* Parses a body of the given media type into in; 0, or the refusal's status. */
-static int parse_body(struct app *app, enum http_media media, const char *body,
-		      size_t len, struct user_input *in, char *err, size_t errlen)
+static int parse_body(enum http_media media, const char *body, size_t len,
+		      struct user_input *in, char *err, size_t errlen)
 {
 	if (len == 0)
 		return 0;	/* an empty POST: a random user, as GET */
 	if (media == MEDIA_FORM)
 		return input_parse_form(in, body, len, err, errlen) != 0 ? 400 : 0;
-	if (media == MEDIA_JSON)
-		return db_json_object_walk(app->db, body, len, input_json_member,
-					   in, err, errlen) != DB_OK ? 400 : 0;
+	if (media == MEDIA_JSON) {
+		switch (input_parse_json(in, body, len, err, errlen)) {
+		case INPUT_OK:
+			return 0;
+		case INPUT_NO_MEMORY:
+			return 503;	/* ours, not the client's: worth a retry */
+		case INPUT_REFUSED:
+			break;
+		}
+		return 400;
+	}
 	snprintf(err, errlen, "Content-Type must be"
 		 " application/x-www-form-urlencoded or application/json");
 	return 415;
@@ -157,7 +165,7 @@ static int parse_body(struct app *app, enum http_media media, const char *body,
  * refusal with its message in err.  The body, which may hold a password,
  * is wiped whatever happens, a body refused half-read included.
  */
-static int read_user_input(struct app *app, struct http_request *r,
+static int read_user_input(struct http_request *r,
 			   struct user_input *in, char *err, size_t errlen)
 {
 	static char body[HTTP_BODY_MAX + 1];
@@ -170,7 +178,7 @@ static int read_user_input(struct app *app, struct http_request *r,
 		explicit_bzero(body, sizeof(body));
 		return status;
 	}
-	status = parse_body(app, http_media_type(r), body, len, in, err, errlen);
+	status = parse_body(http_media_type(r), body, len, in, err, errlen);
 	explicit_bzero(body, len);
 	return status;
 }
@@ -223,7 +231,7 @@ static void handle_create_user(struct app *app, struct http_request *r)
 
 	input_init(&in);
 	if (strcmp(r->method, "POST") == 0)
-		status = read_user_input(app, r, &in, err, sizeof(err));
+		status = read_user_input(r, &in, err, sizeof(err));
 	if (status == 0 && !input_is_empty(&in) && input_validate(&in, err, sizeof(err)) != 0)
 		status = 400;
 	if (status != 0) {
