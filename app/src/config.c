@@ -137,7 +137,7 @@ static const struct setting settings[] = {
 	{ "DB_PATH", NULL, PATH, "var/db.sqlite3", NULL, NULL, NULL, AT(db_path),
 	  "the SQLite file (on a local disk: WAL needs shared memory on one host)" },
 	{ "METRICS_PATH", NULL, PATH, NULL, NULL, default_metrics_path,
-	  "DB_PATH-metrics (deploy/workers.sh: SOCKET.metrics, fresh for each pool)",
+	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, fresh for each pool)",
 	  AT(metrics_path), "the small file the workers share their counters through" },
 	{ "SQLITE_JOURNAL_MODE", NULL, CHOICES(journals), "wal", "delete", NULL, NULL,
 	  AT(journal), "SQLite's journal mode" },
@@ -153,7 +153,7 @@ static const struct setting settings[] = {
 	  NULL, NULL, AT(hash_when), "where the slow password hash runs" },
 	/* make bench: flock gives more req/s and shorter tails under contention. */
 	{ "WRITE_LOCK_WAIT", NULL, CHOICES(lock_waits), "flock", "sqlite", NULL, NULL,
-	  AT(lock_wait), "how a writer waits for the write lock (with BEGIN IMMEDIATE): SQLite's busy handler or flock on DB_PATH-writelock" },
+	  AT(lock_wait), "how a writer waits for the write lock (with BEGIN IMMEDIATE): SQLite's busy handler or flock on DB_PATH" CONFIG_WRITELOCK_SUFFIX },
 	{ "HASH_METHOD", NULL, CHOICES(hash_methods), "yescrypt", NULL, NULL, NULL,
 	  AT(hash_method), "the password hashing method (libxcrypt)" },
 	{ "HASH_COST", NULL, RANGE(0, 999999999), "0", NULL, NULL, NULL, AT(hash_cost),

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "err.h"
+
 /*
  * Every setting of sqlite-fcgi, read once from the environment at start-up
  * (README.md, "Settings", is `sqlite-fcgi config --markdown`).  A profile gives the defaults of the SQLite
@@ -24,7 +26,6 @@ enum config_hash_method {
 	HASH_SHA512CRYPT, HASH_SHA256CRYPT
 };
 
-#define CONFIG_ERR_LEN 256
 #define CONFIG_PATH_MAX 4096
 
 /* The files beside DB_PATH: the default METRICS_PATH, the flock file, WAL. */
@@ -57,7 +58,7 @@ typedef const char *(*config_getenv_fn)(const char *name);
 /*
  * Fills *cfg from the environment read through get (NULL: getenv).
  * Returns 0, or -1 with a message that names the variable, the value and
- * what is allowed in err (CONFIG_ERR_LEN bytes); *cfg is then undefined.
+ * what is allowed in err (ERR_LEN bytes); *cfg is then undefined.
  */
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 

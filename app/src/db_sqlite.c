@@ -15,10 +15,10 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_BEGIN] = NULL,	/* depends on SQLITE_TXN: see sq_begin_sql() */
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	/* The seed view reads whole rows: User.objects.all()[:10]. */
+	/* The seed view reads whole rows: User.objects.all()[:DB_RECENT_USERS]. */
 	[ST_RECENT] = "SELECT id, password, last_login, is_superuser, username,"
 		      " last_name, email, is_staff, is_active, date_joined,"
-		      " first_name FROM auth_user LIMIT 10",
+		      " first_name FROM auth_user LIMIT " DB_STR(DB_RECENT_USERS),
 	/* The values Django's create_user() stores. */
 	[ST_INSERT] = "INSERT INTO auth_user (password, last_login, is_superuser,"
 		      " username, last_name, email, is_staff, is_active,"

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+
 /*
  * The fields of a new user as a client sends them (form-urlencoded or JSON),
  * and their validation with Django's rules.  Pure functions of their input:
@@ -18,7 +20,6 @@
  * hash (password.c checks the two agree at compile time).
  */
 #define INPUT_PASSWORD_MAX 511
-#define INPUT_ERR_LEN 256
 
 struct input_field {
 	size_t len;

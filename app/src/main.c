@@ -57,7 +57,7 @@ static int run_listing(const char *option)
 
 static int run_migrate(const struct config *cfg)
 {
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	char about[128];
 	struct db *db = NULL;
 
@@ -87,7 +87,7 @@ static int run_config(const struct config *cfg)
 int main(int argc, char **argv)
 {
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	log_init("sqlite-fcgi");
 	if (db_global_init() != 0)

@@ -4,7 +4,7 @@ static void defaults_are_the_tuned_profile(void **state)
 {
 	const char *env[] = { NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
@@ -30,7 +30,7 @@ static void django_default_profile(void **state)
 {
 	const char *env[] = { "SQLITE_PROFILE=django-default", NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
@@ -52,7 +52,7 @@ static void each_piece_overrides_the_profile(void **state)
 		"PORT=18080", "DB_PATH=/tmp/x.db", NULL
 	};
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
@@ -74,7 +74,7 @@ static void web_concurrency_is_read_and_workers_wins(void **state)
 	const char *env1[] = { "WEB_CONCURRENCY=5", NULL };
 	const char *env2[] = { "WEB_CONCURRENCY=5", "WORKERS=2", NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env1, err, sizeof(err)), 0);
@@ -103,7 +103,7 @@ static size_t list_names(char *names, size_t len, const char **each, size_t max)
 static void empty_values_mean_default(void **state)
 {
 	static const char *profiles[] = { NULL, "SQLITE_PROFILE=django-default" };
-	char names[1024], setting[64], err[CONFIG_ERR_LEN];
+	char names[1024], setting[64], err[ERR_LEN];
 	const char *each[64];
 	size_t n = list_names(names, sizeof(names), each, 64);
 	struct config want, got;
@@ -150,7 +150,7 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "PORT=0x50", "PORT=0x50: must be a whole number from 1 to 65535" },
 	};
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -166,7 +166,7 @@ static void bad_values_are_refused_by_name(void **state)
 static void long_paths_are_refused_by_name(void **state)
 {
 	static char db[CONFIG_PATH_MAX + 16], metrics[CONFIG_PATH_MAX + 16];
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 	struct config cfg;
 
 	(void)state;
@@ -216,7 +216,7 @@ static void config_print_names_every_setting(void **state)
 		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "PORT=81\n"
 		"MULTIWATCH_RETRIES=3\n" "MULTIWATCH_TIMEOUT_MS=4\n" "POOL_TIMEOUT=6\n";
 	struct config cfg;
-	char err[CONFIG_ERR_LEN], out[2048] = "";
+	char err[ERR_LEN], out[2048] = "";
 	FILE *f = fmemopen(out, sizeof(out), "w");
 
 	(void)state;

@@ -118,7 +118,7 @@ static void serving_needs_a_migrated_file(void **state)
 {
 	struct config cfg;
 	struct db *db = NULL;
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	dbtest_config(&t, &cfg, NULL);
@@ -144,7 +144,7 @@ static pid_t hold_write_lock(const struct config *cfg, int hold_ms)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[DB_ERR_LEN];
+		char err[ERR_LEN];
 		struct db *db = NULL;
 
 		if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK ||

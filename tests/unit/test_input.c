@@ -2,7 +2,7 @@
 
 #include "input.h"
 
-static char err[INPUT_ERR_LEN];
+static char err[ERR_LEN];
 
 static int parse_form(struct user_input *in, const char *body)
 {
