@@ -7,7 +7,7 @@
 #   test-compose)
 set -eu
 
-build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
+build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libjansson-dev"
 run="nginx spawn-fcgi multiwatch sqlite3 curl procps"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client"
 # make lint, the first step of make test (see mk/lint.mk).
