@@ -152,7 +152,8 @@ static void apply_profile(struct config *cfg)
 	cfg->busy_timeout_ms = 5000;
 	if (cfg->profile == PROFILE_TUNED) {
 		cfg->journal = JOURNAL_WAL;
-		cfg->sync = SYNC_NORMAL;
+		/* A 2xx survives a power loss: NORMAL (opt-in) may not (docs/durability.md). */
+		cfg->sync = SYNC_FULL;
 		cfg->txn = TXN_IMMEDIATE;
 		cfg->hash_when = HASH_BEFORE_BEGIN;
 		/* make bench: more req/s and shorter tails under contention. */

@@ -11,7 +11,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_string_equal(cfg.db_path, "var/db.sqlite3");
 	assert_int_equal(cfg.profile, PROFILE_TUNED);
 	assert_int_equal(cfg.journal, JOURNAL_WAL);
-	assert_int_equal(cfg.sync, SYNC_NORMAL);
+	assert_int_equal(cfg.sync, SYNC_FULL);
 	assert_int_equal(cfg.busy_timeout_ms, 5000);
 	assert_int_equal(cfg.txn, TXN_IMMEDIATE);
 	assert_int_equal(cfg.hash_when, HASH_BEFORE_BEGIN);

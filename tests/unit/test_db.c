@@ -25,7 +25,7 @@ static void assert_pragmas(const char *const *env, const char *journal, int sync
 static void tuned_pragmas_are_applied(void **state)
 {
 	(void)state;
-	assert_pragmas(NULL, "wal", 1);
+	assert_pragmas(NULL, "wal", 2);
 }
 
 static void django_default_pragmas_are_applied(void **state)
