@@ -16,3 +16,15 @@ $(BUILD)/powerloss:
 powerloss-build: $(BUILD)/powerloss/recorder.so
 
 integration-test: powerloss-build
+
+# Online backup of DB_PATH while the service runs (sqlite-fcgi backup).
+BACKUP_DEST ?= var/backup/db.sqlite3
+BACKUP_KEEP ?=
+.PHONY: backup restore
+backup: $(BUILD)/sqlite-fcgi
+	@mkdir -p "$(dir $(BACKUP_DEST))"
+	$(BUILD)/sqlite-fcgi backup "$(BACKUP_DEST)" $(if $(BACKUP_KEEP),--keep $(BACKUP_KEEP))
+
+restore: $(BUILD)/sqlite-fcgi
+	@test -n "$(RESTORE_SRC)" || { echo "usage: make restore RESTORE_SRC=FILE" >&2; exit 2; }
+	$(BUILD)/sqlite-fcgi restore "$(RESTORE_SRC)"
