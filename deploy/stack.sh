@@ -39,11 +39,34 @@ say() { echo "stack: $*" >&2; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Stops what is left of the process group $1 (a pool: start_pool makes
+# multiwatch a session and group leader): workers whose multiwatch was
+# killed get TERM (finish the request in flight), then KILL after $2 s.
+stop_group() {
+	pgid=$1 wait_s=$2
+	kill -TERM -- "-$pgid" 2>/dev/null || return 0
+	say "stopping workers left behind by pool $pgid"
+	i=0
+	while kill -0 -- "-$pgid" 2>/dev/null && [ $i -lt $((wait_s * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
 # Sends sig to the process in pid file $1 and waits up to $2 seconds for it
 # to go; then kills it (and, for multiwatch, the workers it leaves behind).
+# With $4 = group, also stops the rest of its process group, even when the
+# process itself is already gone (kill -9 of multiwatch).
 stop_pidfile() {
-	pidfile=$1 wait_s=$2 sig=$3
-	alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+	pidfile=$1 wait_s=$2 sig=$3 group=${4:-}
+	if ! alive "$pidfile"; then
+		if [ -n "$group" ] && [ -f "$pidfile" ]; then
+			stop_group "$(cat "$pidfile")" "$wait_s"
+		fi
+		rm -f "$pidfile"
+		return 0
+	fi
 	pid=$(cat "$pidfile")
 	children=$(pgrep -P "$pid" 2>/dev/null || true)
 	kill "-$sig" "$pid" 2>/dev/null || true
@@ -57,6 +80,7 @@ stop_pidfile() {
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	for c in $children; do kill -KILL "$c" 2>/dev/null || true; done
+	[ -z "$group" ] || stop_group "$pid" "$wait_s"
 	rm -f "$pidfile"
 }
 
@@ -66,7 +90,7 @@ do_stop() {
 	stop_pidfile "$RUN_DIR/nginx.pid" 15 QUIT
 	# A resize in progress has three pools at most: stop them all.
 	for p in workers workers.new workers.old; do
-		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM
+		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM group
 	done
 	rm -f "$SOCKET" "$RUN_DIR"/fcgi-*.sock "$RUN_DIR"/fcgi-*.sock.metrics \
 		"$RUN_DIR/pool.gen" "$RUN_DIR/settings.env" "$RUN_DIR/resize.lock"
