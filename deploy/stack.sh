@@ -37,21 +37,29 @@ WORKERS_SH=$ROOT/deploy/workers.sh
 
 say() { echo "stack: $*" >&2; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Alive until reaped: a stop waits for that, so that nothing of the stack is
+# left in the process table when it returns.
+pid_alive() { kill -0 "$1" 2>/dev/null; }
+
+alive() { [ -f "$1" ] && pid_alive "$(cat "$1")"; }
+
+# Some process of group $1 is alive (or not reaped yet).
+group_alive() { pgrep -g "$1" >/dev/null 2>&1; }
 
 # Stops what is left of the process group $1 (a pool: start_pool makes
 # multiwatch a session and group leader): workers whose multiwatch was
 # killed get TERM (finish the request in flight), then KILL after $2 s.
 stop_group() {
 	pgid=$1 wait_s=$2
-	kill -TERM -- "-$pgid" 2>/dev/null || return 0
+	group_alive "$pgid" || return 0
 	say "stopping workers left behind by pool $pgid"
+	kill -TERM "-$pgid" 2>/dev/null || true
 	i=0
-	while kill -0 -- "-$pgid" 2>/dev/null && [ $i -lt $((wait_s * 10)) ]; do
+	while group_alive "$pgid" && [ $i -lt $((wait_s * 10)) ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	kill -KILL -- "-$pgid" 2>/dev/null || true
+	kill -KILL "-$pgid" 2>/dev/null || true
 }
 
 # Sends sig to the process in pid file $1 and waits up to $2 seconds for it
@@ -71,11 +79,11 @@ stop_pidfile() {
 	children=$(pgrep -P "$pid" 2>/dev/null || true)
 	kill "-$sig" "$pid" 2>/dev/null || true
 	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt $((wait_s * 10)) ]; do
+	while pid_alive "$pid" && [ $i -lt $((wait_s * 10)) ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if pid_alive "$pid"; then
 		say "pid $pid did not stop within ${wait_s}s: killing it"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
