@@ -52,7 +52,7 @@ int input_parse_form(struct user_input *in, const char *body, size_t len,
 		     char *err, size_t errlen);
 
 /*
- * A db_json_member_fn (see db.h) for db_json_object_walk: accepts the
+ * A db_json_member_fn (see db_sqlite.h) for db_json_object_walk: accepts the
  * members username, email and password, each a JSON string.
  */
 int input_json_member(void *in, const char *key, const char *type,

@@ -31,8 +31,8 @@ static const char usage[] =
 static int run_migrate(const struct config *cfg)
 {
 	char err[DB_ERR_LEN];
+	char about[128];
 	struct db *db = NULL;
-	struct db_pragmas p;
 
 	if (db_open(cfg, DB_OPEN_MIGRATE, &db, err, sizeof(err)) != DB_OK)
 		fatal("migrate: %s", err);
@@ -40,12 +40,11 @@ static int run_migrate(const struct config *cfg)
 		db_close(db);
 		fatal("migrate: %s: %s", cfg->db_path, err);
 	}
-	if (db_read_pragmas(db, &p) != DB_OK) {
+	if (db_describe(db, about, sizeof(about)) != DB_OK) {
 		db_close(db);
 		fatal("migrate: %s: reading the schema version failed", cfg->db_path);
 	}
-	log_info("migrate: %s: schema version %d, journal_mode %s", cfg->db_path,
-		 p.schema_version, p.journal_mode);
+	log_info("migrate: %s: %s", cfg->db_path, about);
 	db_close(db);
 	return 0;
 }

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
 
 #ifndef F_OFD_SETLK
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
@@ -37,9 +36,11 @@ static const struct { const char *name, *help; } hists[METRICS_NHISTS] = {
 	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN took: with BEGIN IMMEDIATE, the wait for the SQLite write lock." },
 	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt." },
 };
-/* SQLITE_BUSY, _BUSY_SNAPSHOT, _BUSY_RECOVERY, _BUSY_TIMEOUT, SQLITE_LOCKED:
- * db_code_name() names them; this file does not include <sqlite3.h>. */
-static const int busy_codes[NBUSY] = { 5, 517, 261, 773, 6 };
+/* The busy answers counted by name (db_errname()); any other is "other". */
+static const char *const busy_names[NBUSY] = {
+	"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY",
+	"SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED"
+};
 
 typedef _Atomic uint64_t counter;
 
@@ -176,13 +177,13 @@ void metrics_observe(enum metrics_histogram h, uint64_t ns)
 	add(&hist->count, 1);
 }
 
-void metrics_count_busy(int sqlite_code)
+void metrics_count_busy(const char *name)
 {
 	int i = 0;
 
 	if (mine == NULL)
 		return;
-	while (i < NBUSY && busy_codes[i] != sqlite_code)
+	while (i < NBUSY && strcmp(busy_names[i], name) != 0)
 		i++;
 	add(&mine->busy[i], 1);
 }
@@ -266,7 +267,7 @@ static void render_busy(struct text *t)
 		for (int i = 0; i < METRICS_SLOTS; i++)
 			n += get(&region->slots[i].busy[c]);
 		emit(t, "sqlite_fcgi_sqlite_busy_total{code=\"%s\"} %llu\n",
-		     c < NBUSY ? db_code_name(busy_codes[c]) : "other", (unsigned long long)n);
+		     c < NBUSY ? busy_names[c] : "other", (unsigned long long)n);
 	}
 }
 

@@ -31,8 +31,8 @@ uint64_t metrics_now_ns(void);
 
 void metrics_count_request(enum metrics_route route, int status);
 void metrics_observe(enum metrics_histogram h, uint64_t ns);
-/* A busy/locked answer from SQLite, by its extended result code. */
-void metrics_count_busy(int sqlite_code);
+/* A busy/locked answer from the database, by its code's name (db_errname). */
+void metrics_count_busy(const char *name);
 
 /*
  * Writes every metric, summed over all slots, in Prometheus's text format

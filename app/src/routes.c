@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "db_sqlite.h"
 #include "input.h"
 #include "log.h"
 #include "metrics.h"

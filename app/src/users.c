@@ -68,7 +68,7 @@ static enum users_result from_db(struct db *db, enum db_result res,
 		 db_errname(db), db_errcode(db));
 	switch (res) {
 	case DB_BUSY:
-		metrics_count_busy(db_errcode(db));
+		metrics_count_busy(db_errname(db));
 		return USERS_BUSY;
 	case DB_CONSTRAINT: return USERS_TAKEN;
 	default: return USERS_DB_ERROR;

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "db.h"
+#include "db_sqlite.h"
 #include "fuzz_check.h"
 #include "input.h"
 

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "testutil.h"
-#include "db.h"
+#include "db_sqlite.h"
 
 struct dbtest {
 	char dir[64];

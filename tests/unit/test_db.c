@@ -14,7 +14,7 @@ static void assert_pragmas(const char *const *env, const char *journal, int sync
 
 	dbtest_config(&t, &cfg, env);
 	db = dbtest_open(&cfg);
-	assert_int_equal(db_read_pragmas(db, &p), DB_OK);
+	assert_int_equal(db_sqlite_read_pragmas(db, &p), DB_OK);
 	assert_string_equal(p.journal_mode, journal);
 	assert_int_equal(p.synchronous, synchronous);
 	assert_int_equal(p.busy_timeout_ms, 5000);

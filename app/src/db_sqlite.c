@@ -1,0 +1,359 @@
+#include "db_sqlite_conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "writelock.h"
+
+/*
+ * The SQLite engine: its statements, transactions, queries and errors, and
+ * the table of operations db.c calls (db_sqlite_ops, at the end).
+ */
+
+static const char *const stmt_sql[DB_NSTMT] = {
+	[ST_BEGIN] = NULL,	/* depends on SQLITE_TXN: see sq_begin_sql() */
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	/* The seed view reads whole rows: User.objects.all()[:10]. */
+	[ST_RECENT] = "SELECT id, password, last_login, is_superuser, username,"
+		      " last_name, email, is_staff, is_active, date_joined,"
+		      " first_name FROM auth_user LIMIT 10",
+	/* The values Django's create_user() stores. */
+	[ST_INSERT] = "INSERT INTO auth_user (password, last_login, is_superuser,"
+		      " username, last_name, email, is_staff, is_active,"
+		      " date_joined, first_name) VALUES (?1, NULL, 0, ?2, '', ?3,"
+		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
+	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
+	[ST_PING] = "SELECT 1",
+	[ST_JSON_TYPE] = "SELECT json_type(?1)",
+	[ST_JSON_EACH] = "SELECT key, type, value FROM json_each(?1)",
+};
+
+/* The names of the result codes a worker can meet, for its log lines. */
+static const struct { int code; const char *name; } code_names[] = {
+	{ SQLITE_OK, "SQLITE_OK" },
+	{ SQLITE_ERROR, "SQLITE_ERROR" },
+	{ SQLITE_INTERNAL, "SQLITE_INTERNAL" },
+	{ SQLITE_PERM, "SQLITE_PERM" },
+	{ SQLITE_ABORT, "SQLITE_ABORT" },
+	{ SQLITE_BUSY, "SQLITE_BUSY" },
+	{ SQLITE_BUSY_RECOVERY, "SQLITE_BUSY_RECOVERY" },
+	{ SQLITE_BUSY_SNAPSHOT, "SQLITE_BUSY_SNAPSHOT" },
+	{ SQLITE_BUSY_TIMEOUT, "SQLITE_BUSY_TIMEOUT" },
+	{ SQLITE_LOCKED, "SQLITE_LOCKED" },
+	{ SQLITE_NOMEM, "SQLITE_NOMEM" },
+	{ SQLITE_READONLY, "SQLITE_READONLY" },
+	{ SQLITE_READONLY_DBMOVED, "SQLITE_READONLY_DBMOVED" },
+	{ SQLITE_IOERR, "SQLITE_IOERR" },
+	{ SQLITE_CORRUPT, "SQLITE_CORRUPT" },
+	{ SQLITE_FULL, "SQLITE_FULL" },
+	{ SQLITE_CANTOPEN, "SQLITE_CANTOPEN" },
+	{ SQLITE_PROTOCOL, "SQLITE_PROTOCOL" },
+	{ SQLITE_SCHEMA, "SQLITE_SCHEMA" },
+	{ SQLITE_CONSTRAINT, "SQLITE_CONSTRAINT" },
+	{ SQLITE_CONSTRAINT_UNIQUE, "SQLITE_CONSTRAINT_UNIQUE" },
+	{ SQLITE_MISUSE, "SQLITE_MISUSE" },
+	{ SQLITE_NOTADB, "SQLITE_NOTADB" },
+};
+
+const char *db_sqlite_code_name(int code)
+{
+	int primary = code & 0xff;
+	const char *fallback = "SQLITE_UNKNOWN";
+
+	for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++) {
+		if (code_names[i].code == code)
+			return code_names[i].name;
+		if (code_names[i].code == primary)
+			fallback = code_names[i].name;	/* an extended code not listed */
+	}
+	return fallback;
+}
+
+enum db_result sq_fail(struct db_sqlite *s, int rc)
+{
+	enum db_result res;
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		res = DB_BUSY;
+		break;
+	case SQLITE_CONSTRAINT:
+		res = DB_CONSTRAINT;
+		break;
+	default:
+		res = DB_ERR;
+	}
+	return db_fail_with(&s->base, res, rc, db_sqlite_code_name(rc), "%s",
+			    sqlite3_errmsg(s->conn));
+}
+
+enum db_result sq_step_done(struct db_sqlite *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	enum db_result res = DB_OK;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		res = sq_fail(s, rc);
+	sqlite3_reset(st);
+	return res;
+}
+
+enum db_result sq_exec(struct db_sqlite *s, const char *sql)
+{
+	int rc = sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? DB_OK : sq_fail(s, rc);
+}
+
+enum db_result sq_query_text(struct db_sqlite *s, const char *sql, char *out,
+			     size_t outlen)
+{
+	sqlite3_stmt *st = NULL;
+	enum db_result res = DB_OK;
+	int rc = sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sq_fail(s, rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		snprintf(out, outlen, "%s", t ? (const char *)t : "");
+	} else {
+		res = sq_fail(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+	}
+	sqlite3_finalize(st);
+	return res;
+}
+
+enum db_result sq_query_int(struct db_sqlite *s, const char *sql, int *out)
+{
+	char text[32];
+	enum db_result res = sq_query_text(s, sql, text, sizeof(text));
+
+	if (res == DB_OK)
+		*out = atoi(text);
+	return res;
+}
+
+int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
+		   size_t errlen)
+{
+	for (int i = 0; i < DB_NSTMT; i++) {
+		const char *sql = i == ST_BEGIN ? sq_begin_sql(cfg->txn) : stmt_sql[i];
+		/* PERSISTENT: these live as long as the worker. */
+		int rc = sqlite3_prepare_v3(s->conn, sql, -1,
+					    SQLITE_PREPARE_PERSISTENT,
+					    &s->stmt[i], NULL);
+
+		if (rc != SQLITE_OK) {
+			sq_fail(s, rc);
+			snprintf(err, errlen, "%s: preparing \"%s\": %s",
+				 cfg->db_path, sql, s->base.last_msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+enum db_result db_sqlite_read_pragmas(struct db *db, struct db_pragmas *out)
+{
+	struct db_sqlite *s = sq(db);
+	struct db_pragmas p;
+	enum db_result res;
+
+	if ((res = sq_query_text(s, "PRAGMA journal_mode", p.journal_mode,
+				 sizeof(p.journal_mode))) != DB_OK ||
+	    (res = sq_query_int(s, "PRAGMA synchronous", &p.synchronous)) != DB_OK ||
+	    (res = sq_query_int(s, "PRAGMA busy_timeout", &p.busy_timeout_ms)) != DB_OK ||
+	    (res = sq_query_int(s, "PRAGMA user_version", &p.schema_version)) != DB_OK)
+		return res;
+	*out = p;
+	return DB_OK;
+}
+
+static enum db_result sq_describe(struct db *db, char *out, size_t outlen)
+{
+	struct db_pragmas p;
+	enum db_result res = db_sqlite_read_pragmas(db, &p);
+
+	if (res == DB_OK)
+		snprintf(out, outlen, "schema version %d, journal_mode %s",
+			 p.schema_version, p.journal_mode);
+	return res;
+}
+
+
+/*
+ * DB_ERR when the file this connection has open is no longer the one at
+ * DB_PATH (deleted, moved or replaced).  In WAL mode SQLite would go on
+ * writing to the deleted file, and every write would be lost.
+ */
+static enum db_result check_not_moved(struct db_sqlite *s)
+{
+	int moved = 0;
+	int rc = sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
+
+	if (rc != SQLITE_OK)
+		return sq_fail(s, rc);
+	if (moved)
+		return db_fail_with(&s->base, DB_ERR, SQLITE_READONLY_DBMOVED,
+				    db_sqlite_code_name(SQLITE_READONLY_DBMOVED),
+				    "the database file was moved or deleted");
+	return DB_OK;
+}
+
+/* Lets the next writer in once no transaction is open any more. */
+static void release_writelock_if_done(struct db_sqlite *s)
+{
+	if (s->wl != NULL && sqlite3_get_autocommit(s->conn))
+		writelock_release(s->wl);
+}
+
+static enum db_result acquire_writelock(struct db_sqlite *s)
+{
+	switch (writelock_acquire(s->wl)) {
+	case WRITELOCK_OK:
+		return DB_OK;
+	case WRITELOCK_TIMEOUT:
+		return db_fail_with(&s->base, DB_BUSY, SQLITE_BUSY,
+				    db_sqlite_code_name(SQLITE_BUSY),
+				    "timed out waiting for the write lock file");
+	case WRITELOCK_ERR:
+		break;
+	}
+	return db_fail_with(&s->base, DB_ERR, SQLITE_IOERR,
+			    db_sqlite_code_name(SQLITE_IOERR),
+			    "write lock file: %s", strerror(errno));
+}
+
+static enum db_result sq_begin(struct db *db)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res = check_not_moved(s);
+
+	if (res != DB_OK)
+		return res;
+	if (s->wl != NULL && (res = acquire_writelock(s)) != DB_OK)
+		return res;
+	res = sq_step_done(s, s->stmt[ST_BEGIN]);
+	release_writelock_if_done(s);
+	return res;
+}
+
+static enum db_result sq_commit(struct db *db)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res = sq_step_done(s, s->stmt[ST_COMMIT]);
+
+	release_writelock_if_done(s);
+	return res;
+}
+
+void sq_rollback(struct db *db)
+{
+	struct db_sqlite *s = sq(db);
+
+	/* A failed statement may already have rolled the transaction back. */
+	if (sqlite3_get_autocommit(s->conn))
+		goto out;
+	if (s->stmt[ST_ROLLBACK] != NULL) {
+		int rc = sqlite3_step(s->stmt[ST_ROLLBACK]);
+
+		sqlite3_reset(s->stmt[ST_ROLLBACK]);
+		if (rc == SQLITE_DONE)
+			goto out;
+	}
+	sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+out:
+	release_writelock_if_done(s);
+}
+
+static enum db_result sq_users_read_recent(struct db *db, int *nread)
+{
+	struct db_sqlite *s = sq(db);
+	sqlite3_stmt *st = s->stmt[ST_RECENT];
+	int n = 0, rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		n++;
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc);
+	*nread = n;
+	return DB_OK;
+}
+
+static enum db_result sq_user_insert(struct db *db, const char *username,
+				     const char *email, const char *password_hash)
+{
+	struct db_sqlite *s = sq(db);
+	sqlite3_stmt *st = s->stmt[ST_INSERT];
+	enum db_result res;
+	int rc;
+
+	/* SQLITE_STATIC: the strings outlive the statement's use here. */
+	if ((rc = sqlite3_bind_text(st, 1, password_hash, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(st);
+		return sq_fail(s, rc);
+	}
+	res = sq_step_done(s, st);
+	sqlite3_clear_bindings(st);
+	return res;
+}
+
+static enum db_result sq_user_count(struct db *db, long long *count)
+{
+	struct db_sqlite *s = sq(db);
+	sqlite3_stmt *st = s->stmt[ST_COUNT];
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? DB_OK : sq_fail(s, rc);
+}
+
+static enum db_result sq_ping(struct db *db)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res = check_not_moved(s);
+
+	return res != DB_OK ? res : sq_step_done(s, s->stmt[ST_PING]);
+}
+
+static bool sq_needs_reopen(const struct db *db)
+{
+	switch (db->last_code & 0xff) {
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOTADB:
+	case SQLITE_READONLY:	/* includes SQLITE_READONLY_DBMOVED */
+		return true;
+	default:
+		return false;
+	}
+}
+
+const struct db_ops db_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.migrate = sq_migrate,
+	.print_plan = sq_print_plan,
+	.describe = sq_describe,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.users_read_recent = sq_users_read_recent,
+	.user_insert = sq_user_insert,
+	.user_count = sq_user_count,
+	.ping = sq_ping,
+	.needs_reopen = sq_needs_reopen,
+};

@@ -1,0 +1,60 @@
+#ifndef SQLITE_FCGI_DB_SQLITE_CONN_H
+#define SQLITE_FCGI_DB_SQLITE_CONN_H
+
+#include <sqlite3.h>
+#include <time.h>
+
+#include "db_engine.h"
+#include "db_sqlite.h"
+
+/*
+ * The inside of the SQLite engine, shared by its files only:
+ * db_sqlite.c (statements, transactions, errors), db_sqlite_open.c
+ * (opening and settings), db_sqlite_schema.c (migrations),
+ * db_sqlite_alloc.c (the wiping allocator), db_sqlite_json.c.
+ */
+
+enum db_stmt {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
+	ST_PING, ST_JSON_TYPE, ST_JSON_EACH, DB_NSTMT
+};
+
+struct writelock;
+
+struct db_sqlite {
+	struct db base;		/* first: see db_engine.h */
+	sqlite3 *conn;
+	int busy_timeout_ms;
+	time_t last_truncate;	/* when this connection last tried a TRUNCATE */
+	struct writelock *wl;	/* NULL unless WRITE_LOCK_WAIT=flock */
+	sqlite3_stmt *stmt[DB_NSTMT];
+};
+
+static inline struct db_sqlite *sq(struct db *db)
+{
+	return (struct db_sqlite *)db;
+}
+
+/* Remembers rc and SQLite's message, and maps rc to a db_result. */
+enum db_result sq_fail(struct db_sqlite *s, int rc);
+/* Runs a prepared statement that returns no rows we need, then resets it. */
+enum db_result sq_step_done(struct db_sqlite *s, sqlite3_stmt *st);
+enum db_result sq_exec(struct db_sqlite *s, const char *sql);
+/* Runs a one-row, one-column query and copies its text (or integer) result. */
+enum db_result sq_query_text(struct db_sqlite *s, const char *sql, char *out,
+			     size_t outlen);
+enum db_result sq_query_int(struct db_sqlite *s, const char *sql, int *out);
+
+/* Prepares every statement of the service once (DB_OPEN_SERVE). */
+int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
+		   size_t errlen);
+const char *sq_begin_sql(enum config_txn txn);
+
+enum db_result sq_open(const struct config *cfg, enum db_open_mode mode,
+		       struct db **out, char *err, size_t errlen);
+void sq_close(struct db *db);
+void sq_print_plan(const struct config *cfg, FILE *out);
+enum db_result sq_migrate(struct db *db, char *err, size_t errlen);
+void sq_rollback(struct db *db);
+
+#endif
