@@ -5,10 +5,13 @@
  *   sqlite-fcgi migrate   create or upgrade the schema
  *   sqlite-fcgi config    print the effective settings and SQLite statements
  *   sqlite-fcgi config --list|--markdown|--names   describe every setting
+ *   sqlite-fcgi backup DEST [--keep N]   an online copy of the database
+ *   sqlite-fcgi restore SRC              SRC's content into the live database
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "backup.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -18,12 +21,18 @@
 static const char usage[] =
 	"usage: sqlite-fcgi serve|migrate|config\n"
 	"       sqlite-fcgi config --list|--markdown|--names\n"
+	"       sqlite-fcgi backup DEST [--keep N]\n"
+	"       sqlite-fcgi restore SRC\n"
 	"  serve    answer FastCGI requests on the socket on fd 0 (run by spawn-fcgi)\n"
 	"  migrate  create the schema in DB_PATH when missing (idempotent)\n"
 	"  config   print the effective settings and the statements a worker runs\n"
 	"  config --list      every setting with its default and what it does\n"
 	"  config --markdown  the same as README.md's table\n"
 	"  config --names     every variable read, one a line\n"
+	"  backup   copy DB_PATH to DEST while the pool serves (SQLite's backup API);\n"
+	"           --keep N: copies named DEST.<UTC time>, the newest N kept\n"
+	"  restore  replace DB_PATH's content with SRC's in one transaction, while\n"
+	"           the pool serves, after checking SRC's integrity and schema\n"
 	"\nSettings, read from the environment (empty: the default):\n\n";
 
 static const struct {
@@ -92,6 +101,12 @@ int main(int argc, char **argv)
 	log_init("sqlite-fcgi");
 	if (db_global_init() != 0)
 		fatal("sqlite3_config failed: SQLite was initialised too early");
+	if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)) {
+		if (config_load(&cfg, NULL, err, sizeof(err)) != 0)
+			fatal("%s", err);
+		return argv[1][0] == 'b' ? backup_main(&cfg, argc - 2, argv + 2)
+					 : restore_main(&cfg, argc - 2, argv + 2);
+	}
 	if (argc == 3 && strcmp(argv[1], "config") == 0)
 		return run_listing(argv[2]);
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
