@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "db_sqlite_backup.h"
+#include "err.h"
 #include "log.h"
 
-#define ERR_LEN 512
 #define STAMP_LEN 16		/* YYYYMMDDTHHMMSSZ */
 #define KEEP_MAX 100000
 
