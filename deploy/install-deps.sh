@@ -7,9 +7,11 @@
 #   test-compose)
 set -eu
 
-build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev"
-run="nginx spawn-fcgi multiwatch sqlite3 curl procps"
-test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client"
+build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libpq-dev pkg-config"
+run="nginx spawn-fcgi multiwatch sqlite3 curl procps libpq5"
+# postgresql: the tests start their own server (tests/integration/pg.py);
+# pgloader: the SQLite to PostgreSQL move they check.
+test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client postgresql pgloader"
 bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).
