@@ -45,13 +45,15 @@ static long connect_timeout_s(const struct config *cfg)
 }
 
 /*
- * The busy timeout bounds every statement and every lock wait, as
- * SQLITE_BUSY_TIMEOUT_MS bounds SQLite's wait for its lock; both answer
- * 503 when they run out.  (0 turns both off in PostgreSQL.)
+ * The busy timeout bounds each lock wait, as SQLITE_BUSY_TIMEOUT_MS bounds
+ * SQLite's wait for its write lock, and twice that bounds each statement
+ * (a lock wait included), so that a wait for a lock is reported as one
+ * (55P03) and a statement slow for another reason still ends (57014).
+ * Both are answered 503.  (0 turns both off in PostgreSQL.)
  */
 static const char settings_sql[] =
-	"SELECT set_config('statement_timeout', $1, false),"
-	" set_config('lock_timeout', $1, false)";
+	"SELECT set_config('lock_timeout', $1, false),"
+	" set_config('statement_timeout', $2, false)";
 
 void pg_print_plan(const struct config *cfg, FILE *out)
 {
@@ -65,7 +67,8 @@ void pg_print_plan(const struct config *cfg, FILE *out)
 	fprintf(out, "\nPQconnectdbParams(connect_timeout=%ld, application_name=sqlite-fcgi,"
 		" then DATABASE_URL's own);\n", connect_timeout_s(cfg));
 	PQconninfoFree(opts);
-	fprintf(out, "%s;  -- $1 = '%ld'\n", settings_sql, cfg->busy_timeout_ms);
+	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld' (ms)\n", settings_sql,
+		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms);
 	fprintf(out, "SELECT version FROM sqlitefcgi_schema_version;  -- must be %d\n",
 		PG_SCHEMA_VERSION);
 	for (int i = 0; i < PG_NSTMT; i++)
@@ -78,12 +81,13 @@ void pg_print_plan(const struct config *cfg, FILE *out)
 
 static enum db_result apply_settings(struct db_pg *p, char *err, size_t errlen)
 {
-	char ms[24];
-	const char *params[1] = { ms };
+	char lock_ms[24], statement_ms[24];
+	const char *params[2] = { lock_ms, statement_ms };
 	PGresult *res;
 
-	snprintf(ms, sizeof(ms), "%ld", p->cfg->busy_timeout_ms);
-	res = PQexecParams(p->conn, settings_sql, 1, NULL, params, NULL, NULL, 0);
+	snprintf(lock_ms, sizeof(lock_ms), "%ld", p->cfg->busy_timeout_ms);
+	snprintf(statement_ms, sizeof(statement_ms), "%ld", 2 * p->cfg->busy_timeout_ms);
+	res = PQexecParams(p->conn, settings_sql, 2, NULL, params, NULL, NULL, 0);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg_fail(p, res);
 		snprintf(err, errlen, "applying the session settings: %s", p->base.last_msg);
@@ -138,6 +142,7 @@ static void drop_notice(void *arg, const char *message)
 enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 {
 	char timeout[24];
+	char masked[CONFIG_URL_MAX + 16];
 	/* Ours first: a value DATABASE_URL gives overrides it (expand_dbname). */
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *values[] = { timeout, "sqlite-fcgi", p->cfg->database_url, NULL };
@@ -149,7 +154,9 @@ enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 		return DB_ERR;
 	}
 	if (PQstatus(p->conn) != CONNECTION_OK) {
-		snprintf(err, errlen, "connecting: %s", PQerrorMessage(p->conn));
+		config_mask_url(p->cfg->database_url, masked, sizeof(masked));
+		snprintf(err, errlen, "connecting to DATABASE_URL=%s: %s", masked,
+			 PQerrorMessage(p->conn));
 		err[strcspn(err, "\n")] = '\0';
 		return DB_ERR;
 	}

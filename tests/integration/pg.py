@@ -94,8 +94,59 @@ class PostgresServer:
         self.psql(f"CREATE DATABASE {name} OWNER {ROLE}")
         return name
 
+    def session(self, db):
+        """An open psql session as the superuser, to hold locks across steps."""
+        return PsqlSession(self, db)
+
+    def backends_waiting_on_lock(self, db):
+        """The pids of the workers' backends that wait for a lock in db."""
+        rows = self.psql("SELECT pid FROM pg_stat_activity WHERE datname = "
+                         f"'{db}' AND application_name = 'sqlite-fcgi' AND "
+                         "wait_event_type = 'Lock'")
+        return [int(r[0]) for r in rows]
+
     def url(self, db, scheme="postgres"):
         return (f"{scheme}://{ROLE}:{PASSWORD_IN_URL}@{self.host}:{self.port}/{db}")
+
+
+class PsqlSession:
+    """psql reading statements from a pipe: run() waits for each to finish,
+    send() does not (for a statement that blocks on a lock)."""
+
+    def __init__(self, server, db):
+        args = ["psql", "-h", str(server.dir), "-p", str(server.port), "-d", db,
+                "-XAtq", "-v", "ON_ERROR_STOP=1"]
+        if os.geteuid() == 0:
+            args = ["runuser", "-u", "postgres", "--"] + args
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self._marks = count(1)
+
+    def send(self, sql):
+        self.proc.stdin.write(sql.rstrip().rstrip(";") + ";\n")
+        self.proc.stdin.flush()
+
+    def run(self, sql):
+        """Runs sql and returns its output lines once it has finished."""
+        mark = f"--done {next(self._marks)}--"
+        self.send(sql)
+        self.proc.stdin.write(f"\\echo {mark}\n")
+        self.proc.stdin.flush()
+        lines = []
+        for line in self.proc.stdout:
+            if line.rstrip("\n") == mark:
+                return lines
+            lines.append(line.rstrip("\n"))
+        raise RuntimeError(f"psql ended: {lines}")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +158,7 @@ def postgres_server():
         server.create_role()
         yield server
     finally:
-        try:
+        # A test may have left it stopped: stop only a running server.
+        if as_postgres([str(BIN / "pg_ctl"), "-D", str(server.data), "status"]).returncode == 0:
             server.stop("immediate")
-        finally:
-            server.remove()
+        server.remove()

@@ -32,7 +32,7 @@ class Stack:
         # Settings of the developer's shell must not leak into a test.
         for name in ("SQLITE_PROFILE", "SQLITE_JOURNAL_MODE", "SQLITE_SYNCHRONOUS",
                      "SQLITE_BUSY_TIMEOUT_MS", "SQLITE_TXN", "HASH_WHEN", "HASH_METHOD",
-                     "HASH_COST", "WORKERS", "WEB_CONCURRENCY"):
+                     "HASH_COST", "WORKERS", "WEB_CONCURRENCY", "DATABASE_URL"):
             self.env.pop(name, None)
         self.env.update({
             "PORT": str(self.port), "RUN_DIR": str(self.run_dir),
