@@ -28,7 +28,7 @@ static double now_s(void)
 
 static double hash_ms(const struct config *cfg, double seconds)
 {
-	char hash[PW_HASH_MAX], err[PW_ERR_LEN];
+	char hash[PW_HASH_MAX], err[ERR_LEN];
 	double start = now_s();
 	int n = 0;
 
@@ -86,7 +86,7 @@ static double hashes_per_second(const struct config *cfg, double seconds)
 
 static struct db *open_fresh(struct config *cfg, const char *dir, const char *sync)
 {
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	struct db *db = NULL;
 
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "%s/commits-%s.sqlite3", dir, sync);
@@ -134,7 +134,7 @@ static double commits_per_second(struct config cfg, const char *dir, const char 
 int main(void)
 {
 	struct config cfg;
-	char err[CONFIG_ERR_LEN], dir[] = "/tmp/sqlite-fcgi-ceilings-XXXXXX", cmd[128];
+	char err[ERR_LEN], dir[] = "/tmp/sqlite-fcgi-ceilings-XXXXXX", cmd[128];
 	const char *s = getenv("BENCH_SECONDS");
 	double seconds = s ? atof(s) : 2.0;
 

@@ -7,7 +7,7 @@
 #   test-compose)
 set -eu
 
-build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libpq-dev pkg-config"
+build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libjansson-dev libpq-dev pkg-config"
 run="nginx spawn-fcgi multiwatch sqlite3 curl procps libpq5"
 # postgresql: the tests start their own server (tests/integration/pg.py);
 # pgloader: the SQLite to PostgreSQL move they check.

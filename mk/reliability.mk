@@ -8,7 +8,7 @@
 #
 # Targets (tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/):
 #   form     form bodies: input_parse_form + input_validate
-#   json     JSON bodies: db_json_object_walk + input_json_member + input_validate
+#   json     JSON bodies: input_parse_json + input_validate
 #   request  request parameters and query strings: http_request_init,
 #            http_media_type, percent-decoding
 

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,114 +107,147 @@ const char *config_hash_method_name(enum config_hash_method m)
 	return choice_name(hash_methods, NCHOICES(hash_methods), (int)m);
 }
 
+/*
+ * The settings, one row each: adding a setting is adding a row (and its
+ * field in struct config).  Rows are loaded in this order, so a default may
+ * depend on a row above it: SQLITE_PROFILE comes first, DB_PATH before
+ * METRICS_PATH.  `config --list`, `config --markdown` (README.md's table) and
+ * `config --names` (what the tests clear) are printed from here too.
+ */
+enum setting_type { SETTING_PATH, SETTING_CHOICE, SETTING_LONG, SETTING_DATABASE_URL };
+
+/* A default computed at load time rather than written in the table. */
+typedef int (*setting_default_fn)(struct config *cfg, char *err, size_t errlen);
+
+struct setting {
+	const char *name;
+	const char *alias;		/* read when name is unset (or NULL) */
+	enum setting_type type;
+	const struct choice *choices;	/* SETTING_CHOICE */
+	size_t nchoices;
+	long min, max;			/* SETTING_LONG */
+	/* Default of the tuned profile, then of django-default (NULL: the same). */
+	const char *tuned, *django;
+	setting_default_fn computed;	/* instead of tuned/django */
+	const char *computed_text;	/* what the listing says of it */
+	size_t offset;			/* where it goes in struct config */
+	const char *help;
+};
+
+static int default_metrics_path(struct config *cfg, char *err, size_t errlen);
+static int default_sqlite(struct config *cfg, char *err, size_t errlen);
+static int default_workers(struct config *cfg, char *err, size_t errlen);
+
+#define CHOICES(a) SETTING_CHOICE, a, NCHOICES(a), 0, 0
+#define RANGE(lo, hi) SETTING_LONG, NULL, 0, lo, hi
+#define PATH SETTING_PATH, NULL, 0, 0, 0
+#define DATABASE_URL SETTING_DATABASE_URL, NULL, 0, 0, 0
+#define AT(field) offsetof(struct config, field)
+
+static const struct setting settings[] = {
+	{ "SQLITE_PROFILE", NULL, CHOICES(profiles), "tuned", NULL, NULL, NULL,
+	  AT(profile), "tuned (the fix) or django-default (the seed's behaviour): the defaults below" },
+	{ "DB_PATH", NULL, PATH, "var/db.sqlite3", NULL, NULL, NULL, AT(db_path),
+	  "the SQLite file (on a local disk: WAL needs shared memory on one host)" },
+	/* After DB_PATH: a sqlite:/// URL names the file in its place. */
+	{ "DATABASE_URL", NULL, DATABASE_URL, NULL, NULL, default_sqlite,
+	  "unset: SQLite at DB_PATH", AT(database_url),
+	  "the database as dj-database-url reads it: postgres://USER:PASSWORD@HOST:PORT/NAME"
+	  " (PostgreSQL through libpq, see docs/postgresql.md) or sqlite:///PATH (in place of"
+	  " DB_PATH); printed with its password masked" },
+	{ "METRICS_PATH", NULL, PATH, NULL, NULL, default_metrics_path,
+	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, fresh for each pool)",
+	  AT(metrics_path), "the small file the workers share their counters through" },
+	{ "SQLITE_JOURNAL_MODE", NULL, CHOICES(journals), "wal", "delete", NULL, NULL,
+	  AT(journal), "SQLite's journal mode" },
+	/* A 2xx survives a power loss: NORMAL (opt-in) may not. */
+	{ "SQLITE_SYNCHRONOUS", NULL, CHOICES(syncs), "full", NULL, NULL, NULL,
+	  AT(sync), "SQLite's synchronous setting: when it waits for the disk" },
+	/* Both profiles keep Python's sqlite3 default busy timeout of 5 s. */
+	{ "SQLITE_BUSY_TIMEOUT_MS", NULL, RANGE(0, 600000), "5000", NULL, NULL, NULL,
+	  AT(busy_timeout_ms), "how long a connection waits for a lock, in milliseconds" },
+	{ "SQLITE_TXN", NULL, CHOICES(txns), "immediate", "deferred", NULL, NULL,
+	  AT(txn), "how BEGIN takes its lock" },
+	{ "HASH_WHEN", NULL, CHOICES(hash_whens), "before-begin", "inside-transaction",
+	  NULL, NULL, AT(hash_when), "where the slow password hash runs" },
+	/* make bench: flock gives more req/s and shorter tails under contention. */
+	{ "WRITE_LOCK_WAIT", NULL, CHOICES(lock_waits), "flock", "sqlite", NULL, NULL,
+	  AT(lock_wait), "how a writer waits for the write lock (with BEGIN IMMEDIATE): SQLite's busy handler or flock on DB_PATH" CONFIG_WRITELOCK_SUFFIX },
+	{ "HASH_METHOD", NULL, CHOICES(hash_methods), "yescrypt", NULL, NULL, NULL,
+	  AT(hash_method), "the password hashing method (libxcrypt)" },
+	{ "HASH_COST", NULL, RANGE(0, 999999999), "0", NULL, NULL, NULL, AT(hash_cost),
+	  "the method's cost parameter, as crypt_gensalt takes it (0: libxcrypt's default)" },
+	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
+	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
+	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
+	  "nginx's port" },
+	{ "MULTIWATCH_RETRIES", NULL, RANGE(0, 1000000), "10", NULL, NULL, NULL,
+	  AT(multiwatch_retries), "a worker slot that dies more than this many times, each within MULTIWATCH_TIMEOUT_MS of its start, is a crash loop and is given up" },
+	{ "MULTIWATCH_TIMEOUT_MS", NULL, RANGE(1, 3600000), "1000", NULL, NULL, NULL,
+	  AT(multiwatch_timeout_ms), "see MULTIWATCH_RETRIES; a worker that lived longer is always restarted" },
+	{ "POOL_TIMEOUT", NULL, RANGE(1, 86400), "30", NULL, NULL, NULL, AT(pool_timeout_s),
+	  "seconds deploy/workers.sh waits at most for a pool to come up or to drain" },
+};
+
+#define NSETTINGS NCHOICES(settings)
+
+static const char *getenv_const(const char *name)
+{
+	return getenv(name);
+}
+
 /* Unset and empty both mean "use the default", as git_env_* does. */
 static const char *env_value(config_getenv_fn get, const char *name)
 {
-	const char *v = get(name);
+	const char *v = name != NULL ? get(name) : NULL;
 
 	return (v != NULL && v[0] != '\0') ? v : NULL;
 }
 
-/* Leaves *out alone when the variable is unset. */
-static int parse_choice(config_getenv_fn get, const char *name,
-			const struct choice *c, size_t n, int *out,
-			char *err, size_t errlen)
+static int parse_choice(const struct setting *s, const char *name, const char *v,
+			int *out, char *err, size_t errlen)
 {
-	const char *v = env_value(get, name);
 	size_t used;
 
-	if (v == NULL)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(v, c[i].name) == 0) {
-			*out = c[i].value;
+	for (size_t i = 0; i < s->nchoices; i++) {
+		if (strcmp(v, s->choices[i].name) == 0) {
+			*out = s->choices[i].value;
 			return 0;
 		}
 	}
 	used = (size_t)snprintf(err, errlen, "%s=%s: must be one of", name, v);
-	for (size_t i = 0; i < n && used < errlen; i++)
+	for (size_t i = 0; i < s->nchoices && used < errlen; i++)
 		used += (size_t)snprintf(err + used, errlen - used, "%s %s",
-					 i ? "," : "", c[i].name);
+					 i ? "," : "", s->choices[i].name);
 	return -1;
 }
 
-/* Leaves *out alone when the variable is unset. */
-static int parse_long(config_getenv_fn get, const char *name, long min,
-		      long max, long *out, char *err, size_t errlen)
+static int parse_long(const struct setting *s, const char *name, const char *v,
+		      long *out, char *err, size_t errlen)
 {
-	const char *v = env_value(get, name);
 	char *end;
 	long n;
 
-	if (v == NULL)
-		return 0;
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+	if (errno != 0 || end == v || *end != '\0' || n < s->min || n > s->max) {
 		snprintf(err, errlen, "%s=%s: must be a whole number from %ld to %ld",
-			 name, v, min, max);
+			 name, v, s->min, s->max);
 		return -1;
 	}
 	*out = n;
 	return 0;
 }
 
-static void apply_profile(struct config *cfg)
+static int parse_path(const char *name, const char *v, char *out,
+		      char *err, size_t errlen)
 {
-	/* Both profiles keep Python's sqlite3 default busy timeout of 5 s. */
-	cfg->busy_timeout_ms = 5000;
-	if (cfg->profile == PROFILE_TUNED) {
-		cfg->journal = JOURNAL_WAL;
-		cfg->sync = SYNC_NORMAL;
-		cfg->txn = TXN_IMMEDIATE;
-		cfg->hash_when = HASH_BEFORE_BEGIN;
-		/* make bench: more req/s and shorter tails under contention. */
-		cfg->lock_wait = LOCK_WAIT_FLOCK;
-	} else {
-		cfg->journal = JOURNAL_DELETE;
-		cfg->sync = SYNC_FULL;
-		cfg->txn = TXN_DEFERRED;
-		cfg->hash_when = HASH_INSIDE_TXN;
-		cfg->lock_wait = LOCK_WAIT_SQLITE;
-	}
-}
-
-static long default_workers(void)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return (cpus > 0 ? cpus : 1) + 1;
-}
-
-static int load_db_path(struct config *cfg, config_getenv_fn get, char *err,
-			size_t errlen)
-{
-	const char *v = env_value(get, "DB_PATH");
-
-	if (v == NULL)
-		v = "var/db.sqlite3";
-	if (strlen(v) >= sizeof(cfg->db_path)) {
-		snprintf(err, errlen, "DB_PATH: must be shorter than %zu bytes",
-			 sizeof(cfg->db_path));
+	if (strlen(v) >= CONFIG_PATH_MAX) {
+		snprintf(err, errlen, "%s: must be shorter than %d bytes", name,
+			 CONFIG_PATH_MAX);
 		return -1;
 	}
-	/* A sqlite:/// DATABASE_URL has already named the file. */
-	if (cfg->db_path[0] == '\0')
-		strcpy(cfg->db_path, v);
-	v = env_value(get, "METRICS_PATH");
-	if (v == NULL) {
-		if (snprintf(cfg->metrics_path, sizeof(cfg->metrics_path), "%s-metrics",
-			     cfg->db_path) >= (int)sizeof(cfg->metrics_path)) {
-			snprintf(err, errlen, "DB_PATH: too long");
-			return -1;
-		}
-	} else if (strlen(v) >= sizeof(cfg->metrics_path)) {
-		snprintf(err, errlen, "METRICS_PATH: must be shorter than %zu bytes",
-			 sizeof(cfg->metrics_path));
-		return -1;
-	} else {
-		strcpy(cfg->metrics_path, v);
-	}
+	strcpy(out, v);
 	return 0;
 }
 
@@ -227,13 +262,11 @@ static bool starts_with(const char *s, const char *prefix)
  * relative, sqlite:////PATH absolute) in place of DB_PATH.  The value is
  * never copied into err: it may hold a password.
  */
-static int load_database_url(struct config *cfg, config_getenv_fn get,
-			     char *err, size_t errlen)
+static int parse_database_url(const char *v, struct config *cfg, char *err,
+			      size_t errlen)
 {
-	const char *v = env_value(get, "DATABASE_URL");
-
 	cfg->engine = ENGINE_SQLITE;
-	if (v == NULL)
+	if (v[0] == '\0')
 		return 0;
 	if (starts_with(v, "sqlite:///")) {
 		v += strlen("sqlite:///");
@@ -334,66 +367,73 @@ void config_mask_url(const char *url, char *out, size_t outlen)
 	}
 }
 
-static int load_sqlite(struct config *cfg, config_getenv_fn get, char *err,
-		       size_t errlen)
+/* Stores value v, read from variable name, in s's field of cfg. */
+static int setting_store(const struct setting *s, const char *name, const char *v,
+			 struct config *cfg, char *err, size_t errlen)
 {
-	int profile = PROFILE_TUNED, journal, sync, txn, when, wait;
+	void *field = (char *)cfg + s->offset;
 
-	if (parse_choice(get, "SQLITE_PROFILE", profiles, NCHOICES(profiles),
-			 &profile, err, errlen) != 0)
+	switch (s->type) {
+	case SETTING_PATH:
+		return parse_path(name, v, field, err, errlen);
+	case SETTING_CHOICE:
+		/* The enums of config.h are int-sized: every value fits an int. */
+		return parse_choice(s, name, v, field, err, errlen);
+	case SETTING_LONG:
+		return parse_long(s, name, v, field, err, errlen);
+	case SETTING_DATABASE_URL:
+		return parse_database_url(v, cfg, err, errlen);
+	}
+	return -1;
+}
+
+static const char *setting_default(const struct setting *s, enum config_profile p)
+{
+	return (p == PROFILE_DJANGO_DEFAULT && s->django != NULL) ? s->django : s->tuned;
+}
+
+static int setting_load(const struct setting *s, struct config *cfg,
+			config_getenv_fn get, char *err, size_t errlen)
+{
+	const char *v = env_value(get, s->name);
+
+	if (v != NULL)
+		return setting_store(s, s->name, v, cfg, err, errlen);
+	v = env_value(get, s->alias);
+	if (v != NULL)
+		return setting_store(s, s->alias, v, cfg, err, errlen);
+	if (s->computed != NULL)
+		return s->computed(cfg, err, errlen);
+	return setting_store(s, s->name, setting_default(s, cfg->profile), cfg,
+			     err, errlen);
+}
+
+static int default_metrics_path(struct config *cfg, char *err, size_t errlen)
+{
+	if (snprintf(cfg->metrics_path, sizeof(cfg->metrics_path), "%s%s",
+		     cfg->db_path, CONFIG_METRICS_SUFFIX) >= (int)sizeof(cfg->metrics_path)) {
+		snprintf(err, errlen, "DB_PATH: too long");
 		return -1;
-	cfg->profile = (enum config_profile)profile;
-	apply_profile(cfg);
-	journal = (int)cfg->journal;
-	sync = (int)cfg->sync;
-	txn = (int)cfg->txn;
-	when = (int)cfg->hash_when;
-	wait = (int)cfg->lock_wait;
-	if (parse_choice(get, "SQLITE_JOURNAL_MODE", journals,
-			 NCHOICES(journals), &journal, err, errlen) != 0 ||
-	    parse_choice(get, "SQLITE_SYNCHRONOUS", syncs, NCHOICES(syncs),
-			 &sync, err, errlen) != 0 ||
-	    parse_choice(get, "SQLITE_TXN", txns, NCHOICES(txns), &txn, err,
-			 errlen) != 0 ||
-	    parse_choice(get, "HASH_WHEN", hash_whens, NCHOICES(hash_whens),
-			 &when, err, errlen) != 0 ||
-	    parse_choice(get, "WRITE_LOCK_WAIT", lock_waits, NCHOICES(lock_waits),
-			 &wait, err, errlen) != 0 ||
-	    parse_long(get, "SQLITE_BUSY_TIMEOUT_MS", 0, 600000,
-		       &cfg->busy_timeout_ms, err, errlen) != 0)
-		return -1;
-	cfg->journal = (enum config_journal)journal;
-	cfg->sync = (enum config_sync)sync;
-	cfg->txn = (enum config_txn)txn;
-	cfg->hash_when = (enum config_hash_when)when;
-	cfg->lock_wait = (enum config_lock_wait)wait;
+	}
 	return 0;
 }
 
-static int load_service(struct config *cfg, config_getenv_fn get, char *err,
-			size_t errlen)
+static int default_sqlite(struct config *cfg, char *err, size_t errlen)
 {
-	int method = HASH_YESCRYPT;
-
-	cfg->hash_cost = 0;
-	cfg->workers = default_workers();
-	cfg->port = 8000;
-	if (parse_choice(get, "HASH_METHOD", hash_methods,
-			 NCHOICES(hash_methods), &method, err, errlen) != 0 ||
-	    parse_long(get, "HASH_COST", 0, 999999999, &cfg->hash_cost, err,
-		       errlen) != 0 ||
-	    parse_long(get, "WEB_CONCURRENCY", 1, 256, &cfg->workers, err,
-		       errlen) != 0 ||
-	    parse_long(get, "WORKERS", 1, 256, &cfg->workers, err, errlen) != 0 ||
-	    parse_long(get, "PORT", 1, 65535, &cfg->port, err, errlen) != 0)
-		return -1;
-	cfg->hash_method = (enum config_hash_method)method;
+	(void)err;
+	(void)errlen;
+	cfg->engine = ENGINE_SQLITE;
 	return 0;
 }
 
-static const char *getenv_const(const char *name)
+static int default_workers(struct config *cfg, char *err, size_t errlen)
 {
-	return getenv(name);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)err;
+	(void)errlen;
+	cfg->workers = (cpus > 0 ? cpus : 1) + 1;
+	return 0;
 }
 
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen)
@@ -401,34 +441,122 @@ int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errl
 	if (get == NULL)
 		get = getenv_const;
 	memset(cfg, 0, sizeof(*cfg));
-	if (load_database_url(cfg, get, err, errlen) != 0 ||
-	    load_db_path(cfg, get, err, errlen) != 0 ||
-	    load_sqlite(cfg, get, err, errlen) != 0 ||
-	    load_service(cfg, get, err, errlen) != 0)
-		return -1;
+	cfg->profile = PROFILE_TUNED;
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (setting_load(&settings[i], cfg, get, err, errlen) != 0)
+			return -1;
 	return 0;
+}
+
+static void setting_print_value(const struct setting *s, const struct config *cfg,
+				FILE *out)
+{
+	const void *field = (const char *)cfg + s->offset;
+
+	switch (s->type) {
+	case SETTING_PATH:
+		fputs(field, out);
+		break;
+	case SETTING_CHOICE:
+		fputs(choice_name(s->choices, s->nchoices, *(const int *)field), out);
+		break;
+	case SETTING_LONG:
+		fprintf(out, "%ld", *(const long *)field);
+		break;
+	case SETTING_DATABASE_URL: {
+		char masked[CONFIG_URL_MAX + 16];
+
+		/* Empty for SQLite: DB_PATH names the file. */
+		config_mask_url(field, masked, sizeof(masked));
+		fputs(masked, out);
+		break;
+	}
+	}
 }
 
 void config_print(const struct config *cfg, FILE *out)
 {
-	char url[CONFIG_PATH_MAX + 16];
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		fprintf(out, "%s=", settings[i].name);
+		setting_print_value(&settings[i], cfg, out);
+		fputc('\n', out);
+	}
+}
 
-	if (cfg->engine == ENGINE_POSTGRES)
-		config_mask_url(cfg->database_url, url, sizeof(url));
+/* What is allowed, as "a, b or c" or "0-600000" (quoted for markdown). */
+static void setting_print_allowed(const struct setting *s, const char *q, FILE *out)
+{
+	switch (s->type) {
+	case SETTING_PATH:
+		fputs("a path", out);
+		break;
+	case SETTING_CHOICE:
+		for (size_t i = 0; i < s->nchoices; i++)
+			fprintf(out, "%s%s%s%s", i == 0 ? "" : i + 1 < s->nchoices ? ", " : " or ",
+				q, s->choices[i].name, q);
+		break;
+	case SETTING_LONG:
+		fprintf(out, "%s%ld%s to %s%ld%s", q, s->min, q, q, s->max, q);
+		break;
+	case SETTING_DATABASE_URL:
+		fprintf(out, "%spostgres://...%s, %spostgresql://...%s or %ssqlite:///PATH%s",
+			q, q, q, q, q, q);
+		break;
+	}
+}
+
+static void setting_print_default(const struct setting *s, const char *q, FILE *out)
+{
+	if (s->computed != NULL)
+		fputs(s->computed_text, out);
+	else if (s->django != NULL && strcmp(s->django, s->tuned) != 0)
+		fprintf(out, "%s%s%s (django-default: %s%s%s)", q, s->tuned, q, q,
+			s->django, q);
 	else
-		snprintf(url, sizeof(url), "sqlite:///%s", cfg->db_path);
-	fprintf(out, "DATABASE_URL=%s\n", url);
-	fprintf(out, "DB_PATH=%s\n", cfg->db_path);
-	fprintf(out, "METRICS_PATH=%s\n", cfg->metrics_path);
-	fprintf(out, "SQLITE_PROFILE=%s\n", config_profile_name(cfg->profile));
-	fprintf(out, "SQLITE_JOURNAL_MODE=%s\n", config_journal_name(cfg->journal));
-	fprintf(out, "SQLITE_SYNCHRONOUS=%s\n", config_sync_name(cfg->sync));
-	fprintf(out, "SQLITE_BUSY_TIMEOUT_MS=%ld\n", cfg->busy_timeout_ms);
-	fprintf(out, "SQLITE_TXN=%s\n", config_txn_name(cfg->txn));
-	fprintf(out, "HASH_WHEN=%s\n", config_hash_when_name(cfg->hash_when));
-	fprintf(out, "WRITE_LOCK_WAIT=%s\n", config_lock_wait_name(cfg->lock_wait));
-	fprintf(out, "HASH_METHOD=%s\n", config_hash_method_name(cfg->hash_method));
-	fprintf(out, "HASH_COST=%ld\n", cfg->hash_cost);
-	fprintf(out, "WORKERS=%ld\n", cfg->workers);
-	fprintf(out, "PORT=%ld\n", cfg->port);
+		fprintf(out, "%s%s%s", q, s->tuned, q);
+}
+
+static void list_text(FILE *out)
+{
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		fprintf(out, "%s\n    %s\n    allowed: ", s->name, s->help);
+		setting_print_allowed(s, "", out);
+		fputs("; default: ", out);
+		setting_print_default(s, "", out);
+		fputc('\n', out);
+	}
+}
+
+static void list_markdown(FILE *out)
+{
+	fputs("| variable | default | allowed | meaning |\n"
+	      "| --- | --- | --- | --- |\n", out);
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		fprintf(out, "| `%s` | ", s->name);
+		setting_print_default(s, "`", out);
+		fputs(" | ", out);
+		setting_print_allowed(s, "`", out);
+		fprintf(out, " | %s |\n", s->help);
+	}
+}
+
+void config_list(enum config_listing how, FILE *out)
+{
+	if (how == CONFIG_LIST_MARKDOWN) {
+		list_markdown(out);
+		return;
+	}
+	if (how == CONFIG_LIST_TEXT) {
+		list_text(out);
+		return;
+	}
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		fprintf(out, "%s\n", settings[i].name);
+		if (settings[i].alias != NULL)
+			fprintf(out, "%s\n", settings[i].alias);
+	}
 }

@@ -4,9 +4,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "err.h"
+
 /*
  * Every setting of sqlite-fcgi, read once from the environment at start-up
- * (see README.md, "Settings").  A profile gives the defaults of the SQLite
+ * (README.md, "Settings", is `sqlite-fcgi config --markdown`).  A profile gives the defaults of the SQLite
  * settings; each of them can then be set on its own.
  */
 
@@ -26,9 +28,13 @@ enum config_hash_method {
 	HASH_SHA512CRYPT, HASH_SHA256CRYPT
 };
 
-#define CONFIG_ERR_LEN 256
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_URL_MAX 1024
+
+/* The files beside DB_PATH: the default METRICS_PATH, the flock file, WAL. */
+#define CONFIG_METRICS_SUFFIX "-metrics"
+#define CONFIG_WRITELOCK_SUFFIX "-writelock"
+#define CONFIG_WAL_SUFFIX "-wal"
 
 struct config {
 	enum config_engine engine;
@@ -49,7 +55,10 @@ struct config {
 	enum config_hash_method hash_method;
 	long hash_cost;			/* 0: libxcrypt's default cost */
 	long workers;
-	long port;
+	long port;			/* nginx's; checked here, used by the scripts */
+	long multiwatch_retries;	/* deploy/workers.sh's */
+	long multiwatch_timeout_ms;
+	long pool_timeout_s;
 };
 
 /* Only the variables this program reads; the tests pass their own. */
@@ -58,7 +67,7 @@ typedef const char *(*config_getenv_fn)(const char *name);
 /*
  * Fills *cfg from the environment read through get (NULL: getenv).
  * Returns 0, or -1 with a message that names the variable, the value and
- * what is allowed in err (CONFIG_ERR_LEN bytes); *cfg is then undefined.
+ * what is allowed in err (ERR_LEN bytes); *cfg is then undefined.
  */
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 
@@ -69,8 +78,17 @@ int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errl
  */
 void config_mask_url(const char *url, char *out, size_t outlen);
 
-/* Prints the effective settings, one "NAME=value" a line. */
+/* Prints the effective settings, every one, "NAME=value" a line. */
 void config_print(const struct config *cfg, FILE *out);
+
+enum config_listing {
+	CONFIG_LIST_TEXT,	/* name, help, what is allowed, default */
+	CONFIG_LIST_MARKDOWN,	/* README.md's table of settings */
+	CONFIG_LIST_NAMES	/* every variable read, aliases too, one a line */
+};
+
+/* Describes every setting from the table in config.c (no environment read). */
+void config_list(enum config_listing how, FILE *out);
 
 const char *config_engine_name(enum config_engine e);
 const char *config_profile_name(enum config_profile p);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "err.h"
 
 /*
  * The data layer's interface.  The request path (users.c, routes.c,
@@ -26,7 +27,6 @@ enum db_result {
 	DB_ERR		/* any other failure: I/O, full disk, corrupt file, bug */
 };
 
-#define DB_ERR_LEN 256
 #define DB_SCHEMA_VERSION 2
 
 struct db;
@@ -87,7 +87,15 @@ enum db_result db_commit(struct db *db);
 /* Rolls back the open transaction, if any; safe to call after any failure. */
 void db_rollback(struct db *db);
 
-/* Reads up to 10 whole rows, as the seed view does; *nread gets the count. */
+/*
+ * How many whole rows the seed view reads (User.objects.all()[:10]): each
+ * engine's SQL says LIMIT DB_STR(DB_RECENT_USERS).
+ */
+#define DB_RECENT_USERS 10
+#define DB_STR_(x) #x
+#define DB_STR(x) DB_STR_(x)
+
+/* Reads up to DB_RECENT_USERS whole rows, as the seed view does; *nread gets the count. */
 enum db_result db_users_read_recent(struct db *db, int *nread);
 /* DB_CONSTRAINT when the username is taken. */
 enum db_result db_user_insert(struct db *db, const char *username,

@@ -40,7 +40,7 @@ struct db {
 	const struct db_ops *ops;
 	int last_code;			/* the engine's code; 0: no failure */
 	char last_name[DB_ERRNAME_LEN];	/* the code's name, for logs */
-	char last_msg[DB_ERR_LEN];
+	char last_msg[ERR_LEN];
 };
 
 /*

@@ -13,11 +13,11 @@
  */
 
 const struct pg_stmt_def pg_stmts[PG_NSTMT] = {
-	/* The seed view reads whole rows: User.objects.all()[:10]. */
+	/* The seed view reads whole rows: User.objects.all()[:DB_RECENT_USERS]. */
 	[PG_RECENT] = { "sqlitefcgi_recent",
 		"SELECT id, password, last_login, is_superuser, username,"
 		" first_name, last_name, email, is_staff, is_active, date_joined"
-		" FROM auth_user LIMIT 10", 0 },
+		" FROM auth_user LIMIT " DB_STR(DB_RECENT_USERS), 0 },
 	/*
 	 * The values Django's create_user() stores.  ON CONFLICT DO NOTHING:
 	 * a taken username inserts no row and leaves the transaction usable.
@@ -161,7 +161,7 @@ static PGresult *run_prepared(struct db_pg *p, enum pg_stmt st, const char *cons
 static enum db_result exec_reconnecting(struct db_pg *p, const char *sql,
 					ExecStatusType want)
 {
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	enum db_result res = pg_check(p, PQexec(p->conn, sql), want);
 
 	if (res == DB_OK || !p->broken)

@@ -15,10 +15,10 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_BEGIN] = NULL,	/* depends on SQLITE_TXN: see sq_begin_sql() */
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	/* The seed view reads whole rows: User.objects.all()[:10]. */
+	/* The seed view reads whole rows: User.objects.all()[:DB_RECENT_USERS]. */
 	[ST_RECENT] = "SELECT id, password, last_login, is_superuser, username,"
 		      " last_name, email, is_staff, is_active, date_joined,"
-		      " first_name FROM auth_user LIMIT 10",
+		      " first_name FROM auth_user LIMIT " DB_STR(DB_RECENT_USERS),
 	/* The values Django's create_user() stores. */
 	[ST_INSERT] = "INSERT INTO auth_user (password, last_login, is_superuser,"
 		      " username, last_name, email, is_staff, is_active,"
@@ -26,8 +26,6 @@ static const char *const stmt_sql[DB_NSTMT] = {
 		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
 	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
 	[ST_PING] = "SELECT 1",
-	[ST_JSON_TYPE] = "SELECT json_type(?1)",
-	[ST_JSON_EACH] = "SELECT key, type, value FROM json_each(?1)",
 };
 
 /* The names of the result codes a worker can meet, for its log lines. */

@@ -11,12 +11,12 @@
  * The inside of the SQLite engine, shared by its files only:
  * db_sqlite.c (statements, transactions, errors), db_sqlite_open.c
  * (opening and settings), db_sqlite_schema.c (migrations),
- * db_sqlite_alloc.c (the wiping allocator), db_sqlite_json.c.
+ * db_sqlite_alloc.c (the wiping allocator).
  */
 
 enum db_stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
-	ST_PING, ST_JSON_TYPE, ST_JSON_EACH, DB_NSTMT
+	ST_PING, DB_NSTMT
 };
 
 struct writelock;

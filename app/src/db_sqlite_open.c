@@ -66,8 +66,8 @@ void sq_print_plan(const struct config *cfg, FILE *out)
 			" WAL pages, TRUNCATE from %d\n",
 			JOURNAL_SIZE_LIMIT_BYTES, WAL_AUTOCHECKPOINT_PAGES, WAL_TRUNCATE_PAGES);
 	if (cfg->lock_wait == LOCK_WAIT_FLOCK && cfg->txn == TXN_IMMEDIATE)
-		fprintf(out, "flock(\"%s-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
-			cfg->db_path);
+		fprintf(out, "flock(\"%s%s\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
+			cfg->db_path, CONFIG_WRITELOCK_SUFFIX);
 	fprintf(out, "%s;  -- each /create_user/ transaction, password hashed %s\n",
 		sq_begin_sql(cfg->txn),
 		cfg->hash_when == HASH_BEFORE_BEGIN ? "before BEGIN"
@@ -184,12 +184,12 @@ static int open_conn(struct db_sqlite *s, const struct config *cfg,
  */
 static void open_writelock(struct db_sqlite *s, const struct config *cfg)
 {
-	char path[CONFIG_PATH_MAX + 16], err[DB_ERR_LEN];
+	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITELOCK_SUFFIX)], err[ERR_LEN];
 
 	/* A deferred BEGIN takes no write lock, so it queues for none. */
 	if (cfg->lock_wait != LOCK_WAIT_FLOCK || cfg->txn != TXN_IMMEDIATE)
 		return;
-	snprintf(path, sizeof(path), "%s-writelock", cfg->db_path);
+	snprintf(path, sizeof(path), "%s%s", cfg->db_path, CONFIG_WRITELOCK_SUFFIX);
 	if (writelock_open(path, cfg->busy_timeout_ms, &s->wl, err, sizeof(err)) != 0)
 		log_warn("waiting with SQLite's busy handler: no write lock file: %s", err);
 }

@@ -105,20 +105,43 @@ enum http_body_result http_read_body(struct http_request *r, char *buf,
 	return BODY_OK;
 }
 
+static const struct {
+	int status;
+	const char *reason;
+} statuses[] = {
+	{ 200, "OK" },
+	{ 400, "Bad Request" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 413, "Content Too Large" },
+	{ 415, "Unsupported Media Type" },
+	{ 500, "Internal Server Error" },
+	{ 503, "Service Unavailable" },
+};
+
+_Static_assert(sizeof(statuses) / sizeof(statuses[0]) == HTTP_NSTATUSES,
+	       "HTTP_NSTATUSES must count the rows of statuses[]");
+
+size_t http_status_index(int status)
+{
+	size_t i = 0;
+
+	while (i < HTTP_NSTATUSES && statuses[i].status != status)
+		i++;
+	return i;
+}
+
+int http_status_at(size_t i)
+{
+	return statuses[i].status;
+}
+
 const char *http_reason(int status)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	}
-	return "Unknown";
+	size_t i = http_status_index(status);
+
+	return i < HTTP_NSTATUSES ? statuses[i].reason : "Unknown";
 }
 
 int http_respond(struct http_request *r, int status, const char *content_type,

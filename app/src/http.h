@@ -57,6 +57,17 @@ int http_respond(struct http_request *r, int status, const char *content_type,
 int http_respond_error(struct http_request *r, int status,
 		       const char *extra_headers, const char *message);
 
+/* The reason phrase of a status of the table in http.c ("Unknown" else). */
 const char *http_reason(int status);
+
+/*
+ * The statuses this service answers, one table in http.c; GET /metrics
+ * counts requests by their index in it.
+ */
+#define HTTP_NSTATUSES 9
+/* The index of status in the table, or HTTP_NSTATUSES for any other. */
+size_t http_status_index(int status);
+/* The status at index i (below HTTP_NSTATUSES). */
+int http_status_at(size_t i);
 
 #endif

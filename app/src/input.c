@@ -146,21 +146,6 @@ int input_parse_form(struct user_input *in, const char *body, size_t len,
 	return 0;
 }
 
-int input_json_member(void *ctx, const char *key, const char *type,
-		      const char *value, size_t len, char *err, size_t errlen)
-{
-	struct user_input *in = ctx;
-
-	if (input_set(in, key, strlen(key), value ? value : "", value ? len : 0,
-		      err, errlen) != 0)
-		return -1;
-	if (strcmp(type, "text") != 0) {
-		snprintf(err, errlen, "%s: must be a JSON string, not %s", key, type);
-		return -1;
-	}
-	return 0;
-}
-
 static bool username_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

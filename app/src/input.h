@@ -4,10 +4,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+
 /*
  * The fields of a new user as a client sends them (form-urlencoded or JSON),
  * and their validation with Django's rules.  Pure functions of their input:
- * no I/O, no allocation, so they can be fuzzed on their own.
+ * no I/O (and no allocation but jansson's), so they can be fuzzed on their own.
  */
 
 #define INPUT_USERNAME_MAX 150
@@ -18,7 +20,6 @@
  * hash (password.c checks the two agree at compile time).
  */
 #define INPUT_PASSWORD_MAX 511
-#define INPUT_ERR_LEN 256
 
 struct input_field {
 	size_t len;
@@ -51,12 +52,20 @@ int input_set(struct user_input *in, const char *name, size_t namelen,
 int input_parse_form(struct user_input *in, const char *body, size_t len,
 		     char *err, size_t errlen);
 
+enum input_result {
+	INPUT_OK,
+	INPUT_REFUSED,		/* the client's fault: err says why (a 400) */
+	INPUT_NO_MEMORY		/* ours: err says so (a 503) */
+};
+
 /*
- * A db_json_member_fn (see db_sqlite.h) for db_json_object_walk: accepts the
- * members username, email and password, each a JSON string.
+ * Decodes an application/json body (input_json.c, with jansson) into in: one
+ * object whose members username, email and password are JSON strings.
+ * Refuses anything else, NUL in a string (raw or \u0000) and repeated keys.
+ * Every copy of the body jansson makes is wiped before it is freed.
  */
-int input_json_member(void *in, const char *key, const char *type,
-		      const char *value, size_t len, char *err, size_t errlen);
+enum input_result input_parse_json(struct user_input *in, const char *body, size_t len,
+				   char *err, size_t errlen);
 
 /*
  * Django's rules: username 1-150 of letters, digits and @.+-_; email

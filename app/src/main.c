@@ -5,6 +5,7 @@
  *   sqlite-fcgi serve     answer FastCGI requests on fd 0 (under spawn-fcgi)
  *   sqlite-fcgi migrate   create or upgrade the schema
  *   sqlite-fcgi config    print the effective settings and SQLite statements
+ *   sqlite-fcgi config --list|--markdown|--names   describe every setting
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,10 +18,43 @@
 
 static const char usage[] =
 	"usage: sqlite-fcgi serve|migrate|config\n"
+	"       sqlite-fcgi config --list|--markdown|--names\n"
 	"  serve    answer FastCGI requests on the socket on fd 0 (run by spawn-fcgi)\n"
 	"  migrate  create the schema in DB_PATH (or DATABASE_URL) when missing (idempotent)\n"
 	"  config   print the effective settings and the statements a worker runs\n"
-	"Settings come from the environment: see README.md.\n";
+	"  config --list      every setting with its default and what it does\n"
+	"  config --markdown  the same as README.md's table\n"
+	"  config --names     every variable read, one a line\n"
+	"\nSettings, read from the environment (empty: the default):\n\n";
+
+static const struct {
+	const char *option;
+	enum config_listing how;
+} listings[] = {
+	{ "--list", CONFIG_LIST_TEXT },
+	{ "--markdown", CONFIG_LIST_MARKDOWN },
+	{ "--names", CONFIG_LIST_NAMES },
+};
+
+static int print_usage(FILE *out)
+{
+	fputs(usage, out);
+	config_list(CONFIG_LIST_TEXT, out);
+	return fflush(out) == 0 ? 0 : 1;
+}
+
+/* `config --list` and friends: describe the settings without reading them. */
+static int run_listing(const char *option)
+{
+	for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
+		if (strcmp(option, listings[i].option) == 0) {
+			config_list(listings[i].how, stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
+		}
+	}
+	fprintf(stderr, "sqlite-fcgi: unknown option '%s'\n%s", option, usage);
+	return 2;
+}
 
 /* What the log says the database is: DB_PATH, or the engine (no URL: it may hold a password). */
 static const char *db_label(const struct config *cfg)
@@ -30,7 +64,7 @@ static const char *db_label(const struct config *cfg)
 
 static int run_migrate(const struct config *cfg)
 {
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	char about[128];
 	struct db *db = NULL;
 
@@ -52,7 +86,7 @@ static int run_migrate(const struct config *cfg)
 static int run_config(const struct config *cfg)
 {
 	config_print(cfg, stdout);
-	printf("\n# what each worker runs on its connection:\n");
+	printf("\n# what each worker runs on its connection (%s):\n", db_engine_name(cfg));
 	db_print_plan(cfg, stdout);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -60,14 +94,18 @@ static int run_config(const struct config *cfg)
 int main(int argc, char **argv)
 {
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	log_init("sqlite-fcgi");
 	if (db_global_init() != 0)
 		fatal("sqlite3_config failed: SQLite was initialised too early");
-	if (argc != 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fputs(usage, argc == 2 ? stdout : stderr);
-		return argc == 2 ? 0 : 2;
+	if (argc == 3 && strcmp(argv[1], "config") == 0)
+		return run_listing(argv[2]);
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return print_usage(stdout);
+	if (argc != 2) {
+		print_usage(stderr);
+		return 2;
 	}
 	if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "migrate") != 0 &&
 	    strcmp(argv[1], "config") != 0) {

@@ -12,21 +12,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 
 #ifndef F_OFD_SETLK
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
 #endif
 
-#define METRICS_MAGIC 0x53464d31u	/* "SFM1": the layout below, version 1 */
+#define METRICS_MAGIC 0x53464d32u	/* "SFM2": the layout below, version 2 */
 #define METRICS_SLOTS 256		/* WORKERS is at most 256 */
-#define NSTATUSES 10	/* the last counts any other status */
+#define NSTATUSES (HTTP_NSTATUSES + 1)	/* the last counts any other status */
 #define NBUCKETS 14
 #define NBUSY 5
 
-static const int statuses[NSTATUSES - 1] = { 200, 400, 404, 405, 409, 413, 415, 500, 503 };
-static const char *const route_names[METRICS_NROUTES] = {
-	"/create_user/", "/healthz", "/metrics", "other"
-};
 /* Upper bounds in seconds; the last bucket is +Inf. */
 static const double buckets[NBUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
@@ -52,7 +49,7 @@ struct histogram {
 
 struct slot {
 	counter starts;		/* times a worker took this slot */
-	counter requests[METRICS_NROUTES][NSTATUSES];
+	counter requests[METRICS_MAX_ROUTES][NSTATUSES];
 	struct histogram hist[METRICS_NHISTS];
 	counter busy[NBUSY + 1];	/* the last: any other code */
 };
@@ -151,15 +148,11 @@ uint64_t metrics_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void metrics_count_request(enum metrics_route route, int status)
+void metrics_count_request(size_t route, int status)
 {
-	int i = 0;
-
-	if (mine == NULL)
+	if (mine == NULL || route >= METRICS_MAX_ROUTES)
 		return;
-	while (i < NSTATUSES - 1 && statuses[i] != status)
-		i++;
-	add(&mine->requests[route][i], 1);
+	add(&mine->requests[route][http_status_index(status)], 1);
 }
 
 void metrics_observe(enum metrics_histogram h, uint64_t ns)
@@ -212,12 +205,13 @@ static void emit(struct text *t, const char *fmt, ...)
 		t->len += (size_t)n;
 }
 
-static void render_requests(struct text *t)
+static void render_requests(struct text *t, const char *const *route_names,
+			    size_t nroutes)
 {
 	emit(t, "# HELP sqlite_fcgi_requests_total Requests answered by the workers, by route and status.\n"
 		"# TYPE sqlite_fcgi_requests_total counter\n");
-	for (int r = 0; r < METRICS_NROUTES; r++) {
-		for (int s = 0; s < NSTATUSES; s++) {
+	for (size_t r = 0; r < nroutes && r < METRICS_MAX_ROUTES; r++) {
+		for (size_t s = 0; s < NSTATUSES; s++) {
 			uint64_t n = 0;
 
 			for (int i = 0; i < METRICS_SLOTS; i++)
@@ -226,7 +220,7 @@ static void render_requests(struct text *t)
 				continue;
 			if (s < NSTATUSES - 1)
 				emit(t, "sqlite_fcgi_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-				     route_names[r], statuses[s], (unsigned long long)n);
+				     route_names[r], http_status_at(s), (unsigned long long)n);
 			else
 				emit(t, "sqlite_fcgi_requests_total{route=\"%s\",status=\"other\"} %llu\n",
 				     route_names[r], (unsigned long long)n);
@@ -285,13 +279,14 @@ static void render_workers(struct text *t)
 		"sqlite_fcgi_worker_restarts_total %llu\n", (unsigned long long)restarts);
 }
 
-int metrics_render(char *out, size_t outlen, long long wal_bytes)
+int metrics_render(char *out, size_t outlen, const char *const *route_names,
+		   size_t nroutes, long long wal_bytes)
 {
 	struct text t = { .buf = out, .len = 0, .cap = outlen, .overflow = false };
 
 	if (region == NULL)
 		return -1;
-	render_requests(&t);
+	render_requests(&t, route_names, nroutes);
 	for (int h = 0; h < METRICS_NHISTS; h++)
 		render_histogram(&t, (enum metrics_histogram)h);
 	render_busy(&t);

@@ -17,9 +17,9 @@
  * records metrics runs unchanged in tests without them.
  */
 
-#define METRICS_ERR_LEN 256
 
-enum metrics_route { ROUTE_CREATE_USER, ROUTE_HEALTHZ, ROUTE_METRICS, ROUTE_OTHER, METRICS_NROUTES };
+/* Room for the routes of routes.c (counted by their index there) plus "other". */
+#define METRICS_MAX_ROUTES 8
 enum metrics_histogram { HIST_CREATE_USER, HIST_LOCK_WAIT, HIST_HASH, METRICS_NHISTS };
 
 /* Maps the region at path (created when missing) and claims a slot. */
@@ -29,16 +29,19 @@ void metrics_close(void);
 /* Monotonic clock, in nanoseconds: what the observations below take. */
 uint64_t metrics_now_ns(void);
 
-void metrics_count_request(enum metrics_route route, int status);
+/* route: an index below METRICS_MAX_ROUTES; status: any (http.c's table). */
+void metrics_count_request(size_t route, int status);
 void metrics_observe(enum metrics_histogram h, uint64_t ns);
 /* A busy/locked answer from the database, by its code's name (db_errname). */
 void metrics_count_busy(const char *name);
 
 /*
  * Writes every metric, summed over all slots, in Prometheus's text format
- * into out (outlen bytes).  wal_bytes is the WAL file's current size (-1:
- * none).  Returns the length, or -1 when out is too small.
+ * into out (outlen bytes).  route_names[i] labels route index i (nroutes of
+ * them, at most METRICS_MAX_ROUTES).  wal_bytes is the WAL file's current
+ * size (-1: none).  Returns the length, or -1 when out is too small.
  */
-int metrics_render(char *out, size_t outlen, long long wal_bytes);
+int metrics_render(char *out, size_t outlen, const char *const *route_names,
+		   size_t nroutes, long long wal_bytes);
 
 #endif

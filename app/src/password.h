@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "err.h"
 
 /*
  * Password hashing with libxcrypt.  The only file that includes <crypt.h>.
@@ -15,7 +16,6 @@
 
 /* Big enough for every hash libxcrypt makes (CRYPT_OUTPUT_SIZE). */
 #define PW_HASH_MAX 384
-#define PW_ERR_LEN 256
 
 /*
  * Hashes the NUL-terminated password with a fresh random salt for method at

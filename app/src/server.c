@@ -61,7 +61,7 @@ static int install_signals(sigset_t *stop_set)
 static void ensure_db(struct app *app)
 {
 	static time_t last_warning;
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	time_t now;
 
 	if (app->db != NULL)
@@ -120,7 +120,7 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 
 int server_run(const struct config *cfg)
 {
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	struct app app = { .cfg = cfg, .db = NULL };
 	FCGX_Request req;
 	sigset_t stop_set;

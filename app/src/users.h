@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "err.h"
 #include "input.h"
 
 /*
@@ -22,7 +23,6 @@ enum users_result {
 	USERS_INTERNAL		/* hashing or the random source failed */
 };
 
-#define USERS_ERR_LEN 256
 
 struct users_created {
 	char username[INPUT_USERNAME_MAX + 1];

@@ -12,6 +12,12 @@
  * tries and so gives long tails).  The kernel releases the lock of a worker
  * that dies.  SQLite's own busy timeout stays as the safety net against
  * writers that do not take this lock (a sqlite3 shell, a backup).
+ *
+ * Process-wide side effects: writelock_open installs a SIGALRM handler (an
+ * empty one, without SA_RESTART, replacing any other), and a timed wait
+ * arms ITIMER_REAL so that the alarm interrupts flock() with EINTR, then
+ * disarms it.  Nothing else in the process may use SIGALRM or ITIMER_REAL
+ * (alarm(), setitimer) while a writelock is open.
  */
 
 struct writelock;

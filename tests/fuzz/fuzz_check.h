@@ -63,7 +63,7 @@ static inline void fuzz_check_valid(const struct user_input *in)
 /* Checks parsed fields, then validates them and checks what that promises. */
 static inline void fuzz_check_parsed(const struct user_input *in)
 {
-	char err[INPUT_ERR_LEN];
+	char err[ERR_LEN];
 
 	fuzz_check_fields(in);
 	memset(err, 'x', sizeof(err));

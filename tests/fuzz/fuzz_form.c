@@ -14,7 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct user_input in;
-	char err[INPUT_ERR_LEN];
+	char err[ERR_LEN];
 
 	input_init(&in);
 	memset(err, 'x', sizeof(err));

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char storage[NPARAMS][8192];
 	static struct user_input in;
 	char *envp[NPARAMS + 1];
-	char err[INPUT_ERR_LEN];
+	char err[ERR_LEN];
 	FCGX_Request fcgx;
 	struct http_request r;
 	const char *query;

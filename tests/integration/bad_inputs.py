@@ -123,7 +123,7 @@ CASES = [
        "username: given more than once"),
     js("json-unknown-key", {"username": "a", "password": "x", "is_staff": True},
        'unknown field "is_staff": expected username, email, password'),
-    # SQLite's JSON functions would end a string at \u0000: refused whole.
+    # A NUL would cut a C string short (crypt() takes one): refused whole.
     js("json-username-nul", '{"username": "a\\u0000b", "password": "x"}', JSON_NUL),
     js("json-key-nul", '{"username": "a", "password\\u0000x": "x"}', JSON_NUL),
     js("json-raw-nul-byte", b'{"username": "a", "password": "x\x00y"}', JSON_NUL),
@@ -131,8 +131,9 @@ CASES = [
        USERNAME_CHARS),
     js("json-username-too-long", {"username": "a" * 151, "password": "x"},
        "username: at most 150 characters"),
+    # JSON text is UTF-8 (RFC 8259): the parser refuses the body before any field is read.
     js("json-email-invalid-utf8", b'{"username": "u2", "email": "\xc3\x28@x.org", "password": "x"}',
-       EMAIL_BYTES),
+       "malformed JSON: invalid UTF-8"),
     js("json-password-nul", '{"username": "u2", "password": "x\\u0000y"}', JSON_NUL),
     js("json-body-over-limit", {"username": "a", "password": "x", "pad": "z" * 70000},
        "413 Request Entity Too Large", status=413, by="nginx"),

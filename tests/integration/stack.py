@@ -15,6 +15,13 @@ STACK = ROOT / "deploy" / "stack.sh"
 BINARY = ROOT / "build" / "sqlite-fcgi"
 
 
+def setting_names():
+    """Every variable the service reads, as the binary lists them."""
+    out = subprocess.run([str(BINARY), "config", "--names"], capture_output=True,
+                         text=True, check=True, timeout=30).stdout
+    return out.split()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -30,9 +37,7 @@ class Stack:
         self.db_path = self.run_dir / "db.sqlite3"
         self.env = dict(os.environ)
         # Settings of the developer's shell must not leak into a test.
-        for name in ("SQLITE_PROFILE", "SQLITE_JOURNAL_MODE", "SQLITE_SYNCHRONOUS",
-                     "SQLITE_BUSY_TIMEOUT_MS", "SQLITE_TXN", "HASH_WHEN", "HASH_METHOD",
-                     "HASH_COST", "WORKERS", "WEB_CONCURRENCY", "DATABASE_URL"):
+        for name in setting_names():
             self.env.pop(name, None)
         self.env.update({
             "PORT": str(self.port), "RUN_DIR": str(self.run_dir),

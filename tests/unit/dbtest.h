@@ -31,7 +31,7 @@ static inline void dbtest_config(struct dbtest *d, struct config *cfg,
 				 const char *const *extra)
 {
 	const char *env[10] = { d->path_env };
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 	size_t n = 1;
 
 	for (; extra && *extra && n < 9; extra++)
@@ -43,7 +43,7 @@ static inline void dbtest_config(struct dbtest *d, struct config *cfg,
 /* Migrates the database with cfg's settings, then opens it for serving. */
 static inline struct db *dbtest_open(const struct config *cfg)
 {
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 	struct db *db = NULL;
 
 	assert_int_equal(db_open(cfg, DB_OPEN_MIGRATE, &db, err, sizeof(err)), DB_OK);

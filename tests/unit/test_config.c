@@ -4,14 +4,14 @@ static void defaults_are_the_tuned_profile(void **state)
 {
 	const char *env[] = { NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
 	assert_string_equal(cfg.db_path, "var/db.sqlite3");
 	assert_int_equal(cfg.profile, PROFILE_TUNED);
 	assert_int_equal(cfg.journal, JOURNAL_WAL);
-	assert_int_equal(cfg.sync, SYNC_NORMAL);
+	assert_int_equal(cfg.sync, SYNC_FULL);
 	assert_int_equal(cfg.busy_timeout_ms, 5000);
 	assert_int_equal(cfg.txn, TXN_IMMEDIATE);
 	assert_int_equal(cfg.hash_when, HASH_BEFORE_BEGIN);
@@ -20,13 +20,17 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.hash_cost, 0);
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
 	assert_int_equal(cfg.port, 8000);
+	assert_string_equal(cfg.metrics_path, "var/db.sqlite3-metrics");
+	assert_int_equal(cfg.multiwatch_retries, 10);
+	assert_int_equal(cfg.multiwatch_timeout_ms, 1000);
+	assert_int_equal(cfg.pool_timeout_s, 30);
 }
 
 static void django_default_profile(void **state)
 {
 	const char *env[] = { "SQLITE_PROFILE=django-default", NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
@@ -48,7 +52,7 @@ static void each_piece_overrides_the_profile(void **state)
 		"PORT=18080", "DB_PATH=/tmp/x.db", NULL
 	};
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
@@ -70,7 +74,7 @@ static void web_concurrency_is_read_and_workers_wins(void **state)
 	const char *env1[] = { "WEB_CONCURRENCY=5", NULL };
 	const char *env2[] = { "WEB_CONCURRENCY=5", "WORKERS=2", NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, env1, err, sizeof(err)), 0);
@@ -79,15 +83,47 @@ static void web_concurrency_is_read_and_workers_wins(void **state)
 	assert_int_equal(cfg.workers, 2);
 }
 
+/* Every variable config --names lists, one a line, in names (NUL-separated). */
+static size_t list_names(char *names, size_t len, const char **each, size_t max)
+{
+	FILE *f = fmemopen(names, len, "w");
+	size_t n = 0;
+
+	assert_non_null(f);
+	config_list(CONFIG_LIST_NAMES, f);
+	assert_int_equal(fclose(f), 0);
+	for (char *line = strtok(names, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		assert_true(n < max);
+		each[n++] = line;
+	}
+	return n;
+}
+
+/* Each variable set empty gives the same settings as unset, in both profiles. */
 static void empty_values_mean_default(void **state)
 {
-	const char *env[] = { "SQLITE_PROFILE=", "WORKERS=", NULL };
-	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	static const char *profiles[] = { NULL, "SQLITE_PROFILE=django-default" };
+	char names[1024], setting[64], err[ERR_LEN];
+	const char *each[64];
+	size_t n = list_names(names, sizeof(names), each, 64);
+	struct config want, got;
 
 	(void)state;
-	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
-	assert_int_equal(cfg.profile, PROFILE_TUNED);
+	assert_true(n >= 17);
+	for (size_t p = 0; p < 2; p++) {
+		const char *base[] = { profiles[p], NULL };
+
+		assert_int_equal(test_config(&want, base, err, sizeof(err)), 0);
+		for (size_t i = 0; i < n; i++) {
+			const char *env[] = { setting, profiles[p], NULL };
+
+			if (p == 1 && strcmp(each[i], "SQLITE_PROFILE") == 0)
+				continue;	/* would unset the profile under test */
+			snprintf(setting, sizeof(setting), "%s=", each[i]);
+			assert_int_equal(test_config(&got, env, err, sizeof(err)), 0);
+			assert_memory_equal(&got, &want, sizeof(got));
+		}
+	}
 }
 
 /* Each bad value is refused with a message naming the variable and value. */
@@ -107,9 +143,14 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "WEB_CONCURRENCY=many", "WEB_CONCURRENCY=many: must be a whole number from 1 to 256" },
 		{ "PORT=65536", "PORT=65536: must be a whole number from 1 to 65535" },
 		{ "HASH_COST=99999999999999999999", "HASH_COST=99999999999999999999: must be a whole number from 0 to 999999999" },
+		{ "WRITE_LOCK_WAIT=spin", "WRITE_LOCK_WAIT=spin: must be one of sqlite, flock" },
+		{ "MULTIWATCH_RETRIES=-1", "MULTIWATCH_RETRIES=-1: must be a whole number from 0 to 1000000" },
+		{ "MULTIWATCH_TIMEOUT_MS=0", "MULTIWATCH_TIMEOUT_MS=0: must be a whole number from 1 to 3600000" },
+		{ "POOL_TIMEOUT=30s", "POOL_TIMEOUT=30s: must be a whole number from 1 to 86400" },
+		{ "PORT=0x50", "PORT=0x50: must be a whole number from 1 to 65535" },
 	};
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -121,11 +162,62 @@ static void bad_values_are_refused_by_name(void **state)
 	}
 }
 
+/* Paths of CONFIG_PATH_MAX bytes or more are refused, DB_PATH's metrics file too. */
+static void long_paths_are_refused_by_name(void **state)
+{
+	static char db[CONFIG_PATH_MAX + 16], metrics[CONFIG_PATH_MAX + 16];
+	char err[ERR_LEN];
+	struct config cfg;
+
+	(void)state;
+	memset(db, 'd', sizeof(db) - 1);
+	memcpy(db, "DB_PATH=", 8);
+	memset(metrics, 'm', sizeof(metrics) - 1);
+	memcpy(metrics, "METRICS_PATH=", 13);
+	{
+		const char *env[] = { db, NULL };
+
+		assert_int_equal(test_config(&cfg, env, err, sizeof(err)), -1);
+		assert_string_equal(err, "DB_PATH: must be shorter than 4096 bytes");
+	}
+	{
+		const char *env[] = { metrics, NULL };
+
+		assert_int_equal(test_config(&cfg, env, err, sizeof(err)), -1);
+		assert_string_equal(err, "METRICS_PATH: must be shorter than 4096 bytes");
+	}
+	/* A DB_PATH that fits, but not with "-metrics" after it. */
+	db[8 + CONFIG_PATH_MAX - 4] = '\0';
+	{
+		const char *env[] = { db, NULL };
+
+		assert_int_equal(test_config(&cfg, env, err, sizeof(err)), -1);
+		assert_string_equal(err, "DB_PATH: too long");
+	}
+}
+
+/* The whole output, every setting set away from its default. */
 static void config_print_names_every_setting(void **state)
 {
-	const char *env[] = { "SQLITE_PROFILE=django-default", NULL };
+	const char *env[] = {
+		"SQLITE_PROFILE=django-default", "DB_PATH=/d/db", "METRICS_PATH=/d/m",
+		"DATABASE_URL=postgres://u:pw@h/d", "SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
+		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
+		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
+		"HASH_METHOD=bcrypt", "HASH_COST=5", "WEB_CONCURRENCY=9",
+		"PORT=81", "MULTIWATCH_RETRIES=3", "MULTIWATCH_TIMEOUT_MS=4",
+		"POOL_TIMEOUT=6", NULL
+	};
+	static const char want[] =
+		"SQLITE_PROFILE=django-default\n" "DB_PATH=/d/db\n"
+		"DATABASE_URL=postgres://u:***@h/d\n" "METRICS_PATH=/d/m\n"
+		"SQLITE_JOURNAL_MODE=truncate\n" "SQLITE_SYNCHRONOUS=extra\n"
+		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
+		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
+		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "PORT=81\n"
+		"MULTIWATCH_RETRIES=3\n" "MULTIWATCH_TIMEOUT_MS=4\n" "POOL_TIMEOUT=6\n";
 	struct config cfg;
-	char err[CONFIG_ERR_LEN], out[2048];
+	char err[ERR_LEN], out[2048] = "";
 	FILE *f = fmemopen(out, sizeof(out), "w");
 
 	(void)state;
@@ -133,11 +225,22 @@ static void config_print_names_every_setting(void **state)
 	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
 	config_print(&cfg, f);
 	assert_int_equal(fclose(f), 0);
-	assert_non_null(strstr(out, "SQLITE_PROFILE=django-default\n"));
-	assert_non_null(strstr(out, "SQLITE_JOURNAL_MODE=delete\n"));
-	assert_non_null(strstr(out, "SQLITE_SYNCHRONOUS=full\n"));
-	assert_non_null(strstr(out, "SQLITE_TXN=deferred\n"));
-	assert_non_null(strstr(out, "HASH_WHEN=inside-transaction\n"));
+	assert_string_equal(out, want);
+}
+
+/* The markdown listing has one row per setting, with both profiles' defaults. */
+static void markdown_lists_every_setting(void **state)
+{
+	char out[8192] = "";
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	(void)state;
+	assert_non_null(f);
+	config_list(CONFIG_LIST_MARKDOWN, f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(out, "| `WRITE_LOCK_WAIT` | `flock` (django-default: `sqlite`) | `sqlite` or `flock` |"));
+	assert_non_null(strstr(out, "| `SQLITE_BUSY_TIMEOUT_MS` | `5000` | `0` to `600000` |"));
+	assert_non_null(strstr(out, "| `WORKERS` | CPUs + 1 | `1` to `256` |"));
 }
 
 static void database_url_picks_the_engine(void **state)
@@ -147,7 +250,7 @@ static void database_url_picks_the_engine(void **state)
 	const char *sqlite_rel[] = { "DATABASE_URL=sqlite:///var/x.sqlite3", "DB_PATH=/ignored", NULL };
 	const char *sqlite_abs[] = { "DATABASE_URL=sqlite:////srv/x.sqlite3", NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, pg, err, sizeof(err)), 0);
@@ -169,7 +272,7 @@ static void database_url_refused_without_echoing_it(void **state)
 	const char *mysql[] = { "DATABASE_URL=mysql://u:hunter2@db/app", NULL };
 	const char *empty_path[] = { "DATABASE_URL=sqlite:///", NULL };
 	struct config cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(test_config(&cfg, mysql, err, sizeof(err)), -1);
@@ -211,10 +314,12 @@ int main(void)
 		cmocka_unit_test(web_concurrency_is_read_and_workers_wins),
 		cmocka_unit_test(empty_values_mean_default),
 		cmocka_unit_test(bad_values_are_refused_by_name),
+		cmocka_unit_test(long_paths_are_refused_by_name),
 		cmocka_unit_test(config_print_names_every_setting),
 		cmocka_unit_test(database_url_picks_the_engine),
 		cmocka_unit_test(database_url_refused_without_echoing_it),
 		cmocka_unit_test(mask_url_hides_every_password),
+		cmocka_unit_test(markdown_lists_every_setting),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

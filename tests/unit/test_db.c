@@ -25,7 +25,7 @@ static void assert_pragmas(const char *const *env, const char *journal, int sync
 static void tuned_pragmas_are_applied(void **state)
 {
 	(void)state;
-	assert_pragmas(NULL, "wal", 1);
+	assert_pragmas(NULL, "wal", 2);
 }
 
 static void django_default_pragmas_are_applied(void **state)
@@ -118,7 +118,7 @@ static void serving_needs_a_migrated_file(void **state)
 {
 	struct config cfg;
 	struct db *db = NULL;
-	char err[DB_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	dbtest_config(&t, &cfg, NULL);
@@ -144,7 +144,7 @@ static pid_t hold_write_lock(const struct config *cfg, int hold_ms)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[DB_ERR_LEN];
+		char err[ERR_LEN];
 		struct db *db = NULL;
 
 		if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK ||
@@ -402,59 +402,6 @@ static void insert_count_and_unique_username(void **state)
 	db_close(db);
 }
 
-static int collect(void *ctx, const char *key, const char *type,
-		   const char *value, size_t len, char *err, size_t errlen)
-{
-	char *out = ctx;
-
-	(void)err;
-	(void)errlen;
-	snprintf(out + strlen(out), 256 - strlen(out), "%s:%s:%.*s;", key, type,
-		 (int)len, value ? value : "");
-	return 0;
-}
-
-static void json_objects_are_walked(void **state)
-{
-	struct config cfg;
-	struct db *db;
-	char out[256] = "", err[DB_ERR_LEN];
-	const char *ok = "{\"a\": \"x\\u0041\", \"b\": 1, \"c\": null, \"d\": {\"e\": 2}}";
-
-	(void)state;
-	dbtest_config(&t, &cfg, NULL);
-	db = dbtest_open(&cfg);
-	assert_int_equal(db_json_object_walk(db, ok, strlen(ok), collect, out, err, sizeof(err)), DB_OK);
-	assert_string_equal(out, "a:text:xA;b:integer:1;c:null:;d:object:{\"e\":2};");
-	assert_int_equal(db_json_object_walk(db, "[1]", 3, collect, out, err, sizeof(err)), DB_INVALID);
-	assert_string_equal(err, "JSON body must be an object, not array");
-	assert_int_equal(db_json_object_walk(db, "{\"a\":", 5, collect, out, err, sizeof(err)), DB_INVALID);
-	assert_string_equal(err, "malformed JSON");
-	assert_int_equal(db_json_object_walk(db, "", 0, collect, out, err, sizeof(err)), DB_INVALID);
-	db_close(db);
-}
-
-/* SQLite 3.40 cuts a JSON string at \u0000: such bodies are refused whole. */
-static void json_nul_is_refused(void **state)
-{
-	struct config cfg;
-	struct db *db;
-	char out[256] = "", err[DB_ERR_LEN];
-	const char *escaped = "{\"password\": \"x\\u0000y\"}";
-	const char raw[] = "{\"password\": \"x\0y\"}";
-	const char *backslash = "{\"password\": \"x\\\\u0000y\"}";	/* "x\\u0000y": no NUL */
-
-	(void)state;
-	dbtest_config(&t, &cfg, NULL);
-	db = dbtest_open(&cfg);
-	assert_int_equal(db_json_object_walk(db, escaped, strlen(escaped), collect, out, err, sizeof(err)), DB_INVALID);
-	assert_string_equal(err, "JSON strings must not contain NUL (\\u0000)");
-	assert_int_equal(db_json_object_walk(db, raw, sizeof(raw) - 1, collect, out, err, sizeof(err)), DB_INVALID);
-	assert_int_equal(db_json_object_walk(db, backslash, strlen(backslash), collect, out, err, sizeof(err)), DB_OK);
-	assert_string_equal(out, "password:text:x\\u0000y;");
-	db_close(db);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,8 +420,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_allocator_is_set_before_sqlite_starts, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_long_wal_is_truncated_after_a_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
-		cmocka_unit_test_setup_teardown(json_objects_are_walked, setup, teardown),
-		cmocka_unit_test_setup_teardown(json_nul_is_refused, setup, teardown),
 	};
 
 	/* Every test below runs on the wiping allocator, as the service does. */

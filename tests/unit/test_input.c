@@ -2,7 +2,7 @@
 
 #include "input.h"
 
-static char err[INPUT_ERR_LEN];
+static char err[ERR_LEN];
 
 static int parse_form(struct user_input *in, const char *body)
 {
@@ -116,20 +116,85 @@ static void validation_follows_django(void **state)
 	assert_string_equal(form_verdict(longpw), "password: at most 511 bytes");
 }
 
-static void json_members_must_be_strings(void **state)
+static enum input_result parse_json(struct user_input *in, const char *body, size_t len)
 {
+	input_init(in);
+	err[0] = '\0';
+	return input_parse_json(in, body, len, err, sizeof(err));
+}
+
+static void json_members_are_decoded(void **state)
+{
+	static const char body[] = "{\"username\": \"b\\u006fb\", \"email\": \"\", \"password\": \"p\\\"w\"}";
 	struct user_input in;
 
 	(void)state;
-	input_init(&in);
-	assert_int_equal(input_json_member(&in, "username", "text", "bob", 3, err, sizeof(err)), 0);
+	assert_int_equal(parse_json(&in, body, strlen(body)), INPUT_OK);
 	assert_string_equal(in.username, "bob");
-	assert_int_equal(input_json_member(&in, "password", "integer", "12", 2, err, sizeof(err)), -1);
-	assert_string_equal(err, "password: must be a JSON string, not integer");
-	assert_int_equal(input_json_member(&in, "username", "text", "x", 1, err, sizeof(err)), -1);
-	assert_string_equal(err, "username: given more than once");
-	assert_int_equal(input_json_member(&in, "email", "null", NULL, 0, err, sizeof(err)), -1);
-	assert_string_equal(err, "email: must be a JSON string, not null");
+	assert_true(in.f_email.present);
+	assert_int_equal(in.f_email.len, 0);
+	assert_string_equal(in.password, "p\"w");
+	assert_int_equal(in.f_password.len, 3);
+	input_wipe(&in);
+}
+
+/* Each refusal of a JSON body, with its message (raw NUL bytes in a body too). */
+static void json_refusals(void **state)
+{
+	static const struct { const char *body; size_t len; const char *message; } cases[] = {
+#define CASE(text, message) { text, sizeof(text) - 1, message }
+		CASE("{\"username\": \"bob\"", "malformed JSON"),
+		CASE("{", "malformed JSON"),
+		CASE("", "malformed JSON"),
+		CASE("  ", "malformed JSON"),
+		CASE("{\"username\": \"bob\"} x", "malformed JSON"),
+		CASE("{'username': 'bob'}", "malformed JSON"),
+		CASE("[\"bob\"]", "JSON body must be an object, not array"),
+		CASE("\"bob\"", "JSON body must be an object, not text"),
+		CASE("42", "JSON body must be an object, not integer"),
+		CASE("1.5", "JSON body must be an object, not real"),
+		CASE("false", "JSON body must be an object, not false"),
+		CASE("null", "JSON body must be an object, not null"),
+		CASE("{\"password\": 12}", "password: must be a JSON string, not integer"),
+		CASE("{\"password\": 1.5}", "password: must be a JSON string, not real"),
+		CASE("{\"username\": true}", "username: must be a JSON string, not true"),
+		CASE("{\"username\": null}", "username: must be a JSON string, not null"),
+		CASE("{\"username\": {}}", "username: must be a JSON string, not object"),
+		CASE("{\"username\": []}", "username: must be a JSON string, not array"),
+		CASE("{\"username\": \"a\", \"username\": \"b\"}", "username: given more than once"),
+		CASE("{\"x\": 1, \"x\": 2}", "unknown field \"x\": expected username, email, password"),
+		CASE("{\"is_staff\": true}", "unknown field \"is_staff\": expected username, email, password"),
+		CASE("{\"password\": \"x\\u0000y\"}", "JSON strings must not contain NUL (\\u0000)"),
+		CASE("{\"pass\\u0000word\": \"x\"}", "JSON strings must not contain NUL (\\u0000)"),
+		CASE("{\"password\": \"x\0y\"}", "JSON strings must not contain NUL (\\u0000)"),
+		CASE("{\"email\": \"\xc3\x28@x.org\"}", "malformed JSON: invalid UTF-8"),
+#undef CASE
+	};
+	struct user_input in;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse_json(&in, cases[i].body, cases[i].len), INPUT_REFUSED);
+		assert_string_equal(err, cases[i].message);
+	}
+}
+
+/* An escaped backslash before u0000 is text, not a NUL; sizes as for a form. */
+static void json_text_and_sizes(void **state)
+{
+	static const char backslash[] = "{\"username\": \"a\\\\u0000\"}";
+	static char longpw[600];
+	struct user_input in;
+	int n;
+
+	(void)state;
+	assert_int_equal(parse_json(&in, backslash, strlen(backslash)), INPUT_OK);
+	assert_string_equal(in.username, "a\\u0000");
+	n = snprintf(longpw, sizeof(longpw), "{\"username\": \"a\", \"password\": \"%0512d\"}", 0);
+	assert_int_equal(parse_json(&in, longpw, (size_t)n), INPUT_OK);
+	assert_int_equal(input_validate(&in, err, sizeof(err)), -1);
+	assert_string_equal(err, "password: at most 511 bytes");
+	input_wipe(&in);
 }
 
 static void wipe_clears_the_password(void **state)
@@ -150,7 +215,9 @@ int main(void)
 		cmocka_unit_test(empty_pairs_are_skipped),
 		cmocka_unit_test(form_refusals),
 		cmocka_unit_test(validation_follows_django),
-		cmocka_unit_test(json_members_must_be_strings),
+		cmocka_unit_test(json_members_are_decoded),
+		cmocka_unit_test(json_refusals),
+		cmocka_unit_test(json_text_and_sizes),
 		cmocka_unit_test(wipe_clears_the_password),
 	};
 

@@ -5,7 +5,7 @@
 
 static void yescrypt_by_default_and_verifies(void **state)
 {
-	char hash[PW_HASH_MAX], hash2[PW_HASH_MAX], err[PW_ERR_LEN];
+	char hash[PW_HASH_MAX], hash2[PW_HASH_MAX], err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, "correct horse", hash, sizeof(hash), err, sizeof(err)), 0);
@@ -21,7 +21,7 @@ static void yescrypt_by_default_and_verifies(void **state)
 
 static void other_methods_and_costs(void **state)
 {
-	char hash[PW_HASH_MAX], err[PW_ERR_LEN];
+	char hash[PW_HASH_MAX], err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(pw_hash(HASH_SHA512CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
@@ -39,7 +39,7 @@ static void the_longest_valid_password_hashes(void **state)
 		HASH_YESCRYPT, HASH_SHA512CRYPT, HASH_SHA256CRYPT, HASH_BCRYPT,
 	};
 	static const long costs[] = { 0, 1000, 1000, 4 };
-	char hash[PW_HASH_MAX], err[PW_ERR_LEN], pw[INPUT_PASSWORD_MAX + 2];
+	char hash[PW_HASH_MAX], err[ERR_LEN], pw[INPUT_PASSWORD_MAX + 2];
 
 	(void)state;
 	memset(pw, 'p', INPUT_PASSWORD_MAX);
@@ -57,7 +57,7 @@ static void the_longest_valid_password_hashes(void **state)
 
 static void bad_cost_is_refused(void **state)
 {
-	char err[PW_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(pw_check_settings(HASH_YESCRYPT, 0, err, sizeof(err)), 0);
@@ -68,7 +68,7 @@ static void bad_cost_is_refused(void **state)
 
 static void a_short_output_buffer_is_refused(void **state)
 {
-	char hash[8], err[PW_ERR_LEN];
+	char hash[8], err[ERR_LEN];
 
 	(void)state;
 	assert_int_equal(pw_hash(HASH_SHA256CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), -1);

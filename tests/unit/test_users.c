@@ -49,7 +49,7 @@ static void random_users_are_created_and_counted(const char *const *env)
 	struct db *db;
 	struct user_input in;
 	struct users_created made;
-	char err[USERS_ERR_LEN], password[INPUT_PASSWORD_MAX + 1], hash[PW_HASH_MAX], email[300], want_email[300];
+	char err[ERR_LEN], password[INPUT_PASSWORD_MAX + 1], hash[PW_HASH_MAX], email[300], want_email[300];
 
 	dbtest_config(&t, &cfg, env);
 	db = dbtest_open(&cfg);
@@ -94,7 +94,7 @@ static void a_taken_username_writes_nothing(void **state)
 	struct db *db;
 	struct user_input in;
 	struct users_created made;
-	char err[USERS_ERR_LEN];
+	char err[ERR_LEN];
 
 	(void)state;
 	dbtest_config(&t, &cfg, env);
@@ -117,7 +117,7 @@ static void busy_database_writes_nothing(void **state)
 	struct db *db;
 	struct user_input in;
 	struct users_created made;
-	char err[USERS_ERR_LEN];
+	char err[ERR_LEN];
 	sqlite3 *other;
 
 	(void)state;
