@@ -262,6 +262,11 @@ static enum db_result pg_user_count(struct db *db, long long *count)
 		return DB_ERR;
 	}
 	n = strtoll(PQgetvalue(res, 0, 0), &end, 10);
+	if (*end != '\0' || end == PQgetvalue(res, 0, 0)) {
+		PQclear(res);
+		record(p, DB_ERR, "XX000", "sqlitefcgi_user_count.n is not a number");
+		return DB_ERR;
+	}
 	PQclear(res);
 	*count = n;
 	return DB_OK;
