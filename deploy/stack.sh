@@ -137,10 +137,12 @@ start_pool() {
 }
 
 # The settings the first pool resolved (sqlite-fcgi config), for a resize;
-# not METRICS_PATH (each pool has its own) nor the worker count.
+# not METRICS_PATH (each pool has its own) nor the worker count, nor
+# DATABASE_URL (printed with its password masked: a resize keeps the
+# environment's).
 save_settings() {
 	{
-		"$SQLITE_FCGI" config | sed -n '/^$/q;/^METRICS_PATH=/d;/^WORKERS=/d;/^PORT=/d;/=/p'
+		"$SQLITE_FCGI" config | sed -n '/^$/q;/^DATABASE_URL=/d;/^METRICS_PATH=/d;/^WORKERS=/d;/^PORT=/d;/=/p'
 		[ -z "${MULTIWATCH_RETRIES+x}" ] || echo "MULTIWATCH_RETRIES=$MULTIWATCH_RETRIES"
 		[ -z "${MULTIWATCH_TIMEOUT_MS+x}" ] || echo "MULTIWATCH_TIMEOUT_MS=$MULTIWATCH_TIMEOUT_MS"
 	} >"$RUN_DIR/settings.env"

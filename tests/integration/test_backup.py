@@ -7,8 +7,8 @@ import sqlite3
 import subprocess
 import time
 
-from stack import BINARY
-from userload import UserLoad
+from tests.harness.stack import BINARY
+from tests.harness.userload import UserLoad
 
 SETTINGS = dict(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
 

@@ -21,7 +21,8 @@ def test_quick_bench_writes_the_table(tmp_path):
     for row in ("default hash (yescrypt", "SQLite commits/s, one writer, WAL + NORMAL",
                 "| trivial FastCGI (ceiling) | 10 |", "| /create_user/, default hash | 100 |",
                 "| /create_user/, cheap hash | 100 |", "WRITE_LOCK_WAIT=flock",
-                "| cheap hash, SQLITE_SYNCHRONOUS=normal | 100 |"):
+                "| cheap hash, SQLITE_SYNCHRONOUS=normal | 100 |",
+                "| PostgreSQL, default hash | 100 |", "| PostgreSQL, cheap hash | 100 |"):
         assert row in table, row
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert len(rows) == 10

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from userload import UserLoad
+from tests.harness.userload import UserLoad
 
 # A worker finishes the request in flight before it exits: at most the busy
 # timeout (5 s) plus a hash; 15 s is the margin.

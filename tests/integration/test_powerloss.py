@@ -23,10 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack import ROOT, BINARY, Stack
-
-sys.path.insert(0, str(ROOT / "tests" / "powerloss"))
-import replay  # noqa: E402
+from tests.harness.stack import ROOT, BINARY, Stack
+from tests.powerloss import replay
 
 RECORDER = ROOT / "build" / "powerloss" / "recorder.so"
 WORKERS = 3
