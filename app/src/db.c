@@ -37,6 +37,13 @@ enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 	return engine_for(cfg)->open(cfg, mode, out, err, errlen);
 }
 
+int db_refusal(const struct config *cfg, char *msg, size_t msglen)
+{
+	const struct db_ops *ops = engine_for(cfg);
+
+	return ops->refusal != NULL ? ops->refusal(cfg, msg, msglen) : 0;
+}
+
 void db_close(struct db *db)
 {
 	if (db != NULL)

@@ -112,6 +112,15 @@ enum db_result db_ping(struct db *db);
  */
 bool db_needs_reopen(const struct db *db);
 
+/*
+ * 0 when this process may serve cfg's database; -1 when it must not, with
+ * the reason and the fix in msg, for the client and the log (SQLite:
+ * another file took the place of the one this worker served, and opening
+ * it would pair it with the old file's WAL; see db_sqlite_file.c).  Call
+ * before each request; a connection left open must then be closed.
+ */
+int db_refusal(const struct config *cfg, char *msg, size_t msglen);
+
 /* Forgets the last failure (call before each request). */
 void db_clear_error(struct db *db);
 

@@ -28,6 +28,8 @@ struct db_ops {
 	enum db_result (*user_count)(struct db *db, long long *count);
 	enum db_result (*ping)(struct db *db);
 	bool (*needs_reopen)(const struct db *db);
+	/* NULL when the engine never refuses to serve. */
+	int (*refusal)(const struct config *cfg, char *msg, size_t msglen);
 };
 
 #define DB_ERRNAME_LEN 40

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "writelock.h"
 
 /*
@@ -185,25 +186,6 @@ static enum db_result sq_describe(struct db *db, char *out, size_t outlen)
 }
 
 
-/*
- * DB_ERR when the file this connection has open is no longer the one at
- * DB_PATH (deleted, moved or replaced).  In WAL mode SQLite would go on
- * writing to the deleted file, and every write would be lost.
- */
-static enum db_result check_not_moved(struct db_sqlite *s)
-{
-	int moved = 0;
-	int rc = sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
-
-	if (rc != SQLITE_OK)
-		return sq_fail(s, rc);
-	if (moved)
-		return db_fail_with(&s->base, DB_ERR, SQLITE_READONLY_DBMOVED,
-				    db_sqlite_code_name(SQLITE_READONLY_DBMOVED),
-				    "the database file was moved or deleted");
-	return DB_OK;
-}
-
 /* Lets the next writer in once no transaction is open any more. */
 static void release_writelock_if_done(struct db_sqlite *s)
 {
@@ -231,7 +213,7 @@ static enum db_result acquire_writelock(struct db_sqlite *s)
 static enum db_result sq_begin(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
-	enum db_result res = check_not_moved(s);
+	enum db_result res = sq_file_check(s);
 
 	if (res != DB_OK)
 		return res;
@@ -248,6 +230,13 @@ static enum db_result sq_commit(struct db *db)
 	enum db_result res = sq_step_done(s, s->stmt[ST_COMMIT]);
 
 	release_writelock_if_done(s);
+	/*
+	 * A commit that went into a file replaced or moved since BEGIN is not
+	 * kept at DB_PATH: it must not be acknowledged.
+	 */
+	if (res == DB_OK && (res = sq_file_check(s)) != DB_OK)
+		log_warn("a commit went into a file that is no longer at DB_PATH:"
+			 " not acknowledged: %s", s->base.last_msg);
 	return res;
 }
 
@@ -320,7 +309,7 @@ static enum db_result sq_user_count(struct db *db, long long *count)
 static enum db_result sq_ping(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
-	enum db_result res = check_not_moved(s);
+	enum db_result res = sq_file_check(s);
 
 	return res != DB_OK ? res : sq_step_done(s, s->stmt[ST_PING]);
 }
@@ -354,4 +343,5 @@ const struct db_ops db_sqlite_ops = {
 	.user_count = sq_user_count,
 	.ping = sq_ping,
 	.needs_reopen = sq_needs_reopen,
+	.refusal = sq_refusal,
 };

@@ -57,4 +57,20 @@ void sq_print_plan(const struct config *cfg, FILE *out);
 enum db_result sq_migrate(struct db *db, char *err, size_t errlen);
 void sq_rollback(struct db *db);
 
+/*
+ * The file a worker serves (db_sqlite_file.c).  sq_file_check: DB_ERR
+ * (SQLITE_READONLY_DBMOVED) when the file at DB_PATH is not the one this
+ * process serves any more (replaced, moved, deleted).  sq_refusal: the
+ * engine's db_refusal.  sq_file_before_open: -1 when the file must not be
+ * opened (serve: it replaced the served one; migrate: the replaced file's
+ * WAL is still there).  sq_file_adopt: after the open, records the file
+ * as the one served; -1 when it is not the one served before.
+ */
+enum db_result sq_file_check(struct db_sqlite *s);
+int sq_refusal(const struct config *cfg, char *msg, size_t msglen);
+int sq_file_before_open(const struct config *cfg, enum db_open_mode mode,
+			char *err, size_t errlen);
+int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
+		  size_t errlen);
+
 #endif

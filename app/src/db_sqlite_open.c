@@ -204,8 +204,14 @@ enum db_result sq_open(const struct config *cfg, enum db_open_mode mode,
 		return DB_ERR;
 	}
 	s->base.ops = &db_sqlite_ops;
+	/* Before the open: opening a replaced file pairs it with the old WAL. */
+	if (sq_file_before_open(cfg, mode, err, errlen) != 0) {
+		free(s);
+		return DB_ERR;
+	}
 	if (open_conn(s, cfg, mode, err, errlen) != 0 ||
-	    apply_settings(s, cfg, err, errlen) != 0)
+	    apply_settings(s, cfg, err, errlen) != 0 ||
+	    sq_file_adopt(s, cfg, err, errlen) != 0)
 		goto fail;
 	if (mode == DB_OPEN_SERVE &&
 	    (check_schema(s, cfg, err, errlen) != 0 ||

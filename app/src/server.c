@@ -4,6 +4,7 @@
 #include <fcgiapp.h>
 #include <fastcgi.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -112,6 +113,27 @@ static void drop_broken_db(struct app *app)
 	app->db = NULL;
 }
 
+/*
+ * 503 with the fix when the engine refuses to serve (a file replaced
+ * under the pool), after closing the connection, which belongs to the
+ * old file.  Returns true when the request was answered.
+ */
+static bool refuse_if_told(struct app *app, struct http_request *r)
+{
+	static const char retry_after[] = "Retry-After: 1\r\n";
+	char msg[ERR_LEN];
+
+	if (db_refusal(app->cfg, msg, sizeof(msg)) == 0)
+		return false;
+	if (app->db != NULL) {
+		log_warn("closing the database connection: %s", msg);
+		db_close(app->db);
+		app->db = NULL;
+	}
+	http_respond_error(r, 503, retry_after, msg);
+	return true;
+}
+
 static void serve_requests(struct app *app, FCGX_Request *req,
 			   const sigset_t *stop_set)
 {
@@ -129,11 +151,13 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 			break;
 		}
 		http_request_init(&r, req);
-		ensure_db(app);
-		if (app->db != NULL)
-			db_clear_error(app->db);
-		routes_dispatch(app, &r);
-		drop_broken_db(app);
+		if (!refuse_if_told(app, &r)) {
+			ensure_db(app);
+			if (app->db != NULL)
+				db_clear_error(app->db);
+			routes_dispatch(app, &r);
+			drop_broken_db(app);
+		}
 		FCGX_Finish_r(req);
 		served++;
 		sigprocmask(SIG_UNBLOCK, stop_set, NULL);

@@ -1,0 +1,264 @@
+#include "db_sqlite_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/*
+ * Which file a worker serves, and what it does when the file at DB_PATH
+ * is no longer that one (replaced by `mv copy db.sqlite3`, moved away,
+ * deleted).
+ *
+ * Why a replaced file cannot simply be reopened: the -wal and -shm files
+ * are found by name (DB_PATH-wal, DB_PATH-shm), and nothing in them names
+ * the database they belong to (the WAL header holds a page size, a
+ * checkpoint sequence and salts, no file identity).  While any worker
+ * still has the old file open, its WAL at DB_PATH-wal holds the old
+ * file's commits.  A connection opened on the new file uses that same WAL
+ * and wal-index: it reads the old file's pages out of the WAL on top of
+ * the new file (mixed data), writes its commits into a WAL whose frames
+ * the old file's connections checkpoint into the old, unlinked inode, and
+ * when the last old connection closes it checkpoints into the old inode
+ * and deletes the WAL the new connections still write to.  SQLite cannot
+ * tell (SQLITE_FCNTL_HAS_MOVED does see the rename: it compares the
+ * inode at the path with the open one, but the reopen it calls for is
+ * what pairs the files).
+ *
+ * So a worker remembers the file it first served (device and inode).
+ * When another file takes its place it stops serving for good: it closes
+ * its connection (the last old connection checkpoints the old WAL into
+ * the old inode and deletes DB_PATH-wal and -shm, as on any close), opens
+ * nothing, and answers 503 with the fix.  SQLite does not checkpoint
+ * into a moved file when the last connection closes (databaseIsUnmoved in
+ * pager.c), so the old WAL stays at DB_PATH-wal.  The worker also leaves a
+ * marker, DB_PATH-replaced, so that a worker multiwatch restarts meanwhile
+ * does not open the new file either.  The next pool start (migrate) sees
+ * the marker, checks that no process has the old WAL index open, removes
+ * the old -wal and -shm, then the marker.
+ */
+
+#define MARKER_SUFFIX "-replaced"
+
+static const char fix_msg[] =
+	"the database file was replaced under the running pool: restart the pool"
+	" (its start removes DB_PATH-wal and DB_PATH-shm, which belong to the"
+	" replaced file); to restore while serving, use 'sqlite-fcgi restore'";
+
+/* The file this process serves: the first one it opened at DB_PATH. */
+static struct {
+	bool known;
+	bool replaced;		/* sticky: another file took its place */
+	dev_t dev;
+	ino_t ino;
+} served;
+
+static void marker_path(const char *db_path, char *out, size_t len)
+{
+	snprintf(out, len, "%s" MARKER_SUFFIX, db_path);
+}
+
+/* Best effort: the sticky flag protects this process without it. */
+static void write_marker(const char *db_path, const struct stat *now)
+{
+	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)], text[256];
+	int fd, n;
+
+	marker_path(db_path, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		if (errno != EEXIST)
+			log_warn("%s: %s: %s", __func__, path, strerror(errno));
+		return;
+	}
+	n = snprintf(text, sizeof(text), "served inode %lu on device %lu;"
+		     " replaced by inode %lu on device %lu\n",
+		     (unsigned long)served.ino, (unsigned long)served.dev,
+		     (unsigned long)now->st_ino, (unsigned long)now->st_dev);
+	if (write(fd, text, (size_t)n) != n)
+		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+	if (close(fd) != 0)
+		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+}
+
+static void mark_replaced(const char *db_path, const struct stat *now)
+{
+	if (!served.replaced)
+		log_warn("%s: another file (inode %lu) took the place of the one"
+			 " this worker served (inode %lu): serving nothing until"
+			 " the pool restarts", db_path, (unsigned long)now->st_ino,
+			 (unsigned long)served.ino);
+	served.replaced = true;
+	write_marker(db_path, now);
+}
+
+static bool marker_exists(const char *db_path)
+{
+	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)];
+
+	marker_path(db_path, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Compares the file at db_path with the one served.  Returns 1 when it is
+ * another file (replaced: recorded), 0 when it is the same one or none
+ * is known yet, -1 when there is no file at db_path.
+ */
+static int compare_with_served(const char *db_path)
+{
+	struct stat now;
+
+	if (stat(db_path, &now) != 0)
+		return -1;
+	if (!served.known || (now.st_dev == served.dev && now.st_ino == served.ino))
+		return 0;
+	mark_replaced(db_path, &now);
+	return 1;
+}
+
+int sq_refusal(const struct config *cfg, char *msg, size_t msglen)
+{
+	if (!served.replaced && compare_with_served(cfg->db_path) != 1 &&
+	    !marker_exists(cfg->db_path))
+		return 0;
+	snprintf(msg, msglen, "%s", fix_msg);
+	return -1;
+}
+
+/*
+ * The byte of DB_PATH-shm every connection in WAL mode holds a read lock
+ * on while it is open (the "dead man switch" of SQLite's unix VFS:
+ * (22 + SQLITE_SHM_NLOCK) * 4 + SQLITE_SHM_NLOCK).
+ */
+#define SHM_DMS_OFFSET 128
+
+/* 1 when a process has the WAL index open, 0 when none, -1 on error. */
+static int shm_in_use(const char *shm)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = SHM_DMS_OFFSET, .l_len = 1 };
+	int fd = open(shm, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	ret = fcntl(fd, F_GETLK, &fl) != 0 ? -1 : fl.l_type != F_UNLCK;
+	close(fd);
+	return ret;
+}
+
+static int remove_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return 0;
+	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	log_info("removed %s (%lld bytes): it belonged to the replaced database file",
+		 path, (long long)st.st_size);
+	return 0;
+}
+
+/*
+ * At the start of a pool (migrate) after a replacement: the -wal and -shm
+ * at DB_PATH are the replaced file's (SQLite keeps the WAL of a moved
+ * file on close: it will not checkpoint into it), and must not be paired
+ * with the file now at DB_PATH.  Removed once no connection has them open.
+ */
+static int clear_replaced(const struct config *cfg, const char *marker, char *err,
+			  size_t errlen)
+{
+	char wal[CONFIG_PATH_MAX + 8], shm[CONFIG_PATH_MAX + 8];
+	int in_use;
+
+	snprintf(wal, sizeof(wal), "%s-wal", cfg->db_path);
+	snprintf(shm, sizeof(shm), "%s-shm", cfg->db_path);
+	if ((in_use = shm_in_use(shm)) != 0) {
+		snprintf(err, errlen, "%s was replaced under a running pool%s: stop"
+			 " every worker of that pool, then start again", cfg->db_path,
+			 in_use > 0 ? " whose workers still have its WAL open"
+				    : " and its WAL index cannot be checked");
+		return -1;
+	}
+	if (remove_file(wal, err, errlen) != 0 || remove_file(shm, err, errlen) != 0)
+		return -1;
+	if (unlink(marker) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", marker, strerror(errno));
+		return -1;
+	}
+	log_info("%s: serving the file that replaced the old one", cfg->db_path);
+	return 0;
+}
+
+int sq_file_before_open(const struct config *cfg, enum db_open_mode mode,
+			char *err, size_t errlen)
+{
+	char marker[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)];
+
+	if (mode == DB_OPEN_SERVE) {
+		if (sq_refusal(cfg, err, errlen) == 0)
+			return 0;
+		/* The message is the client's: name the file here for the log. */
+		snprintf(err, errlen, "%s: %s", cfg->db_path, fix_msg);
+		return -1;
+	}
+	marker_path(cfg->db_path, marker, sizeof(marker));
+	if (access(marker, F_OK) != 0)
+		return 0;
+	return clear_replaced(cfg, marker, err, errlen);
+}
+
+int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
+		  size_t errlen)
+{
+	struct stat now;
+
+	/* The stat and the open can race a rename: HAS_MOVED then says so. */
+	if (stat(cfg->db_path, &now) != 0 || sq_file_check(s) != DB_OK) {
+		snprintf(err, errlen, "%s: the file moved while it was opened", cfg->db_path);
+		return -1;
+	}
+	if (!served.known) {
+		served.known = true;
+		served.dev = now.st_dev;
+		served.ino = now.st_ino;
+	}
+	if (compare_with_served(cfg->db_path) != 0) {
+		snprintf(err, errlen, "%s: %s", cfg->db_path, fix_msg);
+		return -1;
+	}
+	return 0;
+}
+
+enum db_result sq_file_check(struct db_sqlite *s)
+{
+	const char *path = sqlite3_db_filename(s->conn, "main");
+	int moved = 0, has_moved = 0, rc;
+
+	if (served.known && path != NULL) {
+		int cmp = compare_with_served(path);
+
+		if (cmp == 1)
+			return db_fail_with(&s->base, DB_ERR, SQLITE_READONLY_DBMOVED,
+					    db_sqlite_code_name(SQLITE_READONLY_DBMOVED),
+					    "%s", fix_msg);
+		moved = cmp == -1;
+	}
+	/* Also SQLite's own look: the inode at the path against the open one. */
+	rc = sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_HAS_MOVED, &has_moved);
+	if (!moved && rc != SQLITE_OK)
+		return sq_fail(s, rc);
+	if (moved || has_moved)
+		return db_fail_with(&s->base, DB_ERR, SQLITE_READONLY_DBMOVED,
+				    db_sqlite_code_name(SQLITE_READONLY_DBMOVED),
+				    "the database file was moved or deleted");
+	return DB_OK;
+}

@@ -1,0 +1,132 @@
+"""A database file replaced or moved by hand under a running pool, under
+load (issue 12's sequence: two workers, WAL, `sqlite3 db ".backup copy"`,
+more creations, `mv copy db.sqlite3`, more requests).  The workers must not
+acknowledge a user the file at DB_PATH does not keep, nor pair a new file
+with the old file's WAL: they answer 503 with the fix, and the file at
+DB_PATH holds exactly what it held plus the users answered 2xx after the
+replacement."""
+
+import os
+import sqlite3
+import subprocess
+import time
+
+from tests.harness.userload import UserLoad
+
+SETTINGS = dict(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
+# Enough requests after the change for every worker to meet it under load.
+ANSWERS_AFTER = 60
+
+
+def users_in(path):
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        return {n for (n,) in con.execute("SELECT username FROM auth_user")}
+    finally:
+        con.close()
+
+
+def answers_sent_after(load, t):
+    with load._lock:
+        return [a for a in load.answers if a[2] > t]
+
+
+def wait_for_answers_after(load, t, count, timeout=30):
+    # A bound for a shared 2-core machine; the load answers ~100/s here.
+    deadline = time.monotonic() + timeout
+    while len(answers_sent_after(load, t)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} answers in {timeout}s"
+        time.sleep(0.02)
+
+
+def test_a_file_replaced_under_load_is_never_mixed(make_stack, tmp_path):
+    s = make_stack(**SETTINGS)
+    db = s.db_path
+    copy = tmp_path / "copy.sqlite3"
+    load = UserLoad(s, "r").start()
+    try:
+        load.wait_for(100)
+        subprocess.run(["sqlite3", str(db), f".backup {copy}"], check=True, timeout=60)
+        kept = users_in(copy)
+        load.wait_for(50)  # these go into the old file only
+        os.rename(copy, db)
+        replaced_at = time.monotonic()
+        wait_for_answers_after(load, replaced_at, ANSWERS_AFTER)
+    finally:
+        load.stop()
+    acked_after = load.acked(sent_after=replaced_at)
+    statuses = {a[1] for a in answers_sent_after(load, replaced_at)}
+    assert statuses <= {200, 503}, statuses
+    answer = s.get("/healthz")
+    assert answer.status_code == 503
+    assert "sqlite-fcgi restore" in answer.text and "DB_PATH-wal" in answer.text, answer.text
+    s.stop()
+    # SQLite does not checkpoint into a moved file on close: the old file's
+    # last commits stay in DB_PATH-wal, which must not meet the new file.
+    assert os.path.exists(f"{db}-replaced")
+    assert os.path.exists(f"{db}-wal")
+    s.start()  # removes the old -wal and -shm before any worker opens the file
+    assert not os.path.exists(f"{db}-replaced")
+    assert "belonged to the replaced database file" in s.app_log()
+    final = users_in(db)
+    assert final == kept | acked_after, (
+        f"missing: {sorted((kept | acked_after) - final)[:5]},"
+        f" not asked for after the replacement: {sorted(final - kept - acked_after)[:5]}")
+
+    # The new pool serves the file that replaced the old one, and counts from it.
+    r = s.post("/create_user/", data={"username": "afterrestart", "password": "pw-afterrestart"})
+    assert r.status_code == 200, r.text
+    assert f"num users: {len(final) + 1}" in r.text, r.text
+    assert users_in(db) == final | {"afterrestart"}
+
+
+def test_a_start_refuses_while_a_worker_has_the_replaced_wal_open(make_stack):
+    s = make_stack(**SETTINGS)
+    db = s.db_path
+    assert s.post("/create_user/", data={"username": "one", "password": "pw-one-one"}).status_code == 200
+    holder = sqlite3.connect(db)  # a worker of the old pool, still running
+    holder.execute("SELECT count(*) FROM auth_user").fetchall()
+    marker = f"{db}-replaced"
+    with open(marker, "w") as f:
+        f.write("left by a pool that saw the file replaced\n")
+    r = s.get("/healthz")
+    assert r.status_code == 503 and "restart the pool" in r.text  # a marker alone stops them
+    s.stop()
+    result = s.run_script("start")
+    assert result.returncode != 0
+    assert "still have its WAL open" in result.stderr + s.app_log(), result.stderr
+    holder.close()  # the last connection: the WAL is checkpointed and removed
+    s.start()
+    assert not os.path.exists(marker)
+    assert s.get("/healthz").status_code == 200
+
+
+def test_a_file_moved_away_under_load_keeps_every_acknowledged_user(make_stack, tmp_path):
+    s = make_stack(**SETTINGS)
+    db = s.db_path
+    moved = tmp_path / "moved.sqlite3"
+    load = UserLoad(s, "m").start()
+    try:
+        load.wait_for(100)
+        os.rename(db, moved)
+        moved_at = time.monotonic()
+        wait_for_answers_after(load, moved_at, ANSWERS_AFTER)
+    finally:
+        load.stop()
+    assert load.acked(sent_after=moved_at) == set()  # nothing to keep them in
+    assert s.get("/healthz").status_code == 503
+    # Moved back: the same file, served again by the same workers, with its
+    # last commits still in DB_PATH-wal (SQLite does not checkpoint into a
+    # moved file).
+    os.rename(moved, db)
+    deadline = time.monotonic() + 10  # a margin for the shared machine
+    while s.get("/healthz").status_code != 200:
+        assert time.monotonic() < deadline, "the file moved back is not served again"
+        time.sleep(0.05)
+    s.stop()
+    assert users_in(db) >= load.acked()
+    s.start()
+    r = s.post("/create_user/", data={"username": "back", "password": "pw-back-back"})
+    assert r.status_code == 200, r.text
+    assert "back" in users_in(db)
