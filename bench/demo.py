@@ -9,13 +9,17 @@ stack (deploy/stack.sh: nginx on a free 127.0.0.1 port, spawn-fcgi +
 multiwatch workers) under OUT/NAME/, it runs locust headless with
 tests/load/locustfile.py, lets the requests in flight finish (locust's
 --stop-timeout, then nginx's graceful stop), and counts the users in the
-database and the 2xx /create_user/ lines in nginx's access log. Then it
+database and the 2xx /create_user/ lines in nginx's access log. The
+"postgresql" row runs the same service on PostgreSQL: a server the demo
+starts (tests/harness/postgres.py: Debian's PostgreSQL 15, initdb + pg_ctl in
+a temporary directory, a free loopback port), a fresh database on it, and
+the same load and hash; the server is stopped and removed at the end. Then it
 prints one table and writes OUT/results.md, OUT/results.csv, OUT/errors.csv
 and OUT/results.png (gnuplot).
 
 The service is build/sqlite-fcgi (or $SQLITE_FCGI), copied to OUT/bin/ first.
-Every setting of a row is explicit: SQLITE_*, HASH_WHEN and WRITE_LOCK_WAIT
-from the caller's environment are ignored; WORKERS (or --workers),
+Every setting of a row is explicit: SQLITE_*, HASH_WHEN, WRITE_LOCK_WAIT and
+DATABASE_URL from the caller's environment are ignored; WORKERS (or --workers),
 WEB_CONCURRENCY, HASH_METHOD and HASH_COST pass through. Exit status: 0 when every
 configuration ran and every file was written, 1 when one did not (the
 table says which and why), 2 on bad arguments, 130 on Ctrl-C (which stops
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 
 from tests.harness import locust
 from tests.harness.ports import free_port
+from tests.harness.postgres import PostgresServer
 from tests.harness.stack import ROOT as ROOT_PATH, STACK as STACK_PATH
 
 ROOT = str(ROOT_PATH)
@@ -57,7 +62,11 @@ STOP_STACK_TIMEOUT_S = 60  # deploy/stack.sh stop (15 s per process, then KILL)
 
 # Settings the demo owns: taken out of the caller's environment.
 OWNED_SETTINGS = ("SQLITE_PROFILE", "SQLITE_JOURNAL_MODE", "SQLITE_SYNCHRONOUS",
-                  "SQLITE_BUSY_TIMEOUT_MS", "SQLITE_TXN", "HASH_WHEN", "WRITE_LOCK_WAIT")
+                  "SQLITE_BUSY_TIMEOUT_MS", "SQLITE_TXN", "HASH_WHEN", "WRITE_LOCK_WAIT",
+                  "DATABASE_URL")
+# DATABASE_URL of a row that runs on the demo's own PostgreSQL server: each
+# such row gets a fresh database on it (Demo.database_url).
+DEMO_POSTGRES = "postgres://(the demo's server)"
 
 
 def settings(profile, journal, sync, busy_ms, txn, hash_when):
@@ -89,6 +98,12 @@ CONFIGS = [
     ("tuned", "the tuned profile: WAL + busy timeout 5 s + BEGIN IMMEDIATE, "
      "hash before BEGIN",
      settings("tuned", "wal", "normal", 5000, "immediate", "before-begin")),
+    # The same request path as tuned (hash before BEGIN, busy timeout 5 s as
+    # lock_timeout), on PostgreSQL: the SQLite settings are ignored there.
+    ("postgresql", "the tuned settings on PostgreSQL 15 (a local server): "
+     "hash before BEGIN, lock_timeout 5 s",
+     dict(settings("tuned", "wal", "normal", 5000, "immediate", "before-begin"),
+          DATABASE_URL=DEMO_POSTGRES)),
 ]
 
 ACCESS_LINE = re.compile(r'"(?:GET|POST) /create_user/(?:\?\S*)? HTTP/[0-9.]+" (\d{3}) ')
@@ -209,6 +224,11 @@ def read_locust(result, prefix):
     result.errors = t.errors
 
 
+def masked_url(url):
+    """url with its password replaced by ***, for the report."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 def count_users(db_path):
     conn = sqlite3.connect(db_path, timeout=10)
     try:
@@ -237,6 +257,36 @@ class Demo:
         self.locust = None
         self.live_env = None  # the environment of a stack that may be running
         self.binary = os.path.join(self.out, "bin", "sqlite-fcgi")
+        self.pg = None  # the PostgreSQL server, started for the first row that needs it
+        self.pg_version = None
+
+    def database_url(self, name):
+        """A fresh database for the row name on the demo's PostgreSQL server
+        (started on first use); (url, database name)."""
+        if self.pg is None:
+            say("starting a PostgreSQL server for the postgresql row (initdb + pg_ctl)")
+            pg = PostgresServer()
+            try:
+                pg.init()
+                pg.start()
+            except Exception:
+                pg.remove()
+                raise
+            self.pg = pg
+            pg.create_role()
+            self.pg_version = pg.value("SHOW server_version", "postgres")
+        db = self.pg.new_database()
+        say(f"{name}: database {db} on PostgreSQL {self.pg_version} at 127.0.0.1:{self.pg.port}")
+        return self.pg.url(db), db
+
+    def stop_postgres(self):
+        if self.pg is not None:
+            try:
+                self.pg.stop("fast")
+            except RuntimeError as e:
+                say(f"PostgreSQL did not stop cleanly: {e}")
+            self.pg.remove()
+            self.pg = None
 
     def env_for(self, cfg_env, cfg_dir, port):
         env = {k: v for k, v in os.environ.items() if k not in OWNED_SETTINGS}
@@ -311,6 +361,15 @@ class Demo:
         stack_log = os.path.join(cfg_dir, "stack.log")
         port = free_port()
         env = self.env_for(cfg_env, cfg_dir, port)
+        pg_db = None
+        if cfg_env.get("DATABASE_URL") == DEMO_POSTGRES:
+            try:
+                env["DATABASE_URL"], pg_db = self.database_url(name)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+                result.problem = f"PostgreSQL could not be started: {e}"
+                say(f"{label}: {result.problem}")
+                return
+            result.env = dict(cfg_env, DATABASE_URL=masked_url(env["DATABASE_URL"]))
         if os.path.isdir(cfg_dir):
             # A stack left by an earlier, killed run: stop it before wiping.
             run_step([STACK, "stop"], env, os.devnull, STOP_STACK_TIMEOUT_S)
@@ -325,7 +384,7 @@ class Demo:
         self.note_resolved(os.path.join(cfg_dir, "config.txt"))
 
         say(f"{label}: starting the stack on 127.0.0.1:{port} "
-            f"({' '.join(f'{k}={v}' for k, v in cfg_env.items())})")
+            f"({' '.join(f'{k}={v}' for k, v in result.env.items())})")
         self.live_env = env
         ok = run_step([STACK, "start"], env, stack_log, START_TIMEOUT_S)
         if not ok:
@@ -342,9 +401,12 @@ class Demo:
             say(f"{label}: {result.problem}")
             return
         try:
-            result.users_in_db = count_users(env["DB_PATH"])
+            if pg_db is None:
+                result.users_in_db = count_users(env["DB_PATH"])
+            else:
+                result.users_in_db = int(self.pg.value("SELECT count(*) FROM auth_user", pg_db))
             result.statuses = count_statuses(os.path.join(env["RUN_DIR"], "access.log"))
-        except (OSError, sqlite3.Error) as e:
+        except (OSError, sqlite3.Error, RuntimeError, ValueError) as e:
             result.problem = result.problem or f"could not count the server's records: {e}"
         say(f"{label}: {result.requests} requests, {result.failures} failures, "
             f"{result.rps:.1f} req/s, users in DB {result.users_in_db}, "
@@ -389,6 +451,7 @@ class Demo:
                             STOP_STACK_TIMEOUT_S):
                 say(f"the stack in {env['RUN_DIR']} did not stop cleanly: see its stack.log")
             self.live_env = None
+        self.stop_postgres()
 
     def run(self):
         self.load_before = os.getloadavg()[0]
@@ -406,7 +469,9 @@ class Demo:
             self.cleanup()
             say("\ninterrupted: stopped the load and the stack; no table written")
             return 130
-        self.cleanup()
+        finally:
+            # An unexpected error too: no stack or server left running.
+            self.cleanup()
         report = Report(self)
         ok = report.write()
         return 0 if ok and not any(r.problem for r in self.results) else 1
@@ -454,7 +519,9 @@ class Report:
             pass
         # The load average says whether other work shared the CPUs.
         return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, "
-                f"SQLite {sqlite3.sqlite_version}, load average {self.demo.load_before:.2f} "
+                f"SQLite {sqlite3.sqlite_version}"
+                + (f", PostgreSQL {self.demo.pg_version}" if self.demo.pg_version else "")
+                + f", load average {self.demo.load_before:.2f} "
                 f"before the run and {os.getloadavg()[0]:.2f} after")
 
     def text(self):
@@ -494,7 +561,7 @@ class Report:
                         "failures", "failure_pct", "req_per_s", "p50_ms", "p95_ms", "p99_ms",
                         "users_in_db", "nginx_2xx", "problem"])
             for r in self.results:
-                w.writerow([r.name, *(r.env[k] for k in OWNED_SETTINGS), self.demo.args.users,
+                w.writerow([r.name, *(r.env.get(k, "") for k in OWNED_SETTINGS), self.demo.args.users,
                             self.demo.args.seconds, r.requests, r.failures,
                             f"{r.failure_pct:.2f}", f"{r.rps:.2f}", fmt_ms(r.p50), fmt_ms(r.p95),
                             fmt_ms(r.p99), "" if r.users_in_db is None else r.users_in_db,

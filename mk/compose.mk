@@ -9,6 +9,8 @@ export COMPOSE_ENGINE
 
 .PHONY: test-compose
 
+# The harness reads the setting names from build/sqlite-fcgi: build it first.
 test-compose:
-	@deploy/install-deps.sh test compose
+	@deploy/install-deps.sh build test compose
+	@$(MAKE) --no-print-directory all
 	$(PYTHON) -m pytest -v -s -p no:cacheprovider tests/compose

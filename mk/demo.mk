@@ -3,8 +3,9 @@
 #   make demo                          10 locust users, 10 s per configuration
 #   make demo USERS=100 DURATION=30s   WORKERS=N also passes through
 #
-# Six configurations, each on a fresh database and a fresh stack on a free
-# 127.0.0.1 port under $(DEMO_OUT)/<configuration>/; the table, as markdown
+# Seven configurations (the last on a PostgreSQL server the demo starts),
+# each on a fresh database and a fresh stack on a free 127.0.0.1 port under
+# $(DEMO_OUT)/<configuration>/; the table, as markdown
 # and CSV, and a PNG chart are written to $(DEMO_OUT). See docs/demo.md.
 
 USERS ?= 10

@@ -167,16 +167,18 @@ def engine_for(name, tmp):
 
 
 class Project:
-    """One compose project of docker-compose.yml, under its own name."""
+    """One compose project of docker-compose.yml (and the override files
+    given, e.g. docker-compose.postgres.yml), under its own name."""
 
-    def __init__(self, engine, name, env):
+    def __init__(self, engine, name, env, overrides=()):
         self.engine = engine
         self.name = name
         self.env = dict(engine.env, **env)
+        self.files = ["docker-compose.yml", *overrides]
 
     def compose(self, *args, timeout=180, check=True):
-        cmd = [*self.engine.compose, "-p", self.name, "-f", str(ROOT / "docker-compose.yml"),
-               *args]
+        files = [arg for f in self.files for arg in ("-f", str(ROOT / f))]
+        cmd = [*self.engine.compose, "-p", self.name, *files, *args]
         r = subprocess.run(cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
@@ -217,6 +219,6 @@ class Project:
                                check=False).stdout.split()
         if left:
             self.engine.run("rm", "-f", *left, check=False)
-        for volume in ("data", "sock"):
+        for volume in ("data", "sock", "pgdata"):
             self.engine.run("volume", "rm", "-f", f"{self.name}_{volume}", check=False)
         self.engine.run("network", "rm", f"{self.name}_default", check=False)
