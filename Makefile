@@ -13,7 +13,7 @@ HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(CFLAGS)
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := -lfcgi -lsqlite3 -lcrypt -ljansson
+LIBS := -lfcgi -lsqlite3 -lcrypt -lcrypto -ljansson
 
 # The same sources built again with sanitizers, for the unit tests.
 SANITIZE ?= address,undefined

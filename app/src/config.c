@@ -51,6 +51,8 @@ static const struct choice hash_methods[] = {
 	{ "bcrypt", HASH_BCRYPT },
 	{ "sha512crypt", HASH_SHA512CRYPT },
 	{ "sha256crypt", HASH_SHA256CRYPT },
+	{ "pbkdf2_sha256", HASH_PBKDF2_SHA256 },
+	{ "django-bcrypt", HASH_DJANGO_BCRYPT },
 };
 
 static const char *choice_name(const struct choice *c, size_t n, int value)
@@ -155,9 +157,9 @@ static const struct setting settings[] = {
 	{ "WRITE_LOCK_WAIT", NULL, CHOICES(lock_waits), "flock", "sqlite", NULL, NULL,
 	  AT(lock_wait), "how a writer waits for the write lock (with BEGIN IMMEDIATE): SQLite's busy handler or flock on DB_PATH" CONFIG_WRITELOCK_SUFFIX },
 	{ "HASH_METHOD", NULL, CHOICES(hash_methods), "yescrypt", NULL, NULL, NULL,
-	  AT(hash_method), "the password hashing method (libxcrypt)" },
+	  AT(hash_method), "the password hashing method: libxcrypt's, or Django's formats (pbkdf2_sha256, which a stock Django verifies, and django-bcrypt): see docs/passwords.md" },
 	{ "HASH_COST", NULL, RANGE(0, 999999999), "0", NULL, NULL, NULL, AT(hash_cost),
-	  "the method's cost parameter, as crypt_gensalt takes it (0: libxcrypt's default)" },
+	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: libxcrypt's default; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),

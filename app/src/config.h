@@ -23,7 +23,9 @@ enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
 enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
 enum config_hash_method {
 	HASH_YESCRYPT, HASH_GOST_YESCRYPT, HASH_SCRYPT, HASH_BCRYPT,
-	HASH_SHA512CRYPT, HASH_SHA256CRYPT
+	HASH_SHA512CRYPT, HASH_SHA256CRYPT,
+	HASH_PBKDF2_SHA256,	/* Django's default format, with libcrypto */
+	HASH_DJANGO_BCRYPT	/* bcrypt as Django's BCryptPasswordHasher stores it */
 };
 
 #define CONFIG_PATH_MAX 4096
@@ -44,7 +46,7 @@ struct config {
 	enum config_hash_when hash_when;
 	enum config_lock_wait lock_wait;
 	enum config_hash_method hash_method;
-	long hash_cost;			/* 0: libxcrypt's default cost */
+	long hash_cost;			/* 0: the method's default cost */
 	long workers;
 	long port;			/* nginx's; checked here, used by the scripts */
 	long multiwatch_retries;	/* deploy/workers.sh's */
