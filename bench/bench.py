@@ -28,6 +28,19 @@ WORKERS = int(os.environ.get("WORKERS") or CPUS + 1)
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench"))
 BUILD = ROOT / "build"
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
+# The cost of one hash in each stored format (docs/passwords.md): Django's
+# pbkdf2_sha256 at the default (Django 3.2's iterations) and at Django 5.2's,
+# Django's bcrypt at its default 12 rounds.
+HASH_FORMATS = [
+    ("yescrypt, libxcrypt's cost (the default)", {}),
+    ("pbkdf2_sha256, 260000 iterations (HASH_COST=0, Django 3.2)",
+     {"HASH_METHOD": "pbkdf2_sha256"}),
+    ("pbkdf2_sha256, 1000000 iterations (Django 5.2)",
+     {"HASH_METHOD": "pbkdf2_sha256", "HASH_COST": "1000000"}),
+    ("django-bcrypt, cost 12 (Django's BCryptPasswordHasher)",
+     {"HASH_METHOD": "django-bcrypt", "HASH_COST": "12"}),
+    ("sha512crypt, 1000 rounds (the cheap hash of these runs)", CHEAP),
+]
 
 
 def say(msg):
@@ -66,6 +79,8 @@ def main():
     ceil_default = ceilings({})
     ceil_cheap = ceilings(CHEAP)
     hash_ceiling = ceil_default["hashes_per_s"]
+    hash_costs = [(label, ceilings(dict(settings, BENCH_HASH_ONLY="1"))["hash_ms"])
+                  for label, settings in HASH_FORMATS]
     runs = []
     plan = [
         ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 10),
@@ -87,7 +102,7 @@ def main():
             runs.append(r)
             say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
                 f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms, {r['failures']} failures")
-    report(ceil_default, ceil_cheap, hash_ceiling, runs)
+    report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs)
 
 
 def ratio(run, runs, hash_ceiling):
@@ -106,7 +121,7 @@ def shares(run):
     return f"{run['hash_share'] * 100:.0f}% / {run['lock_wait_share'] * 100:.0f}%"
 
 
-def report(ceil_default, ceil_cheap, hash_ceiling, runs):
+def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
     lines = [
         f"Machine: {CPUS} CPUs, {WORKERS} workers; wrk {DURATION} s per run"
         f"{' (BENCH_QUICK)' if QUICK else ''}.",
@@ -119,6 +134,10 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs):
         f"| cheap hashes/s, one hashing process per CPU | {ceil_cheap['hashes_per_s']:.0f} |",
         f"| SQLite commits/s, one writer, WAL + NORMAL | {ceil_default['commits_normal']:.0f} |",
         f"| SQLite commits/s, one writer, WAL + FULL | {ceil_default['commits_full']:.0f} |",
+        "",
+        "| stored format (HASH_METHOD, HASH_COST) | one hash, one call |",
+        "| --- | --- |",
+        *[f"| {label} | {ms:.1f} ms |" for label, ms in hash_costs],
         "",
         "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | worker time: hashing / lock wait | idle RSS per worker (max) | peak RSS | WAL after |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
