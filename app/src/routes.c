@@ -14,7 +14,7 @@ typedef void (*route_handler)(struct app *app, struct http_request *r);
 
 struct route {
 	const char *path;
-	const char *allow;	/* the methods, as the Allow header lists them */
+	const char *allow;	/* the methods, as the Allow header lists them (OPTIONS too) */
 	route_handler handler;
 	bool needs_db;
 	bool timed;		/* its answer time goes in HIST_CREATE_USER */
@@ -26,9 +26,9 @@ static void handle_metrics(struct app *app, struct http_request *r);
 
 /* The only list of routes: /metrics counts requests by index in it. */
 static const struct route routes[] = {
-	{ "/create_user/", "GET, POST", handle_create_user, true, true },
-	{ "/healthz", "GET, HEAD", handle_healthz, true, false },
-	{ "/metrics", "GET, HEAD", handle_metrics, false, false },
+	{ "/create_user/", "GET, POST, OPTIONS", handle_create_user, true, true },
+	{ "/healthz", "GET, HEAD, OPTIONS", handle_healthz, true, false },
+	{ "/metrics", "GET, HEAD, OPTIONS", handle_metrics, false, false },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -68,8 +68,10 @@ static void run_route(struct app *app, const struct route *route,
 {
 	char allow[64];
 
-	if (!method_allowed(route->allow, r->method)) {
-		snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->allow);
+	snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->allow);
+	if (strcmp(r->method, "OPTIONS") == 0) {
+		http_respond_empty(r, 204, allow);
+	} else if (!method_allowed(route->allow, r->method)) {
 		http_respond_error(r, 405, allow, "method not allowed");
 	} else if (route->needs_db && app->db == NULL) {
 		http_respond_error(r, 503, retry_after, "database unavailable");
@@ -153,7 +155,7 @@ static int parse_body(enum http_media media, const char *body, size_t len,
 		      struct user_input *in, char *err, size_t errlen)
 {
 	if (len == 0)
-		return 0;	/* an empty POST: a random user, as GET */
+		return 0;	/* no field: read_posted_user refuses it */
 	if (media == MEDIA_FORM)
 		return input_parse_form(in, body, len, err, errlen) != 0 ? 400 : 0;
 	if (media == MEDIA_JSON) {
@@ -233,6 +235,27 @@ static void respond_failed(struct http_request *r, enum users_result res,
 	http_respond_error(r, 500, NULL, "internal error");
 }
 
+/*
+ * Reads and validates a POST's fields into in.  Returns 0, or the status
+ * of the refusal with its message in err.  A body that names no field is
+ * refused: a client that believed it sent a name must not get a random
+ * user (GET is the way to ask for one).
+ */
+static int read_posted_user(struct http_request *r, struct user_input *in,
+			    char *err, size_t errlen)
+{
+	int status = read_user_input(r, in, err, errlen);
+
+	if (status != 0)
+		return status;
+	if (input_is_empty(in)) {
+		snprintf(err, errlen, "the body names no field: send username and"
+			 " password (GET /create_user/ creates a random user)");
+		return 400;
+	}
+	return input_validate(in, err, errlen) != 0 ? 400 : 0;
+}
+
 static void handle_create_user(struct app *app, struct http_request *r)
 {
 	struct user_input in;
@@ -242,10 +265,14 @@ static void handle_create_user(struct app *app, struct http_request *r)
 	int status = 0, random;
 
 	input_init(&in);
-	if (strcmp(r->method, "POST") == 0)
-		status = read_user_input(r, &in, err, sizeof(err));
-	if (status == 0 && !input_is_empty(&in) && input_validate(&in, err, sizeof(err)) != 0)
+	if (r->query[0] != '\0') {
+		/* Never read (they end up in logs and histories): say so, create nothing. */
+		snprintf(err, sizeof(err), "query parameters are not read: send"
+			 " username and password in a POST body");
 		status = 400;
+	} else if (strcmp(r->method, "POST") == 0) {
+		status = read_posted_user(r, &in, err, sizeof(err));
+	}
 	if (status != 0) {
 		input_wipe(&in);
 		http_respond_error(r, status, NULL, err);
