@@ -20,6 +20,8 @@ enum db_result {
 	DB_OK,
 	DB_BUSY,	/* the lock could not be had in time: try again later */
 	DB_CONSTRAINT,	/* the username is taken: nothing was written */
+	DB_INTEGRITY,	/* any other constraint, or the kept count row missing:
+			   the data or schema is not what this program expects */
 	DB_INVALID,	/* the input given to a parsing function is malformed */
 	DB_ERR		/* any other failure: I/O, full disk, corrupt file, bug */
 };
@@ -55,7 +57,10 @@ enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 /* Finalizes every statement and closes the connection; NULL is a no-op. */
 void db_close(struct db *db);
 
-/* Creates the schema when missing and records its version; idempotent. */
+/*
+ * Creates the schema when missing and records its version, and puts back
+ * the kept user count when it is missing (with a line on stderr); idempotent.
+ */
 enum db_result db_migrate(struct db *db, char *err, size_t errlen);
 
 /* Prints the statements db_open and each transaction run for cfg. */
@@ -86,7 +91,10 @@ enum db_result db_users_read_recent(struct db *db, int *nread);
 /* DB_CONSTRAINT when the username is taken. */
 enum db_result db_user_insert(struct db *db, const char *username,
 			      const char *email, const char *password_hash);
-/* The number of users, as this transaction sees it. */
+/*
+ * The number of users, as this transaction sees it.  DB_INTEGRITY when the
+ * kept count is missing (`sqlite-fcgi migrate` repairs it).
+ */
 enum db_result db_user_count(struct db *db, long long *count);
 /* The connection answers, and (SQLite) its file is still at DB_PATH. */
 enum db_result db_ping(struct db *db);

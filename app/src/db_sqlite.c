@@ -69,6 +69,14 @@ const char *db_sqlite_code_name(int code)
 	return fallback;
 }
 
+/* Only this is "username taken": any other constraint is a fault. */
+static bool username_taken(struct db_sqlite *s, int rc)
+{
+	return rc == SQLITE_CONSTRAINT_UNIQUE &&
+	       strcmp(sqlite3_errmsg(s->conn),
+		      "UNIQUE constraint failed: auth_user.username") == 0;
+}
+
 enum db_result sq_fail(struct db_sqlite *s, int rc)
 {
 	enum db_result res;
@@ -79,7 +87,7 @@ enum db_result sq_fail(struct db_sqlite *s, int rc)
 		res = DB_BUSY;
 		break;
 	case SQLITE_CONSTRAINT:
-		res = DB_CONSTRAINT;
+		res = username_taken(s, rc) ? DB_CONSTRAINT : DB_INTEGRITY;
 		break;
 	default:
 		res = DB_ERR;
@@ -228,6 +236,37 @@ static enum db_result acquire_writelock(struct db_sqlite *s)
 			    "write lock file: %s", strerror(errno));
 }
 
+static long elapsed_ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - start->tv_sec) * 1000 +
+	       (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/*
+ * With the lock file, a writer waits first in flock and then, for a
+ * writer that does not take the lock file (a sqlite3 shell, a backup), in
+ * SQLite's busy handler: the handler gets only what is left of the busy
+ * timeout, so that SQLITE_BUSY_TIMEOUT_MS bounds the whole wait.
+ */
+static enum db_result begin_after_writelock(struct db_sqlite *s)
+{
+	struct timespec start;
+	enum db_result res;
+	long left;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if ((res = acquire_writelock(s)) != DB_OK)
+		return res;
+	left = s->busy_timeout_ms - elapsed_ms_since(&start);
+	sqlite3_busy_timeout(s->conn, left > 0 ? (int)left : 0);
+	res = sq_step_done(s, s->stmt[ST_BEGIN]);
+	sqlite3_busy_timeout(s->conn, s->busy_timeout_ms);
+	return res;
+}
+
 static enum db_result sq_begin(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
@@ -235,9 +274,10 @@ static enum db_result sq_begin(struct db *db)
 
 	if (res != DB_OK)
 		return res;
-	if (s->wl != NULL && (res = acquire_writelock(s)) != DB_OK)
-		return res;
-	res = sq_step_done(s, s->stmt[ST_BEGIN]);
+	if (s->wl != NULL)
+		res = begin_after_writelock(s);
+	else
+		res = sq_step_done(s, s->stmt[ST_BEGIN]);
 	release_writelock_if_done(s);
 	return res;
 }
@@ -314,6 +354,11 @@ static enum db_result sq_user_count(struct db *db, long long *count)
 	if (rc == SQLITE_ROW)
 		*count = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return db_fail_with(db, DB_INTEGRITY, SQLITE_ERROR,
+				    db_sqlite_code_name(SQLITE_ERROR),
+				    "the kept user count (sqlitefcgi_user_count) is"
+				    " missing: run 'sqlite-fcgi migrate' to recount");
 	return rc == SQLITE_ROW ? DB_OK : sq_fail(s, rc);
 }
 
