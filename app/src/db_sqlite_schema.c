@@ -45,7 +45,7 @@ static const char schema_v2[] =
 
 /* The kept count, recounted when its row is missing (deleted by hand). */
 static const char repair_count[] =
-	"INSERT INTO sqlitefcgi_user_count (id, n) SELECT 1, COUNT(*) FROM auth_user"
+	"INSERT INTO sqlitefcgi_user_count (id, n) SELECT 1, (SELECT COUNT(*) FROM auth_user)"
 	" WHERE NOT EXISTS (SELECT 1 FROM sqlitefcgi_user_count WHERE id = 1)";
 
 enum db_result sq_migrate(struct db *db, char *err, size_t errlen)
