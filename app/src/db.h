@@ -96,6 +96,27 @@ enum db_result db_user_insert(struct db *db, const char *username,
  * kept count is missing (`sqlite-fcgi migrate` repairs it).
  */
 enum db_result db_user_count(struct db *db, long long *count);
+/* GET /users/: at most this many users a page. */
+#define DB_PAGE_MAX 100
+/* Django's username is at most 150 characters (4 bytes each in UTF-8). */
+#define DB_USERNAME_MAX (150 * 4)
+
+struct db_user_row {
+	long long id;
+	char username[DB_USERNAME_MAX + 1];
+	char date_joined[40];	/* as stored: "YYYY-MM-DD HH:MM:SS.fff" */
+};
+
+/*
+ * In one read-only transaction, which never takes (nor waits in the queue
+ * for) the write lock: the total number of users in *count and, newest
+ * first, up to limit (0..DB_PAGE_MAX) users whose id is below before_id
+ * (0: from the newest) in rows, their number in *nrows.  Opens and ends
+ * its own transaction: call it outside db_begin/db_commit.
+ */
+enum db_result db_users_page(struct db *db, long long before_id, int limit,
+			     struct db_user_row *rows, int *nrows, long long *count);
+
 /* The connection answers, and (SQLite) its file is still at DB_PATH. */
 enum db_result db_ping(struct db *db);
 

@@ -26,6 +26,11 @@ static const char *const stmt_sql[DB_NSTMT] = {
 		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
 	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
 	[ST_PING] = "SELECT 1",
+	/* Reads: DEFERRED whatever SQLITE_TXN says, so no write lock is taken. */
+	[ST_READ_BEGIN] = "BEGIN DEFERRED",
+	/* The primary key's order; ?1 = 0 starts from the newest. */
+	[ST_PAGE] = "SELECT id, username, date_joined FROM auth_user"
+		    " WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
 };
 
 /* The names of the result codes a worker can meet, for its log lines. */
@@ -362,6 +367,55 @@ static enum db_result sq_user_count(struct db *db, long long *count)
 	return rc == SQLITE_ROW ? DB_OK : sq_fail(s, rc);
 }
 
+static void copy_text(char *out, size_t outlen, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(out, outlen, "%s", t != NULL ? (const char *)t : "");
+}
+
+static enum db_result read_page(struct db_sqlite *s, long long before_id,
+				int limit, struct db_user_row *rows, int *nrows)
+{
+	sqlite3_stmt *st = s->stmt[ST_PAGE];
+	int n = 0, rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, before_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(st, 2, limit)) != SQLITE_OK)
+		return sq_fail(s, rc);
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows[n].id = sqlite3_column_int64(st, 0);
+		copy_text(rows[n].username, sizeof(rows[n].username), st, 1);
+		copy_text(rows[n].date_joined, sizeof(rows[n].date_joined), st, 2);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sq_fail(s, rc);
+	*nrows = n;
+	return DB_OK;
+}
+
+/* Never the lock file: a reader must not queue behind writers. */
+static enum db_result sq_users_page(struct db *db, long long before_id, int limit,
+				    struct db_user_row *rows, int *nrows,
+				    long long *count)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res = check_not_moved(s);
+
+	if (res != DB_OK || (res = sq_step_done(s, s->stmt[ST_READ_BEGIN])) != DB_OK)
+		return res;
+	*nrows = 0;
+	if ((limit > 0 && (res = read_page(s, before_id, limit, rows, nrows)) != DB_OK) ||
+	    (res = sq_user_count(db, count)) != DB_OK ||
+	    (res = sq_step_done(s, s->stmt[ST_COMMIT])) != DB_OK) {
+		sq_rollback(db);
+		return res;
+	}
+	return DB_OK;
+}
+
 static enum db_result sq_ping(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
@@ -397,6 +451,7 @@ const struct db_ops db_sqlite_ops = {
 	.users_read_recent = sq_users_read_recent,
 	.user_insert = sq_user_insert,
 	.user_count = sq_user_count,
+	.users_page = sq_users_page,
 	.ping = sq_ping,
 	.needs_reopen = sq_needs_reopen,
 };

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "users.h"
+#include "users_list.h"
 
 typedef void (*route_handler)(struct app *app, struct http_request *r);
 
@@ -22,11 +23,15 @@ struct route {
 
 static void handle_create_user(struct app *app, struct http_request *r);
 static void handle_healthz(struct app *app, struct http_request *r);
+static void handle_users(struct app *app, struct http_request *r);
+static void handle_users_count(struct app *app, struct http_request *r);
 static void handle_metrics(struct app *app, struct http_request *r);
 
 /* The only list of routes: /metrics counts requests by index in it. */
 static const struct route routes[] = {
 	{ "/create_user/", "GET, POST, OPTIONS", handle_create_user, true, true },
+	{ "/users/", "GET, HEAD, OPTIONS", handle_users, true, false },
+	{ "/users/count", "GET, HEAD, OPTIONS", handle_users_count, true, false },
 	{ "/healthz", "GET, HEAD, OPTIONS", handle_healthz, true, false },
 	{ "/metrics", "GET, HEAD, OPTIONS", handle_metrics, false, false },
 };
@@ -105,6 +110,71 @@ static void handle_healthz(struct app *app, struct http_request *r)
 		return;
 	}
 	http_respond(r, 200, "text/plain; charset=utf-8", NULL, "ok\n");
+}
+
+/* Answers a failed read: busy is worth a retry, anything else is logged. */
+static void respond_read_failed(struct app *app, struct http_request *r,
+				enum db_result res)
+{
+	log_warn("%s: %s (%s, %d)", r->path, db_errmsg(app->db),
+		 db_errname(app->db), db_errcode(app->db));
+	if (res == DB_BUSY) {
+		metrics_count_busy(db_errname(app->db));
+		http_respond_error(r, 503, retry_after, "database is locked");
+	} else if (res == DB_INTEGRITY) {
+		http_respond_error(r, 500, NULL, "internal error");
+	} else {
+		http_respond_error(r, 503, retry_after, "database unavailable");
+	}
+}
+
+static void handle_users(struct app *app, struct http_request *r)
+{
+	static struct db_user_row rows[DB_PAGE_MAX];
+	static char body[HTTP_RESPONSE_MAX];
+	struct users_list_query q;
+	char err[ERR_LEN];
+	long long count;
+	int n;
+	enum db_result res;
+
+	if (users_list_parse(r->query, &q, err, sizeof(err)) != 0) {
+		http_respond_error(r, 400, NULL, err);
+		return;
+	}
+	res = db_users_page(app->db, q.after_id, q.limit, rows, &n, &count);
+	if (res != DB_OK) {
+		respond_read_failed(app, r, res);
+		return;
+	}
+	if (users_list_render(r->wants_json, rows, n, q.limit, count, body,
+			      sizeof(body)) != 0) {
+		log_warn("users: the page does not fit the response");
+		http_respond_error(r, 500, NULL, "internal error");
+		return;
+	}
+	http_respond(r, 200, r->wants_json ? "application/json"
+					   : "text/plain; charset=utf-8", NULL, body);
+}
+
+static void handle_users_count(struct app *app, struct http_request *r)
+{
+	char body[64];
+	long long count;
+	int n;
+	enum db_result res;
+
+	if (r->query[0] != '\0') {
+		http_respond_error(r, 400, NULL, "/users/count takes no query parameters");
+		return;
+	}
+	if ((res = db_users_page(app->db, 0, 0, NULL, &n, &count)) != DB_OK) {
+		respond_read_failed(app, r, res);
+		return;
+	}
+	snprintf(body, sizeof(body), r->wants_json ? "{\"count\": %lld}\n" : "%lld\n", count);
+	http_respond(r, 200, r->wants_json ? "application/json"
+					   : "text/plain; charset=utf-8", NULL, body);
 }
 
 static void handle_metrics(struct app *app, struct http_request *r)
