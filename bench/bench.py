@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from measure import wait_idle, worker_time_shares, workers_memory_kb
@@ -54,13 +55,36 @@ def ceilings(env_extra):
     return {k: float(v) for k, v in (line.split("=") for line in out.split())}
 
 
-def run_stack(tmp, name, settings, path, connections):
+# Reads have users to read: a page of GET /users/ is 10 of them.
+SEED_USERS = 20
+# The saturating write load beside the "under writes" read rows.
+WRITE_CONNECTIONS = 50
+
+
+def load(stack, path, connections, writes_beside):
+    """wrk on path; with writes_beside, a second wrk creating users meanwhile."""
+    if not writes_beside:
+        return wrk(stack.url(path), connections, DURATION)
+    writes = {}
+    t = threading.Thread(target=lambda: writes.update(
+        wrk(stack.url("/create_user/"), WRITE_CONNECTIONS, DURATION)))
+    t.start()
+    result = wrk(stack.url(path), connections, DURATION)
+    t.join()
+    result["writes_rps"], result["writes_failures"] = writes.get("rps", 0), writes.get("failures")
+    return result
+
+
+def run_stack(tmp, name, settings, path, connections, writes_beside=False):
     """Starts a fresh stack, loads it with wrk, and returns the figures."""
     stack = Stack(Path(tmp) / name, WORKERS=WORKERS, **settings)
     stack.start()
     try:
+        if path.startswith("/users/"):
+            for _ in range(SEED_USERS):
+                stack.get("/create_user/")
         stack.get(path)  # warm: the first request opens files and pages
-        result = wrk(stack.url(path), connections, DURATION)
+        result = load(stack, path, connections, writes_beside)
         wait_idle(stack)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
         result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
@@ -93,11 +117,16 @@ def main():
          dict(CHEAP, WRITE_LOCK_WAIT="sqlite"), "/create_user/", 100),
         ("cheap-flock", "cheap hash, WRITE_LOCK_WAIT=flock",
          dict(CHEAP, WRITE_LOCK_WAIT="flock"), "/create_user/", 100),
+        ("read", "GET /users/ alone (tuned)", dict(CHEAP), "/users/", 100),
+        ("read", f"GET /users/ beside {WRITE_CONNECTIONS} connections creating users (tuned)",
+         dict(CHEAP), "/users/", 100, True),
+        ("read", f"GET /users/ beside {WRITE_CONNECTIONS} connections creating users (django-default)",
+         dict(CHEAP, SQLITE_PROFILE="django-default"), "/users/", 100, True),
     ]
     with tempfile.TemporaryDirectory(prefix="sqlite-fcgi-bench-") as tmp:
-        for i, (kind, label, settings, path, conns) in enumerate(plan, 1):
+        for i, (kind, label, settings, path, conns, *beside) in enumerate(plan, 1):
             say(f"bench: [{i}/{len(plan)}] {label}, {conns} connections, {DURATION} s ...")
-            r = run_stack(tmp, f"run{i}", settings, path, conns)
+            r = run_stack(tmp, f"run{i}", settings, path, conns, bool(beside))
             r.update(kind=kind, label=label, connections=conns)
             runs.append(r)
             say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
@@ -108,7 +137,7 @@ def main():
 def ratio(run, runs, hash_ceiling):
     if run["kind"] == "default":
         return run["rps"] / hash_ceiling, "of the hash ceiling"
-    if run["kind"].startswith("cheap"):
+    if run["kind"].startswith("cheap") or run["kind"] == "read":
         hello = next(r for r in runs if r["kind"] == "hello"
                      and r["connections"] == run["connections"])
         return run["rps"] / hello["rps"], "of trivial FastCGI"
@@ -146,8 +175,11 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
     for r in runs:
         value, what = ratio(r, runs, hash_ceiling)
         r["ratio"] = value
+        label = r["label"]
+        if "writes_rps" in r:
+            label += f"; the writes meanwhile: {r['writes_rps']:.0f} req/s, {r['writes_failures']} failures"
         lines.append(
-            f"| {r['label']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+            f"| {label} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
             f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB | "
             f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
@@ -155,7 +187,8 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
     text = "\n".join(lines) + "\n"
     (OUT / "results.md").write_text(text)
     with open(OUT / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        fields = list(dict.fromkeys(k for row in rows for k in row))
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     print()
