@@ -11,13 +11,15 @@ BUILD := build
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(CFLAGS)
+# libpq's header lives in its own directory (Debian: /usr/include/postgresql).
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(PQ_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := -lfcgi -lsqlite3 -lcrypt -lcrypto -ljansson
+LIBS := -lfcgi -lsqlite3 -lpq -lcrypt -lcrypto -ljansson
 
 # The same sources built again with sanitizers, for the unit tests.
 SANITIZE ?= address,undefined
-SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer \
+SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(PQ_CFLAGS) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 
 APP_SRC := $(filter-out app/src/main.c,$(wildcard app/src/*.c))

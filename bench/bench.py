@@ -3,7 +3,10 @@
 Ceilings: the cost of one password hash, the commit rate of one SQLite writer
 (WAL + NORMAL and WAL + FULL), and a trivial FastCGI "hello" worker behind the
 same nginx, spawn-fcgi and multiwatch.  Then the service under wrk at 10 and
-100 connections, at the default hash and at a cheap one, and the ratios.
+100 connections, at the default hash and at a cheap one (the tuned default,
+WAL + synchronous=FULL, and the NORMAL opt-in), and the ratios; and the same
+service on PostgreSQL (a local server the run starts, as the tests do:
+tests/harness/postgres.py) beside SQLite tuned, same load, same hashes.
 Writes var/bench/results.md and var/bench/results.csv.
 
 Environment: BENCH_QUICK=1 (short runs, for make test), BENCH_DURATION
@@ -19,6 +22,7 @@ import threading
 from pathlib import Path
 
 from measure import wait_idle, worker_time_shares, workers_memory_kb
+from tests.harness.postgres import PostgresServer
 from tests.harness.stack import ROOT, Stack
 from tests.harness.wrk import wrk
 
@@ -106,6 +110,18 @@ def main():
     hash_costs = [(label, ceilings(dict(settings, BENCH_HASH_ONLY="1"))["hash_ms"])
                   for label, settings in HASH_FORMATS]
     runs = []
+    pg = PostgresServer().init()
+    pg.start()
+    try:
+        pg.create_role()
+        run_plan(runs, pg)
+    finally:
+        pg.stop("fast")
+        pg.remove()
+    report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs)
+
+
+def run_plan(runs, pg):
     plan = [
         ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 10),
         ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 100),
@@ -113,6 +129,11 @@ def main():
         ("default", "/create_user/, default hash", {}, "/create_user/", 100),
         ("cheap", "/create_user/, cheap hash", dict(CHEAP), "/create_user/", 10),
         ("cheap", "/create_user/, cheap hash", dict(CHEAP), "/create_user/", 100),
+        # The tuned default is WAL + FULL; NORMAL is the opt-in (docs/durability.md).
+        ("default", "default hash, SQLITE_SYNCHRONOUS=normal",
+         {"SQLITE_SYNCHRONOUS": "normal"}, "/create_user/", 100),
+        ("cheap-normal", "cheap hash, SQLITE_SYNCHRONOUS=normal",
+         dict(CHEAP, SQLITE_SYNCHRONOUS="normal"), "/create_user/", 100),
         ("cheap-sqlite", "cheap hash, WRITE_LOCK_WAIT=sqlite",
          dict(CHEAP, WRITE_LOCK_WAIT="sqlite"), "/create_user/", 100),
         ("cheap-flock", "cheap hash, WRITE_LOCK_WAIT=flock",
@@ -122,6 +143,11 @@ def main():
          dict(CHEAP), "/users/", 100, True),
         ("read", f"GET /users/ beside {WRITE_CONNECTIONS} connections creating users (django-default)",
          dict(CHEAP, SQLITE_PROFILE="django-default"), "/users/", 100, True),
+        # Each on a fresh database of the same server, on this machine.
+        ("pg-default", "PostgreSQL, default hash",
+         {"DATABASE_URL": pg.url(pg.new_database())}, "/create_user/", 100),
+        ("pg-cheap", "PostgreSQL, cheap hash",
+         dict(CHEAP, DATABASE_URL=pg.url(pg.new_database())), "/create_user/", 100),
     ]
     with tempfile.TemporaryDirectory(prefix="sqlite-fcgi-bench-") as tmp:
         for i, (kind, label, settings, path, conns, *beside) in enumerate(plan, 1):
@@ -131,13 +157,12 @@ def main():
             runs.append(r)
             say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
                 f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms, {r['failures']} failures")
-    report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs)
 
 
 def ratio(run, runs, hash_ceiling):
-    if run["kind"] == "default":
+    if run["kind"] in ("default", "pg-default"):
         return run["rps"] / hash_ceiling, "of the hash ceiling"
-    if run["kind"].startswith("cheap") or run["kind"] == "read":
+    if run["kind"].startswith("cheap") or run["kind"] in ("pg-cheap", "read"):
         hello = next(r for r in runs if r["kind"] == "hello"
                      and r["connections"] == run["connections"])
         return run["rps"] / hello["rps"], "of trivial FastCGI"

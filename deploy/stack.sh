@@ -49,26 +49,58 @@ WORKERS_SH=$ROOT/deploy/workers.sh
 
 say() { echo "stack: $*" >&2; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Alive until reaped: a stop waits for that, so that nothing of the stack is
+# left in the process table when it returns.
+pid_alive() { kill -0 "$1" 2>/dev/null; }
+
+alive() { [ -f "$1" ] && pid_alive "$(cat "$1")"; }
+
+# Some process of group $1 is alive (or not reaped yet).
+group_alive() { pgrep -g "$1" >/dev/null 2>&1; }
+
+# Stops what is left of the process group $1 (a pool: start_pool makes
+# multiwatch a session and group leader): workers whose multiwatch was
+# killed get TERM (finish the request in flight), then KILL after $2 s.
+stop_group() {
+	pgid=$1 wait_s=$2
+	group_alive "$pgid" || return 0
+	say "stopping workers left behind by pool $pgid"
+	kill -TERM "-$pgid" 2>/dev/null || true
+	i=0
+	while group_alive "$pgid" && [ $i -lt $((wait_s * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -KILL "-$pgid" 2>/dev/null || true
+}
 
 # Sends sig to the process in pid file $1 and waits up to $2 seconds for it
 # to go; then kills it (and, for multiwatch, the workers it leaves behind).
+# With $4 = group, also stops the rest of its process group, even when the
+# process itself is already gone (kill -9 of multiwatch).
 stop_pidfile() {
-	pidfile=$1 wait_s=$2 sig=$3
-	alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+	pidfile=$1 wait_s=$2 sig=$3 group=${4:-}
+	if ! alive "$pidfile"; then
+		if [ -n "$group" ] && [ -f "$pidfile" ]; then
+			stop_group "$(cat "$pidfile")" "$wait_s"
+		fi
+		rm -f "$pidfile"
+		return 0
+	fi
 	pid=$(cat "$pidfile")
 	children=$(pgrep -P "$pid" 2>/dev/null || true)
 	kill "-$sig" "$pid" 2>/dev/null || true
 	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt $((wait_s * 10)) ]; do
+	while pid_alive "$pid" && [ $i -lt $((wait_s * 10)) ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if pid_alive "$pid"; then
 		say "pid $pid did not stop within ${wait_s}s: killing it"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	for c in $children; do kill -KILL "$c" 2>/dev/null || true; done
+	[ -z "$group" ] || stop_group "$pid" "$wait_s"
 	rm -f "$pidfile"
 }
 
@@ -78,7 +110,7 @@ do_stop() {
 	stop_pidfile "$RUN_DIR/nginx.pid" 15 QUIT
 	# A resize in progress has three pools at most: stop them all.
 	for p in workers workers.new workers.old; do
-		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM
+		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM group
 	done
 	rm -f "$SOCKET" "$RUN_DIR"/fcgi-*.sock "$RUN_DIR"/fcgi-*.sock.metrics \
 		"$RUN_DIR/pool.gen" "$RUN_DIR/settings.env" "$RUN_DIR/resize.lock" \
@@ -105,10 +137,12 @@ start_pool() {
 }
 
 # The settings the first pool resolved (sqlite-fcgi config), for a resize;
-# not METRICS_PATH (each pool has its own) nor the worker count.
+# not METRICS_PATH (each pool has its own) nor the worker count, nor
+# DATABASE_URL (printed with its password masked: a resize keeps the
+# environment's).
 save_settings() {
 	{
-		"$SQLITE_FCGI" config | sed -n '/^$/q;/^METRICS_PATH=/d;/^WORKERS=/d;/^PORT=/d;/=/p'
+		"$SQLITE_FCGI" config | sed -n '/^$/q;/^DATABASE_URL=/d;/^METRICS_PATH=/d;/^WORKERS=/d;/^PORT=/d;/=/p'
 		[ -z "${MULTIWATCH_RETRIES+x}" ] || echo "MULTIWATCH_RETRIES=$MULTIWATCH_RETRIES"
 		[ -z "${MULTIWATCH_TIMEOUT_MS+x}" ] || echo "MULTIWATCH_TIMEOUT_MS=$MULTIWATCH_TIMEOUT_MS"
 	} >"$RUN_DIR/settings.env"

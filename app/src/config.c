@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +56,22 @@ static const struct choice hash_methods[] = {
 	{ "django-bcrypt", HASH_DJANGO_BCRYPT },
 };
 
+static const struct choice engines[] = {
+	{ "sqlite", ENGINE_SQLITE },
+	{ "postgresql", ENGINE_POSTGRES },
+};
+
 static const char *choice_name(const struct choice *c, size_t n, int value)
 {
 	for (size_t i = 0; i < n; i++)
 		if (c[i].value == value)
 			return c[i].name;
 	return "?";
+}
+
+const char *config_engine_name(enum config_engine e)
+{
+	return choice_name(engines, NCHOICES(engines), (int)e);
 }
 
 const char *config_profile_name(enum config_profile p)
@@ -105,7 +116,7 @@ const char *config_hash_method_name(enum config_hash_method m)
  * METRICS_PATH.  `config --list`, `config --markdown` (README.md's table) and
  * `config --names` (what the tests clear) are printed from here too.
  */
-enum setting_type { SETTING_PATH, SETTING_CHOICE, SETTING_LONG };
+enum setting_type { SETTING_PATH, SETTING_CHOICE, SETTING_LONG, SETTING_DATABASE_URL };
 
 /* A default computed at load time rather than written in the table. */
 typedef int (*setting_default_fn)(struct config *cfg, char *err, size_t errlen);
@@ -126,11 +137,13 @@ struct setting {
 };
 
 static int default_metrics_path(struct config *cfg, char *err, size_t errlen);
+static int default_sqlite(struct config *cfg, char *err, size_t errlen);
 static int default_workers(struct config *cfg, char *err, size_t errlen);
 
 #define CHOICES(a) SETTING_CHOICE, a, NCHOICES(a), 0, 0
 #define RANGE(lo, hi) SETTING_LONG, NULL, 0, lo, hi
 #define PATH SETTING_PATH, NULL, 0, 0, 0
+#define DATABASE_URL SETTING_DATABASE_URL, NULL, 0, 0, 0
 #define AT(field) offsetof(struct config, field)
 
 static const struct setting settings[] = {
@@ -138,6 +151,12 @@ static const struct setting settings[] = {
 	  AT(profile), "tuned (the fix) or django-default (the seed's behaviour): the defaults below" },
 	{ "DB_PATH", NULL, PATH, "var/db.sqlite3", NULL, NULL, NULL, AT(db_path),
 	  "the SQLite file (on a local disk: WAL needs shared memory on one host)" },
+	/* After DB_PATH: a sqlite:/// URL names the file in its place. */
+	{ "DATABASE_URL", NULL, DATABASE_URL, NULL, NULL, default_sqlite,
+	  "unset: SQLite at DB_PATH", AT(database_url),
+	  "the database as dj-database-url reads it: postgres://USER:PASSWORD@HOST:PORT/NAME"
+	  " (PostgreSQL through libpq, see docs/postgresql.md) or sqlite:///PATH (in place of"
+	  " DB_PATH); printed with its password masked" },
 	{ "METRICS_PATH", NULL, PATH, NULL, NULL, default_metrics_path,
 	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, fresh for each pool)",
 	  AT(metrics_path), "the small file the workers share their counters through" },
@@ -234,6 +253,122 @@ static int parse_path(const char *name, const char *v, char *out,
 	return 0;
 }
 
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * DATABASE_URL, as dj-database-url reads it: postgres:// or postgresql://
+ * (libpq checks the rest: db_check_config), or sqlite:///PATH (PATH
+ * relative, sqlite:////PATH absolute) in place of DB_PATH.  The value is
+ * never copied into err: it may hold a password.
+ */
+static int parse_database_url(const char *v, struct config *cfg, char *err,
+			      size_t errlen)
+{
+	cfg->engine = ENGINE_SQLITE;
+	if (v[0] == '\0')
+		return 0;
+	if (starts_with(v, "sqlite:///")) {
+		v += strlen("sqlite:///");
+		if (v[0] == '\0' || strlen(v) >= sizeof(cfg->db_path)) {
+			snprintf(err, errlen, "DATABASE_URL: sqlite:/// must be followed by"
+				 " a path shorter than %zu bytes", sizeof(cfg->db_path));
+			return -1;
+		}
+		strcpy(cfg->db_path, v);
+		return 0;
+	}
+	if (!starts_with(v, "postgres://") && !starts_with(v, "postgresql://")) {
+		snprintf(err, errlen, "DATABASE_URL: must start with postgres://,"
+			 " postgresql:// or sqlite:/// (or be unset: SQLite at DB_PATH)");
+		return -1;
+	}
+	if (strlen(v) >= sizeof(cfg->database_url)) {
+		snprintf(err, errlen, "DATABASE_URL: must be shorter than %zu bytes",
+			 sizeof(cfg->database_url));
+		return -1;
+	}
+	strcpy(cfg->database_url, v);
+	cfg->engine = ENGINE_POSTGRES;
+	return 0;
+}
+
+/* Appends n bytes of s to out at *used, keeping out NUL-terminated. */
+static void append(char *out, size_t outlen, size_t *used, const char *s, size_t n)
+{
+	if (*used + 1 >= outlen)
+		return;
+	if (n > outlen - 1 - *used)
+		n = outlen - 1 - *used;
+	memcpy(out + *used, s, n);
+	*used += n;
+	out[*used] = '\0';
+}
+
+/*
+ * Where the password of url's user info starts and ends: from the first
+ * ':' after "://" to the last '@' before the query.  The last '@', not
+ * the first as libpq reads it: a password holding an unencoded '@' or '/'
+ * is then masked whole, whatever libpq makes of it.
+ */
+static bool userinfo_password(const char *url, const char **start, const char **end)
+{
+	const char *auth = strstr(url, "://");
+	const char *query, *at = NULL, *colon;
+
+	if (auth == NULL)
+		return false;
+	auth += 3;
+	query = strchr(auth, '?');
+	for (const char *p = auth; *p != '\0' && p != query; p++)
+		if (*p == '@')
+			at = p;
+	if (at == NULL)
+		return false;
+	colon = memchr(auth, ':', (size_t)(at - auth));
+	if (colon == NULL)
+		return false;
+	*start = colon + 1;
+	*end = at;
+	return true;
+}
+
+void config_mask_url(const char *url, char *out, size_t outlen)
+{
+	const char *start, *end, *p = url;
+	const char *query;
+	size_t used = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if (userinfo_password(url, &start, &end)) {
+		append(out, outlen, &used, url, (size_t)(start - url));
+		append(out, outlen, &used, "***", 3);
+		p = end;
+	}
+	query = strchr(p, '?');
+	if (query == NULL) {
+		append(out, outlen, &used, p, strlen(p));
+		return;
+	}
+	append(out, outlen, &used, p, (size_t)(query - p));
+	/* Each parameter of the query, its value hidden when it is a password. */
+	for (p = query; *p != '\0';) {
+		size_t n = strcspn(p + 1, "&") + 1;
+
+		if (starts_with(p + 1, "password=")) {
+			append(out, outlen, &used, p, 1 + strlen("password="));
+			append(out, outlen, &used, "***", 3);
+		} else {
+			append(out, outlen, &used, p, n);
+		}
+		p += n;
+	}
+}
+
 /* Stores value v, read from variable name, in s's field of cfg. */
 static int setting_store(const struct setting *s, const char *name, const char *v,
 			 struct config *cfg, char *err, size_t errlen)
@@ -248,6 +383,8 @@ static int setting_store(const struct setting *s, const char *name, const char *
 		return parse_choice(s, name, v, field, err, errlen);
 	case SETTING_LONG:
 		return parse_long(s, name, v, field, err, errlen);
+	case SETTING_DATABASE_URL:
+		return parse_database_url(v, cfg, err, errlen);
 	}
 	return -1;
 }
@@ -280,6 +417,14 @@ static int default_metrics_path(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "DB_PATH: too long");
 		return -1;
 	}
+	return 0;
+}
+
+static int default_sqlite(struct config *cfg, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	cfg->engine = ENGINE_SQLITE;
 	return 0;
 }
 
@@ -320,6 +465,14 @@ static void setting_print_value(const struct setting *s, const struct config *cf
 	case SETTING_LONG:
 		fprintf(out, "%ld", *(const long *)field);
 		break;
+	case SETTING_DATABASE_URL: {
+		char masked[CONFIG_URL_MAX + 16];
+
+		/* Empty for SQLite: DB_PATH names the file. */
+		config_mask_url(field, masked, sizeof(masked));
+		fputs(masked, out);
+		break;
+	}
 	}
 }
 
@@ -346,6 +499,10 @@ static void setting_print_allowed(const struct setting *s, const char *q, FILE *
 		break;
 	case SETTING_LONG:
 		fprintf(out, "%s%ld%s to %s%ld%s", q, s->min, q, q, s->max, q);
+		break;
+	case SETTING_DATABASE_URL:
+		fprintf(out, "%spostgres://...%s, %spostgresql://...%s or %ssqlite:///PATH%s",
+			q, q, q, q, q, q);
 		break;
 	}
 }

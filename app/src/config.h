@@ -21,6 +21,8 @@ enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
 /* How a writer waits for the write lock: SQLite's busy handler, or flock()
  * (with BEGIN IMMEDIATE only: a deferred BEGIN takes no write lock). */
 enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
+/* The database engine, from DATABASE_URL's scheme. */
+enum config_engine { ENGINE_SQLITE, ENGINE_POSTGRES };
 enum config_hash_method {
 	HASH_YESCRYPT, HASH_GOST_YESCRYPT, HASH_SCRYPT, HASH_BCRYPT,
 	HASH_SHA512CRYPT, HASH_SHA256CRYPT,
@@ -29,6 +31,7 @@ enum config_hash_method {
 };
 
 #define CONFIG_PATH_MAX 4096
+#define CONFIG_URL_MAX 1024
 
 /* The files beside DB_PATH: the default METRICS_PATH, the flock file, WAL. */
 #define CONFIG_METRICS_SUFFIX "-metrics"
@@ -36,6 +39,12 @@ enum config_hash_method {
 #define CONFIG_WAL_SUFFIX "-wal"
 
 struct config {
+	enum config_engine engine;
+	/*
+	 * DATABASE_URL as given, for the PostgreSQL engine (empty for SQLite).
+	 * It may hold a password: print config_mask_url()'s copy, never this.
+	 */
+	char database_url[CONFIG_URL_MAX];
 	char db_path[CONFIG_PATH_MAX];
 	char metrics_path[CONFIG_PATH_MAX];	/* the workers' shared counters */
 	enum config_profile profile;
@@ -64,6 +73,13 @@ typedef const char *(*config_getenv_fn)(const char *name);
  */
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 
+/*
+ * Copies url into out (outlen bytes) with the password of its user info
+ * (postgres://user:PASSWORD@host) and the value of any password=
+ * parameter replaced by "***".
+ */
+void config_mask_url(const char *url, char *out, size_t outlen);
+
 /* Prints the effective settings, every one, "NAME=value" a line. */
 void config_print(const struct config *cfg, FILE *out);
 
@@ -76,6 +92,7 @@ enum config_listing {
 /* Describes every setting from the table in config.c (no environment read). */
 void config_list(enum config_listing how, FILE *out);
 
+const char *config_engine_name(enum config_engine e);
 const char *config_profile_name(enum config_profile p);
 const char *config_journal_name(enum config_journal j);
 const char *config_sync_name(enum config_sync s);

@@ -11,8 +11,19 @@
 /* The engine the configuration names. */
 static const struct db_ops *engine_for(const struct config *cfg)
 {
-	(void)cfg;
-	return &db_sqlite_ops;
+	return cfg->engine == ENGINE_POSTGRES ? &db_pg_ops : &db_sqlite_ops;
+}
+
+int db_check_config(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct db_ops *ops = engine_for(cfg);
+
+	return ops->check_config != NULL ? ops->check_config(cfg, err, errlen) : 0;
+}
+
+const char *db_engine_name(const struct config *cfg)
+{
+	return engine_for(cfg)->name;
 }
 
 int db_global_init(void)

@@ -12,7 +12,8 @@
  * The data layer's interface.  The request path (users.c, routes.c,
  * server.c, main.c) sees only this; each engine lives in files of its own
  * behind struct db_ops (db_engine.h): db_sqlite*.c hold every sqlite3_*
- * call.  db_open picks the engine from the configuration.  One struct db
+ * call, db_pg*.c every libpq call.  db_open picks the engine from the
+ * configuration (DATABASE_URL).  One struct db
  * is one connection, used by one process.
  */
 
@@ -23,6 +24,8 @@ enum db_result {
 	DB_INTEGRITY,	/* any other constraint, or the kept count row missing:
 			   the data or schema is not what this program expects */
 	DB_INVALID,	/* the input given to a parsing function is malformed */
+	DB_RETRY,	/* the engine rolled the transaction back (PostgreSQL:
+			   serialization failure, deadlock): run it again */
 	DB_ERR		/* any other failure: I/O, full disk, corrupt file, bug */
 };
 
@@ -37,6 +40,17 @@ struct db;
  * when SQLite was already initialised.
  */
 int db_global_init(void);
+
+/*
+ * Checks the settings of cfg's engine that only its library can parse
+ * (PostgreSQL: DATABASE_URL through libpq), without connecting.  Returns
+ * 0, or -1 with a message naming the setting in err; the message never
+ * holds a password.
+ */
+int db_check_config(const struct config *cfg, char *err, size_t errlen);
+
+/* The name of cfg's engine: "sqlite", "postgresql". */
+const char *db_engine_name(const struct config *cfg);
 
 enum db_open_mode {
 	DB_OPEN_SERVE,	 /* the schema must exist at the current version */

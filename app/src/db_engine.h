@@ -11,6 +11,8 @@
 
 struct db_ops {
 	const char *name;	/* "sqlite" */
+	/* NULL when the engine has nothing to check beyond config.c. */
+	int (*check_config)(const struct config *cfg, char *err, size_t errlen);
 	enum db_result (*open)(const struct config *cfg, enum db_open_mode mode,
 			       struct db **out, char *err, size_t errlen);
 	void (*close)(struct db *db);
@@ -53,6 +55,7 @@ enum db_result db_fail_with(struct db *db, enum db_result res, int code,
 	__attribute__((format(printf, 5, 6)));
 
 extern const struct db_ops db_sqlite_ops;
+extern const struct db_ops db_pg_ops;
 
 /* The SQLite engine's part of db_global_init. */
 int db_sqlite_global_init(void);

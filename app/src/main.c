@@ -1,14 +1,18 @@
 /*
- * sqlite-fcgi: a FastCGI worker that creates users in a shared SQLite file.
+ * sqlite-fcgi: a FastCGI worker that creates users in a shared SQLite file
+ * (or, with DATABASE_URL=postgres://..., in PostgreSQL).
  *
  *   sqlite-fcgi serve     answer FastCGI requests on fd 0 (under spawn-fcgi)
  *   sqlite-fcgi migrate   create or upgrade the schema
  *   sqlite-fcgi config    print the effective settings and SQLite statements
  *   sqlite-fcgi config --list|--markdown|--names   describe every setting
+ *   sqlite-fcgi backup DEST [--keep N]   an online copy of the database
+ *   sqlite-fcgi restore SRC              SRC's content into the live database
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "backup.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -18,12 +22,18 @@
 static const char usage[] =
 	"usage: sqlite-fcgi serve|migrate|config\n"
 	"       sqlite-fcgi config --list|--markdown|--names\n"
+	"       sqlite-fcgi backup DEST [--keep N]\n"
+	"       sqlite-fcgi restore SRC\n"
 	"  serve    answer FastCGI requests on the socket on fd 0 (run by spawn-fcgi)\n"
-	"  migrate  create the schema in DB_PATH when missing (idempotent)\n"
+	"  migrate  create the schema in DB_PATH (or DATABASE_URL) when missing (idempotent)\n"
 	"  config   print the effective settings and the statements a worker runs\n"
 	"  config --list      every setting with its default and what it does\n"
 	"  config --markdown  the same as README.md's table\n"
 	"  config --names     every variable read, one a line\n"
+	"  backup   copy DB_PATH to DEST while the pool serves (SQLite's backup API);\n"
+	"           --keep N: copies named DEST.<UTC time>, the newest N kept\n"
+	"  restore  replace DB_PATH's content with SRC's in one transaction, while\n"
+	"           the pool serves, after checking SRC's integrity and schema\n"
 	"\nSettings, read from the environment (empty: the default):\n\n";
 
 static const struct {
@@ -55,6 +65,12 @@ static int run_listing(const char *option)
 	return 2;
 }
 
+/* What the log says the database is: DB_PATH, or the engine (no URL: it may hold a password). */
+static const char *db_label(const struct config *cfg)
+{
+	return cfg->engine == ENGINE_SQLITE ? cfg->db_path : db_engine_name(cfg);
+}
+
 static int run_migrate(const struct config *cfg)
 {
 	char err[ERR_LEN];
@@ -65,13 +81,13 @@ static int run_migrate(const struct config *cfg)
 		fatal("migrate: %s", err);
 	if (db_migrate(db, err, sizeof(err)) != DB_OK) {
 		db_close(db);
-		fatal("migrate: %s: %s", cfg->db_path, err);
+		fatal("migrate: %s: %s", db_label(cfg), err);
 	}
 	if (db_describe(db, about, sizeof(about)) != DB_OK) {
 		db_close(db);
-		fatal("migrate: %s: reading the schema version failed", cfg->db_path);
+		fatal("migrate: %s: reading the schema version failed", db_label(cfg));
 	}
-	log_info("migrate: %s: %s", cfg->db_path, about);
+	log_info("migrate: %s: %s", db_label(cfg), about);
 	db_close(db);
 	return 0;
 }
@@ -79,7 +95,7 @@ static int run_migrate(const struct config *cfg)
 static int run_config(const struct config *cfg)
 {
 	config_print(cfg, stdout);
-	printf("\n# what each worker runs on its connection:\n");
+	printf("\n# what each worker runs on its connection (%s):\n", db_engine_name(cfg));
 	db_print_plan(cfg, stdout);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -92,6 +108,12 @@ int main(int argc, char **argv)
 	log_init("sqlite-fcgi");
 	if (db_global_init() != 0)
 		fatal("sqlite3_config failed: SQLite was initialised too early");
+	if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)) {
+		if (config_load(&cfg, NULL, err, sizeof(err)) != 0)
+			fatal("%s", err);
+		return argv[1][0] == 'b' ? backup_main(&cfg, argc - 2, argv + 2)
+					 : restore_main(&cfg, argc - 2, argv + 2);
+	}
 	if (argc == 3 && strcmp(argv[1], "config") == 0)
 		return run_listing(argv[2]);
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
@@ -105,7 +127,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sqlite-fcgi: unknown command '%s'\n%s", argv[1], usage);
 		return 2;
 	}
-	if (config_load(&cfg, NULL, err, sizeof(err)) != 0)
+	if (config_load(&cfg, NULL, err, sizeof(err)) != 0 ||
+	    db_check_config(&cfg, err, sizeof(err)) != 0)
 		fatal("%s", err);
 	if (pw_check_settings(cfg.hash_method, cfg.hash_cost, err, sizeof(err)) != 0)
 		fatal("%s", err);

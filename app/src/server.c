@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,28 @@ static int install_signals(sigset_t *stop_set)
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGUSR2, &sa, NULL) != 0)
 		return -1;
+	return 0;
+}
+
+/*
+ * A worker must not outlive its supervisor: after a kill -9 of multiwatch
+ * its workers would live on as orphans, holding the socket and the
+ * database, out of reach of "make stop" and of a new pool.  The kernel
+ * sends the graceful stop signal when the parent dies; a parent that died
+ * before the request was made shows as a changed parent pid (the parent
+ * pid read before, as early as the worker can).
+ */
+static int die_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+		log_warn("%s: prctl(PR_SET_PDEATHSIG): %s", __func__, strerror(errno));
+		return -1;
+	}
+	if (getppid() != parent) {
+		log_warn("%s: the supervisor (pid %ld) exited before this worker started",
+			 __func__, (long)parent);
+		return -1;
+	}
 	return 0;
 }
 
@@ -162,14 +185,18 @@ int server_run(const struct config *cfg)
 	struct app app = { .cfg = cfg, .db = NULL };
 	FCGX_Request req;
 	sigset_t stop_set;
+	pid_t parent = getppid();
 
+	if (install_signals(&stop_set) != 0) {
+		log_warn("%s: sigaction: %s", __func__, strerror(errno));
+		return 1;
+	}
+	/* After the handlers: the death signal must find them in place. */
+	if (die_with_parent(parent) != 0)
+		return 1;
 	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
 		log_warn("fd 0 is not a FastCGI listening socket: start the workers"
 			 " with spawn-fcgi (see deploy/workers.sh)");
-		return 1;
-	}
-	if (install_signals(&stop_set) != 0) {
-		log_warn("%s: sigaction: %s", __func__, strerror(errno));
 		return 1;
 	}
 	/*

@@ -1,10 +1,12 @@
 #include "users.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "password.h"
 
@@ -12,6 +14,13 @@
 #define RANDOM_PASSWORD_LEN 16
 /* 62^10 names: a collision is rare, several in a row mean a bug. */
 #define RANDOM_NAME_TRIES 8
+/*
+ * Runs of a transaction the engine rolled back as a serialization failure
+ * or a deadlock (PostgreSQL; DB_RETRY).  Such a failure says that running
+ * it again will likely succeed; a few times in a row means contention to
+ * answer 503 for, not to loop on.
+ */
+#define TXN_TRIES 3
 
 static const char alnum[] =
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -68,12 +77,21 @@ static enum users_result from_db(struct db *db, enum db_result res,
 		 db_errname(db), db_errcode(db));
 	switch (res) {
 	case DB_BUSY:
+	case DB_RETRY:	/* the last of TXN_TRIES: contention, as busy */
 		metrics_count_busy(db_errname(db));
 		return USERS_BUSY;
 	case DB_CONSTRAINT: return USERS_TAKEN;
 	case DB_INTEGRITY: return USERS_INTERNAL;	/* a 500, logged with err */
 	default: return USERS_DB_ERROR;
 	}
+}
+
+static enum users_result step_failed(struct db *db, enum db_result res,
+				     const char *step, enum db_result *failed,
+				     char *err, size_t errlen)
+{
+	*failed = res;
+	return from_db(db, res, step, err, errlen);
 }
 
 /* Inserts in, drawing a new random name while a random one collides. */
@@ -105,10 +123,17 @@ static enum users_result hash_password(const struct config *cfg,
 	return rc == 0 ? USERS_OK : USERS_INTERNAL;
 }
 
+/*
+ * One run of the transaction.  *hashed says whether hash holds the hash
+ * already (a second run must not hash the wiped password); *failed gets
+ * the engine's answer of the step that failed.
+ */
 static enum users_result create_in_txn(struct db *db, const struct config *cfg,
 				       struct user_input *in, int random,
-				       char *hash, struct users_created *out,
-				       char *err, size_t errlen)
+				       char *hash, bool *hashed,
+				       struct users_created *out,
+				       enum db_result *failed, char *err,
+				       size_t errlen)
 {
 	enum db_result res;
 	enum users_result ures;
@@ -119,19 +144,21 @@ static enum users_result create_in_txn(struct db *db, const struct config *cfg,
 	/* With BEGIN IMMEDIATE this is the wait for the write lock. */
 	metrics_observe(HIST_LOCK_WAIT, metrics_now_ns() - start);
 	if (res != DB_OK)
-		return from_db(db, res, "begin", err, errlen);
+		return step_failed(db, res, "begin", failed, err, errlen);
 	if ((res = db_users_read_recent(db, &nread)) != DB_OK)
-		return from_db(db, res, "read users", err, errlen);
+		return step_failed(db, res, "read users", failed, err, errlen);
 	/* The seed's order: the hash runs while the transaction is open. */
-	if (cfg->hash_when == HASH_INSIDE_TXN &&
-	    (ures = hash_password(cfg, in, hash, err, errlen)) != USERS_OK)
-		return ures;
+	if (!*hashed) {
+		if ((ures = hash_password(cfg, in, hash, err, errlen)) != USERS_OK)
+			return ures;
+		*hashed = true;
+	}
 	if ((res = insert_user(db, in, random, hash)) != DB_OK)
-		return from_db(db, res, "insert user", err, errlen);
+		return step_failed(db, res, "insert user", failed, err, errlen);
 	if ((res = db_user_count(db, &out->num_users)) != DB_OK)
-		return from_db(db, res, "count users", err, errlen);
+		return step_failed(db, res, "count users", failed, err, errlen);
 	if ((res = db_commit(db)) != DB_OK)
-		return from_db(db, res, "commit", err, errlen);
+		return step_failed(db, res, "commit", failed, err, errlen);
 	return USERS_OK;
 }
 
@@ -143,12 +170,25 @@ enum users_result users_create(struct db *db, const struct config *cfg,
 	char hash[PW_HASH_MAX];
 	struct users_created made = { .num_users = 0 };
 	enum users_result ures = USERS_OK;
+	bool hashed = false;
 
 	/* The fix: hash first, so the write lock is held for microseconds. */
-	if (cfg->hash_when == HASH_BEFORE_BEGIN)
+	if (cfg->hash_when == HASH_BEFORE_BEGIN) {
 		ures = hash_password(cfg, in, hash, err, errlen);
-	if (ures == USERS_OK)
-		ures = create_in_txn(db, cfg, in, random, hash, &made, err, errlen);
+		hashed = true;
+	}
+	for (int run = 1; ures == USERS_OK; run++) {
+		enum db_result failed = DB_OK;
+
+		ures = create_in_txn(db, cfg, in, random, hash, &hashed, &made,
+				     &failed, err, errlen);
+		if (failed != DB_RETRY || run == TXN_TRIES)
+			break;
+		log_warn("create_user: run %d of %d rolled back: %s", run, TXN_TRIES, err);
+		db_rollback(db);
+		ures = USERS_OK;
+	}
+	explicit_bzero(hash, sizeof(hash));
 	if (ures != USERS_OK) {
 		db_rollback(db);
 		input_wipe(in);

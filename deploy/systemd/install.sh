@@ -30,6 +30,8 @@ USER_NAME=sqlite-fcgi
 GROUP_NAME=www-data
 
 UNIT=$DESTDIR$SYSTEMDDIR/sqlite-fcgi@.service
+# The daily online backup (docs/durability.md): installed, not enabled.
+BACKUP_UNITS="sqlite-fcgi-backup.service sqlite-fcgi-backup.timer"
 LIBDIR=$DESTDIR$PREFIX/lib/sqlite-fcgi
 DEFAULTS=$DESTDIR/etc/default/sqlite-fcgi
 SITE=$DESTDIR/etc/nginx/sites-available/sqlite-fcgi
@@ -90,6 +92,12 @@ do_install() {
 	chmod 0644 "$UNIT.tmp.$$"
 	mv "$UNIT.tmp.$$" "$UNIT"
 	say "$UNIT"
+	for u in $BACKUP_UNITS; do
+		sed "s|@PREFIX@|$PREFIX|g" "$ROOT/deploy/systemd/$u" >"$DESTDIR$SYSTEMDDIR/$u.tmp.$$"
+		chmod 0644 "$DESTDIR$SYSTEMDDIR/$u.tmp.$$"
+		mv "$DESTDIR$SYSTEMDDIR/$u.tmp.$$" "$DESTDIR$SYSTEMDDIR/$u"
+		say "$DESTDIR$SYSTEMDDIR/$u"
+	done
 	keep_or_install 0644 "$DEFAULTS" <"$ROOT/deploy/systemd/sqlite-fcgi.default"
 	render_site | keep_or_install 0644 "$SITE"
 	command -v ss >/dev/null 2>&1 ||
@@ -131,7 +139,8 @@ do_uninstall() {
 			exit 1
 		fi
 	fi
-	for f in "$DESTDIR$PREFIX/bin/sqlite-fcgi" "$LIBDIR/workers.sh" "$UNIT"; do
+	for f in "$DESTDIR$PREFIX/bin/sqlite-fcgi" "$LIBDIR/workers.sh" "$UNIT" \
+		"$DESTDIR$SYSTEMDDIR/sqlite-fcgi-backup.service" "$DESTDIR$SYSTEMDDIR/sqlite-fcgi-backup.timer"; do
 		if [ -e "$f" ]; then
 			rm -f "$f"
 			say "removed $f"

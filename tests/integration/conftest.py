@@ -1,5 +1,6 @@
 import pytest
 
+from tests.harness.postgres import postgres_server  # noqa: F401  (a fixture for every test)
 from tests.harness.stack import Stack
 
 

@@ -9,9 +9,9 @@ the requests that fail are only those that were at that host (no more than
 the locust users, each of which has one request in flight at a time), every
 2xx answer is a user in the database, and the other host carries the load.
 
-The database is one SQLite file today (valid: both pools run on one
-machine); the `database_url` fixture is where a PostgreSQL server plugs in
-(DATABASE_URL passed to both pools, users counted there).
+The database is one SQLite file (valid: both pools run on one
+machine) or one PostgreSQL server (DATABASE_URL passed to both pools, users
+counted there): the `database` fixture.
 """
 
 import os
@@ -50,27 +50,45 @@ CHEAP_HASH = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
 
 
 
-@pytest.fixture(params=[None], ids=["sqlite-shared-file"])
-def database_url(request):
-    """The database both hosts write to: None is one SQLite file shared by
-    the pools (DB_PATH); a postgres:// URL is given to both as DATABASE_URL."""
-    yield request.param
+class SharedDatabase:
+    """The database both hosts write to: one SQLite file the pools share
+    (DB_PATH), or one PostgreSQL database given to both as DATABASE_URL."""
+
+    def __init__(self, db_path, server=None):
+        self.db_path = db_path
+        self.server = server
+        self.name = server.new_database() if server else None
+        self.url = server.url(self.name) if server else None
+
+    def users(self):
+        if self.server:
+            return int(self.server.value("SELECT count(*) FROM auth_user", self.name))
+        con = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return con.execute("SELECT count(*) FROM auth_user").fetchone()[0]
+        finally:
+            con.close()
+
+
+@pytest.fixture(params=["sqlite-shared-file", "postgresql"])
+def database(request, tmp_path):
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    yield SharedDatabase(tmp_path / "db.sqlite3", server)
 
 
 class Hosts:
     """The pools and the nginx of one test; stop() stops all of them."""
 
-    def __init__(self, tmp_path, database_url):
+    def __init__(self, tmp_path, database):
         self.tmp = tmp_path
-        self.database_url = database_url
-        self.db_path = tmp_path / "db.sqlite3"
+        self.database = database
         self.pools = []
         self.proxy = None
 
     def settings(self):
-        s = dict(CHEAP_HASH, WORKERS=WORKERS, DB_PATH=self.db_path)
-        if self.database_url:
-            s["DATABASE_URL"] = self.database_url
+        s = dict(CHEAP_HASH, WORKERS=WORKERS, DB_PATH=self.database.db_path)
+        if self.database.url:
+            s["DATABASE_URL"] = self.database.url
         return s
 
     def start_pool(self, addr):
@@ -93,13 +111,7 @@ class Hosts:
             s.stop()
 
     def users(self):
-        if self.database_url:
-            raise NotImplementedError("count users in the DATABASE_URL server")
-        con = sqlite3.connect(self.db_path, timeout=10)
-        try:
-            return con.execute("SELECT count(*) FROM auth_user").fetchone()[0]
-        finally:
-            con.close()
+        return self.database.users()
 
     def processes(self):
         """multiwatch, workers and nginx of every part (their pids)."""
@@ -117,8 +129,8 @@ class Hosts:
 
 
 @pytest.fixture
-def hosts(tmp_path, database_url):
-    h = Hosts(tmp_path, database_url)
+def hosts(tmp_path, database):
+    h = Hosts(tmp_path, database)
     yield h
     h.stop()
 

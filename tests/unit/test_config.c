@@ -201,7 +201,7 @@ static void config_print_names_every_setting(void **state)
 {
 	const char *env[] = {
 		"SQLITE_PROFILE=django-default", "DB_PATH=/d/db", "METRICS_PATH=/d/m",
-		"SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
+		"DATABASE_URL=postgres://u:pw@h/d", "SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
 		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
 		"HASH_METHOD=bcrypt", "HASH_COST=5", "WEB_CONCURRENCY=9",
@@ -209,7 +209,8 @@ static void config_print_names_every_setting(void **state)
 		"POOL_TIMEOUT=6", NULL
 	};
 	static const char want[] =
-		"SQLITE_PROFILE=django-default\n" "DB_PATH=/d/db\n" "METRICS_PATH=/d/m\n"
+		"SQLITE_PROFILE=django-default\n" "DB_PATH=/d/db\n"
+		"DATABASE_URL=postgres://u:***@h/d\n" "METRICS_PATH=/d/m\n"
 		"SQLITE_JOURNAL_MODE=truncate\n" "SQLITE_SYNCHRONOUS=extra\n"
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
@@ -242,6 +243,68 @@ static void markdown_lists_every_setting(void **state)
 	assert_non_null(strstr(out, "| `WORKERS` | CPUs + 1 | `1` to `256` |"));
 }
 
+static void database_url_picks_the_engine(void **state)
+{
+	const char *pg[] = { "DATABASE_URL=postgresql://u:pw@db.example/app", NULL };
+	const char *pg2[] = { "DATABASE_URL=postgres://u@/app?host=/run/postgresql", NULL };
+	const char *sqlite_rel[] = { "DATABASE_URL=sqlite:///var/x.sqlite3", "DB_PATH=/ignored", NULL };
+	const char *sqlite_abs[] = { "DATABASE_URL=sqlite:////srv/x.sqlite3", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, pg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.engine, ENGINE_POSTGRES);
+	assert_string_equal(cfg.database_url, "postgresql://u:pw@db.example/app");
+	assert_int_equal(test_config(&cfg, pg2, err, sizeof(err)), 0);
+	assert_int_equal(cfg.engine, ENGINE_POSTGRES);
+	assert_int_equal(test_config(&cfg, sqlite_rel, err, sizeof(err)), 0);
+	assert_int_equal(cfg.engine, ENGINE_SQLITE);
+	assert_string_equal(cfg.db_path, "var/x.sqlite3");
+	assert_string_equal(cfg.metrics_path, "var/x.sqlite3-metrics");
+	assert_int_equal(test_config(&cfg, sqlite_abs, err, sizeof(err)), 0);
+	assert_string_equal(cfg.db_path, "/srv/x.sqlite3");
+	assert_string_equal(cfg.database_url, "");
+}
+
+static void database_url_refused_without_echoing_it(void **state)
+{
+	const char *mysql[] = { "DATABASE_URL=mysql://u:hunter2@db/app", NULL };
+	const char *empty_path[] = { "DATABASE_URL=sqlite:///", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, mysql, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "DATABASE_URL"));
+	assert_null(strstr(err, "hunter2"));
+	assert_int_equal(test_config(&cfg, empty_path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "DATABASE_URL"));
+}
+
+static void mask_url_hides_every_password(void **state)
+{
+	static const struct { const char *url, *masked; } cases[] = {
+		{ "postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db" },
+		{ "postgres://u@h/db", "postgres://u@h/db" },
+		{ "postgres://h/db", "postgres://h/db" },
+		/* unencoded '@' and '/' in the password: hidden whole */
+		{ "postgres://u:p@ss/w@h/db", "postgres://u:***@h/db" },
+		{ "postgresql:///db?user=u&password=pw&sslmode=require",
+		  "postgresql:///db?user=u&password=***&sslmode=require" },
+		{ "postgres://u:a@h/db?password=b", "postgres://u:***@h/db?password=***" },
+	};
+	char out[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_mask_url(cases[i].url, out, sizeof(out));
+		assert_string_equal(out, cases[i].masked);
+	}
+	config_mask_url("postgres://u:secretsecret@h/db", out, 12);
+	assert_null(strstr(out, "secret"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +316,9 @@ int main(void)
 		cmocka_unit_test(bad_values_are_refused_by_name),
 		cmocka_unit_test(long_paths_are_refused_by_name),
 		cmocka_unit_test(config_print_names_every_setting),
+		cmocka_unit_test(database_url_picks_the_engine),
+		cmocka_unit_test(database_url_refused_without_echoing_it),
+		cmocka_unit_test(mask_url_hides_every_password),
 		cmocka_unit_test(markdown_lists_every_setting),
 	};
 

@@ -1,0 +1,62 @@
+#ifndef SQLITE_FCGI_DB_PG_CONN_H
+#define SQLITE_FCGI_DB_PG_CONN_H
+
+#include <libpq-fe.h>
+
+#include "db_engine.h"
+
+/*
+ * The inside of the PostgreSQL engine, shared by its files only:
+ * db_pg.c (statements, transactions, errors, the ops table) and
+ * db_pg_open.c (the URL checked, connecting, session settings, schema).
+ */
+
+/* The statements a worker prepares once per connection (PQprepare). */
+enum pg_stmt { PG_RECENT, PG_INSERT, PG_COUNT, PG_PAGE, PG_NSTMT };
+
+struct pg_stmt_def {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+extern const struct pg_stmt_def pg_stmts[PG_NSTMT];
+
+struct db_pg {
+	struct db base;		/* first: see db_engine.h */
+	PGconn *conn;
+	const struct config *cfg;	/* to connect again; outlives the connection */
+	enum db_open_mode mode;
+	bool broken;		/* the connection was lost: reopen it */
+};
+
+static inline struct db_pg *pg(struct db *db)
+{
+	return (struct db_pg *)db;
+}
+
+/*
+ * Connects p->conn as cfg says, applies the session settings and, in
+ * DB_OPEN_SERVE mode, checks the schema version and prepares pg_stmts.
+ * On failure p->conn may be left open (pg_disconnect it) and err says why.
+ */
+enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen);
+void pg_disconnect(struct db_pg *p);
+
+/*
+ * Records the failure of res (NULL: of the connection itself) in p->base,
+ * maps its SQLSTATE to a db_result, marks p broken when the connection is
+ * gone, and PQclears res.
+ */
+enum db_result pg_fail(struct db_pg *p, PGresult *res);
+/* Runs sql (no parameters, no rows wanted); DB_OK or pg_fail's answer. */
+enum db_result pg_exec(struct db_pg *p, const char *sql);
+/* Runs a one-row, one-column query and copies its value. */
+enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
+			     size_t outlen);
+
+int pg_check_config(const struct config *cfg, char *err, size_t errlen);
+void pg_print_plan(const struct config *cfg, FILE *out);
+enum db_result pg_migrate(struct db *db, char *err, size_t errlen);
+enum db_result pg_describe(struct db *db, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,327 @@
+#include "db_pg_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/*
+ * The PostgreSQL engine's connection: DATABASE_URL checked by libpq, the
+ * session settings, the schema (sqlite-fcgi migrate) and its version.
+ */
+
+#define PG_SCHEMA_VERSION 1
+/* Any constant all migrations agree on: "sqlite\0\0" in ASCII. */
+#define MIGRATE_LOCK_SQL "SELECT pg_advisory_xact_lock(8318549186910158848)::text"
+
+int pg_check_config(const struct config *cfg, char *err, size_t errlen)
+{
+	char masked[CONFIG_URL_MAX + 16];
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, &msg);
+
+	if (opts != NULL) {
+		PQconninfoFree(opts);
+		return 0;
+	}
+	config_mask_url(cfg->database_url, masked, sizeof(masked));
+	/* libpq's message may quote any part of the URL, the password too. */
+	if (strcmp(masked, cfg->database_url) != 0 || msg == NULL)
+		snprintf(err, errlen, "DATABASE_URL=%s: libpq cannot parse it (its"
+			 " message is not shown: it may quote the password)", masked);
+	else
+		snprintf(err, errlen, "DATABASE_URL=%s: %s", masked, msg);
+	/* One line: libpq's messages end in a newline. */
+	err[strcspn(err, "\n")] = '\0';
+	PQfreemem(msg);
+	return -1;
+}
+
+/* libpq rounds a connect_timeout of 1 up to 2 s; 0 would wait forever. */
+static long connect_timeout_s(const struct config *cfg)
+{
+	long s = (cfg->busy_timeout_ms + 999) / 1000;
+
+	return s < 2 ? 2 : s;
+}
+
+/*
+ * The busy timeout bounds each lock wait, as SQLITE_BUSY_TIMEOUT_MS bounds
+ * SQLite's wait for its write lock, and twice that bounds each statement
+ * (a lock wait included), so that a wait for a lock is reported as one
+ * (55P03) and a statement slow for another reason still ends (57014).
+ * Both are answered 503.  (0 turns both off in PostgreSQL.)
+ */
+static const char settings_sql[] =
+	"SELECT set_config('lock_timeout', $1, false),"
+	" set_config('statement_timeout', $2, false)";
+
+void pg_print_plan(const struct config *cfg, FILE *out)
+{
+	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
+
+	fprintf(out, "-- engine: postgresql (libpq %d); from DATABASE_URL:", PQlibVersion());
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+		if (o->val != NULL && o->val[0] != '\0')
+			fprintf(out, " %s=%s", o->keyword,
+				strcmp(o->keyword, "password") == 0 ? "***" : o->val);
+	fprintf(out, "\nPQconnectdbParams(connect_timeout=%ld, application_name=sqlite-fcgi,"
+		" then DATABASE_URL's own);\n", connect_timeout_s(cfg));
+	PQconninfoFree(opts);
+	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld' (ms)\n", settings_sql,
+		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms);
+	fprintf(out, "SELECT version FROM sqlitefcgi_schema_version;  -- must be %d\n",
+		PG_SCHEMA_VERSION);
+	for (int i = 0; i < PG_NSTMT; i++)
+		fprintf(out, "PREPARE %s AS %s;\n", pg_stmts[i].name, pg_stmts[i].sql);
+	fprintf(out, "BEGIN;  -- READ COMMITTED, each /create_user/ transaction, password"
+		" hashed %s; EXECUTE sqlitefcgi_recent, _insert, _count; COMMIT;\n",
+		cfg->hash_when == HASH_BEFORE_BEGIN ? "before BEGIN"
+						     : "inside the transaction");
+}
+
+static enum db_result apply_settings(struct db_pg *p, char *err, size_t errlen)
+{
+	char lock_ms[24], statement_ms[24];
+	const char *params[2] = { lock_ms, statement_ms };
+	PGresult *res;
+
+	snprintf(lock_ms, sizeof(lock_ms), "%ld", p->cfg->busy_timeout_ms);
+	snprintf(statement_ms, sizeof(statement_ms), "%ld", 2 * p->cfg->busy_timeout_ms);
+	res = PQexecParams(p->conn, settings_sql, 2, NULL, params, NULL, NULL, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_fail(p, res);
+		snprintf(err, errlen, "applying the session settings: %s", p->base.last_msg);
+		return DB_ERR;
+	}
+	PQclear(res);
+	return DB_OK;
+}
+
+static enum db_result check_schema(struct db_pg *p, char *err, size_t errlen)
+{
+	char version[16];
+
+	if (pg_query_text(p, "SELECT max(version) FROM sqlitefcgi_schema_version",
+			  version, sizeof(version)) != DB_OK) {
+		snprintf(err, errlen, "reading the schema version: %s (run sqlite-fcgi"
+			 " migrate)", p->base.last_msg);
+		return DB_ERR;
+	}
+	if (atoi(version) != PG_SCHEMA_VERSION) {
+		snprintf(err, errlen, "schema version %s, this program needs %d"
+			 " (run sqlite-fcgi migrate)", version, PG_SCHEMA_VERSION);
+		return DB_ERR;
+	}
+	return DB_OK;
+}
+
+static enum db_result prepare_all(struct db_pg *p, char *err, size_t errlen)
+{
+	for (int i = 0; i < PG_NSTMT; i++) {
+		PGresult *res = PQprepare(p->conn, pg_stmts[i].name, pg_stmts[i].sql,
+					  pg_stmts[i].nparams, NULL);
+
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pg_fail(p, res);
+			snprintf(err, errlen, "preparing \"%s\": %s", pg_stmts[i].sql,
+				 p->base.last_msg);
+			return DB_ERR;
+		}
+		PQclear(res);
+	}
+	return DB_OK;
+}
+
+/* The server's notices ("already exists, skipping") are not for the log. */
+static void drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
+{
+	char timeout[24];
+	char masked[CONFIG_URL_MAX + 16];
+	/* Ours first: a value DATABASE_URL gives overrides it (expand_dbname). */
+	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *values[] = { timeout, "sqlite-fcgi", p->cfg->database_url, NULL };
+
+	snprintf(timeout, sizeof(timeout), "%ld", connect_timeout_s(p->cfg));
+	p->conn = PQconnectdbParams(keys, values, 1);
+	if (p->conn == NULL) {
+		snprintf(err, errlen, "connecting: out of memory");
+		return DB_ERR;
+	}
+	if (PQstatus(p->conn) != CONNECTION_OK) {
+		config_mask_url(p->cfg->database_url, masked, sizeof(masked));
+		snprintf(err, errlen, "connecting to DATABASE_URL=%s: %s", masked,
+			 PQerrorMessage(p->conn));
+		err[strcspn(err, "\n")] = '\0';
+		return DB_ERR;
+	}
+	PQsetNoticeProcessor(p->conn, drop_notice, NULL);
+	if (apply_settings(p, err, errlen) != DB_OK)
+		return DB_ERR;
+	if (p->mode == DB_OPEN_MIGRATE)
+		return DB_OK;
+	if (check_schema(p, err, errlen) != DB_OK || prepare_all(p, err, errlen) != DB_OK)
+		return DB_ERR;
+	return DB_OK;
+}
+
+void pg_disconnect(struct db_pg *p)
+{
+	PQfinish(p->conn);	/* NULL is a no-op */
+	p->conn = NULL;
+}
+
+/*
+ * Django's auth_user as its PostgreSQL migrations leave it (Django 4.1+:
+ * identity id; the column order of auth's 0001, altered in place since),
+ * with the names its schema editor gives: the unique constraint
+ * auth_user_username_key and the LIKE index for username__startswith.
+ * IF NOT EXISTS: a database that Django has already migrated keeps its
+ * table, and gains the count below.
+ */
+static const char auth_user_sql[] =
+	"CREATE TABLE IF NOT EXISTS \"auth_user\" ("
+	"\"id\" integer NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY, "
+	"\"password\" varchar(128) NOT NULL, "
+	"\"last_login\" timestamp with time zone NULL, "
+	"\"is_superuser\" boolean NOT NULL, "
+	"\"username\" varchar(150) NOT NULL UNIQUE, "
+	"\"first_name\" varchar(150) NOT NULL, "
+	"\"last_name\" varchar(150) NOT NULL, "
+	"\"email\" varchar(254) NOT NULL, "
+	"\"is_staff\" boolean NOT NULL, "
+	"\"is_active\" boolean NOT NULL, "
+	"\"date_joined\" timestamp with time zone NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS \"auth_user_username_6821ab7c_like\""
+	" ON \"auth_user\" (\"username\" varchar_pattern_ops);";
+
+/*
+ * The number of users, kept by statement triggers, as the SQLite schema
+ * keeps it; it is what makes N exact under concurrency.
+ *
+ * Under READ COMMITTED a count(*) in each creation would see only the
+ * rows committed when it starts: two creations at once would both answer
+ * the same N.  Here the INSERT's trigger UPDATEs the one counter row,
+ * which takes that row's lock until COMMIT.  A second creation's UPDATE
+ * waits for the first to commit, then re-reads the latest committed
+ * version of the row (READ COMMITTED's recheck of an updated row) and
+ * adds to it; each transaction then reads its own updated row.  So the
+ * creations are serialized from their INSERT to their COMMIT (the hash is
+ * done before BEGIN: that is two short round trips), and each answers a
+ * different N, the number of users once it commits.  The alternatives:
+ * pg_advisory_xact_lock serializes the same way but count(*) is O(users);
+ * an UPDATE ... RETURNING in the service would miss the rows Django or a
+ * bulk load inserts or deletes, which the triggers count (a TRUNCATE
+ * sets it to 0).  Statement triggers with transition tables: one UPDATE
+ * per statement, so a COPY of a million rows (pgloader) costs one.
+ */
+static const char user_count_sql[] =
+	"CREATE TABLE \"sqlitefcgi_user_count\" ("
+	"\"id\" integer NOT NULL PRIMARY KEY CHECK (\"id\" = 1), "
+	"\"n\" bigint NOT NULL);"
+	"INSERT INTO sqlitefcgi_user_count (id, n) SELECT 1, count(*) FROM auth_user;"
+	"CREATE FUNCTION sqlitefcgi_count_users() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN"
+	"  IF TG_OP = 'INSERT' THEN"
+	"   UPDATE sqlitefcgi_user_count SET n = n + (SELECT count(*) FROM added) WHERE id = 1;"
+	"  ELSIF TG_OP = 'DELETE' THEN"
+	"   UPDATE sqlitefcgi_user_count SET n = n - (SELECT count(*) FROM removed) WHERE id = 1;"
+	"  ELSE"
+	"   UPDATE sqlitefcgi_user_count SET n = 0 WHERE id = 1;"
+	"  END IF;"
+	"  RETURN NULL;"
+	" END $$;"
+	"CREATE TRIGGER sqlitefcgi_user_count_insert AFTER INSERT ON auth_user"
+	" REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
+	" EXECUTE FUNCTION sqlitefcgi_count_users();"
+	"CREATE TRIGGER sqlitefcgi_user_count_delete AFTER DELETE ON auth_user"
+	" REFERENCING OLD TABLE AS removed FOR EACH STATEMENT"
+	" EXECUTE FUNCTION sqlitefcgi_count_users();"
+	"CREATE TRIGGER sqlitefcgi_user_count_truncate AFTER TRUNCATE ON auth_user"
+	" FOR EACH STATEMENT EXECUTE FUNCTION sqlitefcgi_count_users();";
+
+/* Creates the schema of version 1 and records it; inside migrate's transaction. */
+static enum db_result create_v1(struct db_pg *p)
+{
+	enum db_result res;
+
+	if ((res = pg_exec(p, auth_user_sql)) != DB_OK ||
+	    (res = pg_exec(p, user_count_sql)) != DB_OK)
+		return res;
+	return pg_exec(p, "INSERT INTO sqlitefcgi_schema_version (version) VALUES (1)");
+}
+
+/* Puts back the kept count when its row is missing (deleted by hand). */
+static enum db_result repair_count(struct db_pg *p)
+{
+	PGresult *res = PQexec(p->conn, "INSERT INTO sqlitefcgi_user_count (id, n)"
+			       " SELECT 1, (SELECT count(*) FROM auth_user) WHERE NOT EXISTS"
+			       " (SELECT 1 FROM sqlitefcgi_user_count WHERE id = 1)");
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pg_fail(p, res);
+	if (strcmp(PQcmdTuples(res), "1") == 0)
+		log_info("migrate: the kept user count was missing: recounted the users");
+	PQclear(res);
+	return DB_OK;
+}
+
+enum db_result pg_migrate(struct db *db, char *err, size_t errlen)
+{
+	struct db_pg *p = pg(db);
+	char version[16];
+	enum db_result res;
+
+	/*
+	 * The advisory lock makes two migrations started at once (two hosts'
+	 * pools) run one after the other: the second finds the version the
+	 * first recorded.  Transaction-scoped: released by COMMIT or ROLLBACK.
+	 */
+	if ((res = pg_exec(p, "BEGIN")) != DB_OK ||
+	    (res = pg_query_text(p, MIGRATE_LOCK_SQL,
+				 version, sizeof(version))) != DB_OK ||
+	    (res = pg_exec(p, "CREATE TABLE IF NOT EXISTS sqlitefcgi_schema_version"
+			   " (version integer NOT NULL)")) != DB_OK ||
+	    (res = pg_query_text(p, "SELECT coalesce(max(version), 0) FROM"
+				 " sqlitefcgi_schema_version", version,
+				 sizeof(version))) != DB_OK)
+		goto fail;
+	if (atoi(version) > PG_SCHEMA_VERSION) {
+		PQclear(PQexec(p->conn, "ROLLBACK"));
+		snprintf(err, errlen, "schema version %s is newer than this program's %d",
+			 version, PG_SCHEMA_VERSION);
+		return DB_ERR;
+	}
+	if (atoi(version) < 1 && (res = create_v1(p)) != DB_OK)
+		goto fail;
+	if (atoi(version) >= 1 && (res = repair_count(p)) != DB_OK)
+		goto fail;
+	if ((res = pg_exec(p, "COMMIT")) != DB_OK)
+		goto fail;
+	return DB_OK;
+fail:
+	snprintf(err, errlen, "%s (%s)", p->base.last_msg, p->base.last_name);
+	PQclear(PQexec(p->conn, "ROLLBACK"));
+	return res;
+}
+
+enum db_result pg_describe(struct db *db, char *out, size_t outlen)
+{
+	struct db_pg *p = pg(db);
+	char version[16];
+	enum db_result res = pg_query_text(p, "SELECT coalesce(max(version), 0) FROM"
+					   " sqlitefcgi_schema_version", version,
+					   sizeof(version));
+
+	if (res == DB_OK)
+		snprintf(out, outlen, "schema version %s, postgresql server %d",
+			 version, PQserverVersion(p->conn));
+	return res;
+}

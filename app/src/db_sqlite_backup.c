@@ -1,0 +1,254 @@
+#include "db_sqlite_backup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Between two tries of a backup step that found the database locked. */
+#define RETRY_SLEEP_MS 5
+
+static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **out,
+		     char *err, size_t errlen)
+{
+	sqlite3 *conn = NULL;
+	int rc = sqlite3_open_v2(path, &conn, flags, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_busy_timeout(conn, busy_ms);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_extended_result_codes(conn, 1);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
+		/* sqlite3_open_v2 hands out a handle even on failure. */
+		sqlite3_close(conn);
+		return -1;
+	}
+	*out = conn;
+	return 0;
+}
+
+/* The first column of the first row of sql, as an integer. */
+static int query_int(sqlite3 *conn, const char *sql, int *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(conn, sql, -1, &st, NULL);
+
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* 0 when integrity_check says "ok"; else err gets its first complaint. */
+static int check_integrity(sqlite3 *conn, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(conn, "PRAGMA integrity_check", -1, &st, NULL);
+	int ok = 0;
+
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *first = (const char *)sqlite3_column_text(st, 0);
+
+		ok = first != NULL && strcmp(first, "ok") == 0;
+		if (!ok)
+			snprintf(err, errlen, "%s: integrity_check: %s", path,
+				 first ? first : "(null)");
+	} else {
+		snprintf(err, errlen, "%s: integrity_check failed: %s", path,
+			 sqlite3_errmsg(conn));
+	}
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Copies every page of src into dst in one step: one read snapshot of src,
+ * one write transaction on dst.  A lock held by a worker is waited for up
+ * to busy_ms (the busy handler does not cover every case of the backup).
+ */
+static int copy_database(sqlite3 *dst, sqlite3 *src, int busy_ms, const char *what,
+			 char *err, size_t errlen)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	long waited = 0;
+	int rc;
+
+	if (b == NULL) {
+		snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(dst));
+		return -1;
+	}
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+			sleep_ms(RETRY_SLEEP_MS);
+			waited += RETRY_SLEEP_MS;
+		}
+	} while (((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) &&
+		 waited < busy_ms);
+	if (sqlite3_backup_finish(b) != SQLITE_OK || rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: %s (%s)", what, sqlite3_errmsg(dst),
+			 sqlite3_errstr(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* fsync of a file or directory by name. */
+static int sync_path(const char *path, int flags, char *err, size_t errlen)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (close(fd) != 0) {
+		snprintf(err, errlen, "%s: close: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void dir_of(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, len, ".");
+	else if (slash == path)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+/* The copy in tmp: a checked, self-contained file (no -wal beside it). */
+static int write_copy(const char *db_path, const char *tmp, int busy_ms,
+		      char *err, size_t errlen)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	char mode[16] = "";
+	int ret = -1;
+
+	if (open_conn(db_path, SQLITE_OPEN_READWRITE, busy_ms, &src, err, errlen) != 0 ||
+	    open_conn(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_ms, &dst,
+		      err, errlen) != 0)
+		goto out;
+	if (copy_database(dst, src, busy_ms, db_path, err, errlen) != 0 ||
+	    check_integrity(dst, tmp, err, errlen) != 0)
+		goto out;
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(dst, "PRAGMA journal_mode = delete", -1, &st, NULL) ==
+			    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			snprintf(mode, sizeof(mode), "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	if (strcmp(mode, "delete") != 0) {
+		snprintf(err, errlen, "%s: journal_mode delete: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_close(src);
+	if (sqlite3_close(dst) != SQLITE_OK && ret == 0) {
+		snprintf(err, errlen, "%s: close failed", tmp);
+		ret = -1;
+	}
+	return ret;
+}
+
+int sqlite_backup_to(const char *db_path, const char *dest, int busy_ms,
+		     char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], tmp_journal[PATH_MAX + 16], dir[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", dest, (long)getpid()) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", dest);
+		return -1;
+	}
+	snprintf(tmp_journal, sizeof(tmp_journal), "%s-journal", tmp);
+	dir_of(dest, dir, sizeof(dir));
+	(void)unlink(tmp);	/* a leftover of a crashed run with our pid */
+	if (write_copy(db_path, tmp, busy_ms, err, errlen) != 0 ||
+	    sync_path(tmp, O_RDONLY, err, errlen) != 0)
+		goto fail;
+	if (rename(tmp, dest) != 0) {
+		snprintf(err, errlen, "rename %s to %s: %s", tmp, dest, strerror(errno));
+		goto fail;
+	}
+	return sync_path(dir, O_RDONLY | O_DIRECTORY, err, errlen);
+fail:
+	(void)unlink(tmp);
+	(void)unlink(tmp_journal);
+	return -1;
+}
+
+/* src is a database of this service at the live file's schema version. */
+static int check_source(sqlite3 *src, sqlite3 *live, const char *src_path,
+			char *err, size_t errlen)
+{
+	int src_version = -1, live_version = -1, tables = 0;
+
+	if (check_integrity(src, src_path, err, errlen) != 0)
+		return -1;
+	if (query_int(src, "PRAGMA user_version", &src_version) != 0 ||
+	    query_int(live, "PRAGMA user_version", &live_version) != 0 ||
+	    query_int(src, "SELECT count(*) FROM sqlite_schema"
+			   " WHERE type = 'table' AND name = 'auth_user'", &tables) != 0) {
+		snprintf(err, errlen, "%s: reading the schema failed: %s", src_path,
+			 sqlite3_errmsg(src));
+		return -1;
+	}
+	if (tables != 1 || src_version != live_version || src_version <= 0) {
+		snprintf(err, errlen, "%s: not a database of this service at schema version %d"
+			 " (it has version %d%s)", src_path, live_version, src_version,
+			 tables == 1 ? "" : ", no auth_user table");
+		return -1;
+	}
+	return 0;
+}
+
+int sqlite_restore_from(const char *db_path, const char *src_path, int busy_ms,
+			char *err, size_t errlen)
+{
+	sqlite3 *src = NULL, *live = NULL;
+	int ret = -1;
+
+	if (open_conn(src_path, SQLITE_OPEN_READONLY, busy_ms, &src, err, errlen) != 0 ||
+	    open_conn(db_path, SQLITE_OPEN_READWRITE, busy_ms, &live, err, errlen) != 0 ||
+	    check_source(src, live, src_path, err, errlen) != 0)
+		goto out;
+	/*
+	 * One write transaction on the live file: a worker's reader sees the
+	 * old content or the new, never a mix, and the backup bumps the schema
+	 * cookie so that every worker re-reads the schema before its next
+	 * statement.
+	 */
+	if (copy_database(live, src, busy_ms, db_path, err, errlen) != 0 ||
+	    check_integrity(live, db_path, err, errlen) != 0)
+		goto out;
+	ret = 0;
+out:
+	sqlite3_close(src);
+	sqlite3_close(live);
+	return ret;
+}
