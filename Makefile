@@ -15,7 +15,7 @@ CFLAGS ?= -O2 -g
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(PQ_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS := -lfcgi -lsqlite3 -lpq -lcrypt -ljansson
+LIBS := -lfcgi -lsqlite3 -lpq -lcrypt -lcrypto -ljansson
 
 # The same sources built again with sanitizers, for the unit tests.
 SANITIZE ?= address,undefined

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from measure import wait_idle, worker_time_shares, workers_memory_kb
@@ -32,6 +33,19 @@ WORKERS = int(os.environ.get("WORKERS") or CPUS + 1)
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench"))
 BUILD = ROOT / "build"
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
+# The cost of one hash in each stored format (docs/passwords.md): Django's
+# pbkdf2_sha256 at the default (Django 3.2's iterations) and at Django 5.2's,
+# Django's bcrypt at its default 12 rounds.
+HASH_FORMATS = [
+    ("yescrypt, libxcrypt's cost (the default)", {}),
+    ("pbkdf2_sha256, 260000 iterations (HASH_COST=0, Django 3.2)",
+     {"HASH_METHOD": "pbkdf2_sha256"}),
+    ("pbkdf2_sha256, 1000000 iterations (Django 5.2)",
+     {"HASH_METHOD": "pbkdf2_sha256", "HASH_COST": "1000000"}),
+    ("django-bcrypt, cost 12 (Django's BCryptPasswordHasher)",
+     {"HASH_METHOD": "django-bcrypt", "HASH_COST": "12"}),
+    ("sha512crypt, 1000 rounds (the cheap hash of these runs)", CHEAP),
+]
 
 
 def say(msg):
@@ -45,13 +59,36 @@ def ceilings(env_extra):
     return {k: float(v) for k, v in (line.split("=") for line in out.split())}
 
 
-def run_stack(tmp, name, settings, path, connections):
+# Reads have users to read: a page of GET /users/ is 10 of them.
+SEED_USERS = 20
+# The saturating write load beside the "under writes" read rows.
+WRITE_CONNECTIONS = 50
+
+
+def load(stack, path, connections, writes_beside):
+    """wrk on path; with writes_beside, a second wrk creating users meanwhile."""
+    if not writes_beside:
+        return wrk(stack.url(path), connections, DURATION)
+    writes = {}
+    t = threading.Thread(target=lambda: writes.update(
+        wrk(stack.url("/create_user/"), WRITE_CONNECTIONS, DURATION)))
+    t.start()
+    result = wrk(stack.url(path), connections, DURATION)
+    t.join()
+    result["writes_rps"], result["writes_failures"] = writes.get("rps", 0), writes.get("failures")
+    return result
+
+
+def run_stack(tmp, name, settings, path, connections, writes_beside=False):
     """Starts a fresh stack, loads it with wrk, and returns the figures."""
     stack = Stack(Path(tmp) / name, WORKERS=WORKERS, **settings)
     stack.start()
     try:
+        if path.startswith("/users/"):
+            for _ in range(SEED_USERS):
+                stack.get("/create_user/")
         stack.get(path)  # warm: the first request opens files and pages
-        result = wrk(stack.url(path), connections, DURATION)
+        result = load(stack, path, connections, writes_beside)
         wait_idle(stack)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
         result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
@@ -70,6 +107,8 @@ def main():
     ceil_default = ceilings({})
     ceil_cheap = ceilings(CHEAP)
     hash_ceiling = ceil_default["hashes_per_s"]
+    hash_costs = [(label, ceilings(dict(settings, BENCH_HASH_ONLY="1"))["hash_ms"])
+                  for label, settings in HASH_FORMATS]
     runs = []
     pg = PostgresServer().init()
     pg.start()
@@ -79,7 +118,7 @@ def main():
     finally:
         pg.stop("fast")
         pg.remove()
-    report(ceil_default, ceil_cheap, hash_ceiling, runs)
+    report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs)
 
 
 def run_plan(runs, pg):
@@ -99,6 +138,11 @@ def run_plan(runs, pg):
          dict(CHEAP, WRITE_LOCK_WAIT="sqlite"), "/create_user/", 100),
         ("cheap-flock", "cheap hash, WRITE_LOCK_WAIT=flock",
          dict(CHEAP, WRITE_LOCK_WAIT="flock"), "/create_user/", 100),
+        ("read", "GET /users/ alone (tuned)", dict(CHEAP), "/users/", 100),
+        ("read", f"GET /users/ beside {WRITE_CONNECTIONS} connections creating users (tuned)",
+         dict(CHEAP), "/users/", 100, True),
+        ("read", f"GET /users/ beside {WRITE_CONNECTIONS} connections creating users (django-default)",
+         dict(CHEAP, SQLITE_PROFILE="django-default"), "/users/", 100, True),
         # Each on a fresh database of the same server, on this machine.
         ("pg-default", "PostgreSQL, default hash",
          {"DATABASE_URL": pg.url(pg.new_database())}, "/create_user/", 100),
@@ -106,9 +150,9 @@ def run_plan(runs, pg):
          dict(CHEAP, DATABASE_URL=pg.url(pg.new_database())), "/create_user/", 100),
     ]
     with tempfile.TemporaryDirectory(prefix="sqlite-fcgi-bench-") as tmp:
-        for i, (kind, label, settings, path, conns) in enumerate(plan, 1):
+        for i, (kind, label, settings, path, conns, *beside) in enumerate(plan, 1):
             say(f"bench: [{i}/{len(plan)}] {label}, {conns} connections, {DURATION} s ...")
-            r = run_stack(tmp, f"run{i}", settings, path, conns)
+            r = run_stack(tmp, f"run{i}", settings, path, conns, bool(beside))
             r.update(kind=kind, label=label, connections=conns)
             runs.append(r)
             say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
@@ -118,7 +162,7 @@ def run_plan(runs, pg):
 def ratio(run, runs, hash_ceiling):
     if run["kind"] in ("default", "pg-default"):
         return run["rps"] / hash_ceiling, "of the hash ceiling"
-    if run["kind"].startswith("cheap") or run["kind"] == "pg-cheap":
+    if run["kind"].startswith("cheap") or run["kind"] in ("pg-cheap", "read"):
         hello = next(r for r in runs if r["kind"] == "hello"
                      and r["connections"] == run["connections"])
         return run["rps"] / hello["rps"], "of trivial FastCGI"
@@ -131,7 +175,7 @@ def shares(run):
     return f"{run['hash_share'] * 100:.0f}% / {run['lock_wait_share'] * 100:.0f}%"
 
 
-def report(ceil_default, ceil_cheap, hash_ceiling, runs):
+def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
     lines = [
         f"Machine: {CPUS} CPUs, {WORKERS} workers; wrk {DURATION} s per run"
         f"{' (BENCH_QUICK)' if QUICK else ''}.",
@@ -145,6 +189,10 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs):
         f"| SQLite commits/s, one writer, WAL + NORMAL | {ceil_default['commits_normal']:.0f} |",
         f"| SQLite commits/s, one writer, WAL + FULL | {ceil_default['commits_full']:.0f} |",
         "",
+        "| stored format (HASH_METHOD, HASH_COST) | one hash, one call |",
+        "| --- | --- |",
+        *[f"| {label} | {ms:.1f} ms |" for label, ms in hash_costs],
+        "",
         "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | worker time: hashing / lock wait | idle RSS per worker (max) | peak RSS | WAL after |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -152,8 +200,11 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs):
     for r in runs:
         value, what = ratio(r, runs, hash_ceiling)
         r["ratio"] = value
+        label = r["label"]
+        if "writes_rps" in r:
+            label += f"; the writes meanwhile: {r['writes_rps']:.0f} req/s, {r['writes_failures']} failures"
         lines.append(
-            f"| {r['label']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+            f"| {label} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
             f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB | "
             f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
@@ -161,7 +212,8 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs):
     text = "\n".join(lines) + "\n"
     (OUT / "results.md").write_text(text)
     with open(OUT / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        fields = list(dict.fromkeys(k for row in rows for k in row))
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     print()

@@ -131,6 +131,12 @@ class Result:
     users_in_db: int | None = None
     statuses: Counter = field(default_factory=Counter)  # nginx, /create_user/
     errors: list = field(default_factory=list)  # (locust failure name, count)
+    # GET /users/ beside the writes (--readers): its own figures.
+    read_requests: int = 0
+    read_failures: int = 0
+    read_p50: float | None = None
+    read_p99: float | None = None
+    read_errors: list = field(default_factory=list)
     problem: str = ""  # why this configuration has no (or no full) result
 
     @property
@@ -217,11 +223,14 @@ def tail(path, n=15):
 
 def read_locust(result, prefix):
     """Fills result from locust's final CSV files (see the locustfile)."""
-    t = locust.totals(prefix)
+    t = locust.totals(prefix, "create_user/")
     result.requests, result.failures, result.rps = t.requests, t.failures, t.rps
     if t.requests:
         result.p50, result.p95, result.p99 = t.p50, t.p95, t.p99
     result.errors = t.errors
+    r = locust.totals(prefix, "users/")
+    result.read_requests, result.read_failures = r.requests, r.failures
+    result.read_p50, result.read_p99, result.read_errors = r.p50, r.p99, r.errors
 
 
 def masked_url(url):
@@ -313,8 +322,11 @@ class Demo:
 
     def run_locust(self, result, label, port, cfg_dir, env):
         prefix = os.path.join(cfg_dir, "locust")
+        # The same writers in every run, and --readers readers beside each.
+        users = self.args.users * (1 + self.args.readers)
+        env = dict(env, LOAD_READERS_PER_WRITER=str(self.args.readers))
         cmd = [PYTHON, "-m", "locust", "-f", LOCUSTFILE, "--headless",
-               "-u", str(self.args.users), "-r", str(self.args.users),
+               "-u", str(users), "-r", str(users),
                "-t", f"{self.args.seconds}s", "--stop-timeout", str(STOP_TIMEOUT_S),
                "--host", f"http://127.0.0.1:{port}/", "--csv", prefix, "--only-summary"]
         log_path = os.path.join(cfg_dir, "locust.log")
@@ -483,7 +495,8 @@ def fmt_ms(v):
 
 class Report:
     HEADER = ["configuration", "requests", "failures (%)", "req/s", "p50 (ms)",
-              "p95 (ms)", "p99 (ms)", "users in DB", "2xx in nginx log"]
+              "p95 (ms)", "p99 (ms)", "users in DB", "2xx in nginx log",
+              "reads", "read failures", "read p50 (ms)", "read p99 (ms)"]
 
     def __init__(self, demo):
         self.demo = demo
@@ -492,12 +505,18 @@ class Report:
 
     def row(self, r):
         if r.problem and not r.requests:
-            return [r.name, "-", "-", "-", "-", "-", "-", "-", f"FAILED: {r.problem}"]
+            return [r.name, "-", "-", "-", "-", "-", "-", "-", f"FAILED: {r.problem}",
+                    "-", "-", "-", "-"]
         cells = [r.name, str(r.requests), f"{r.failures} ({r.failure_pct:.1f}%)",
                  f"{r.rps:.1f}", fmt_ms(r.p50), fmt_ms(r.p95), fmt_ms(r.p99),
                  "-" if r.users_in_db is None else str(r.users_in_db), str(r.nginx_2xx)]
         if r.users_in_db is not None and r.users_in_db != r.nginx_2xx:
             cells[-1] += " (MISMATCH)"
+        if r.read_requests:
+            cells += [str(r.read_requests), str(r.read_failures),
+                      fmt_ms(r.read_p50), fmt_ms(r.read_p99)]
+        else:
+            cells += ["-", "-", "-", "-"]
         return cells
 
     @staticmethod
@@ -537,6 +556,7 @@ class Report:
             "",
         ]
         err_rows = [[r.name, e, str(n)] for r in self.results for e, n in r.errors]
+        err_rows += [[r.name, f"read: {e}", str(n)] for r in self.results for e, n in r.read_errors]
         lines.append(self.markdown_table(["configuration", "error", "count"], err_rows)
                      if err_rows else "none")
         lines += ["", "nginx statuses of /create_user/ (access log):", ""]
@@ -559,13 +579,16 @@ class Report:
             w = csv.writer(f)
             w.writerow(["configuration", *OWNED_SETTINGS, "users", "duration_s", "requests",
                         "failures", "failure_pct", "req_per_s", "p50_ms", "p95_ms", "p99_ms",
-                        "users_in_db", "nginx_2xx", "problem"])
+                        "users_in_db", "nginx_2xx", "problem", "reads", "read_failures",
+                        "read_p50_ms", "read_p99_ms"])
             for r in self.results:
                 w.writerow([r.name, *(r.env.get(k, "") for k in OWNED_SETTINGS), self.demo.args.users,
                             self.demo.args.seconds, r.requests, r.failures,
                             f"{r.failure_pct:.2f}", f"{r.rps:.2f}", fmt_ms(r.p50), fmt_ms(r.p95),
                             fmt_ms(r.p99), "" if r.users_in_db is None else r.users_in_db,
-                            r.nginx_2xx, r.problem])
+                            r.nginx_2xx, r.problem, r.read_requests, r.read_failures,
+                            "" if r.read_p50 is None else fmt_ms(r.read_p50),
+                            "" if r.read_p99 is None else fmt_ms(r.read_p99)])
         with open(os.path.join(self.out, "errors.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["configuration", "error", "count"])
@@ -651,6 +674,8 @@ def parse_args(argv):
     p.add_argument("--out", default=os.path.join(ROOT, "var", "demo"))
     p.add_argument("--configs", default=",".join(names),
                    help="comma-separated, from: " + ", ".join(names))
+    p.add_argument("--readers", type=int, default=1,
+                   help="users reading GET /users/ beside each writing user (default 1; 0: writes only)")
     p.add_argument("--no-chart", dest="chart", action="store_false")
     args = p.parse_args(argv)
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]

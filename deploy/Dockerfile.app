@@ -6,7 +6,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libjansson-dev libpq-dev pkg-config \
+	gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libssl-dev libjansson-dev libpq-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -18,7 +18,7 @@ FROM debian:bookworm-slim
 # libfcgi-bin: cgi-fcgi, with which the healthcheck asks the pool itself.
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	libfcgi0ldbl libsqlite3-0 libcrypt1 libjansson4 libpq5 spawn-fcgi multiwatch sqlite3 libfcgi-bin \
+	libfcgi0ldbl libsqlite3-0 libcrypt1 libssl3 libjansson4 libpq5 spawn-fcgi multiwatch sqlite3 libfcgi-bin \
  && rm -rf /var/lib/apt/lists/*
 # Fixed ids: the nginx image has the same group, and the socket and data
 # volumes keep these owners across image rebuilds.

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "config_table.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,13 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct choice {
-	const char *name;
-	int value;
-};
-
-#define NCHOICES(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct choice profiles[] = {
 	{ "tuned", PROFILE_TUNED },
@@ -52,6 +45,8 @@ static const struct choice hash_methods[] = {
 	{ "bcrypt", HASH_BCRYPT },
 	{ "sha512crypt", HASH_SHA512CRYPT },
 	{ "sha256crypt", HASH_SHA256CRYPT },
+	{ "pbkdf2_sha256", HASH_PBKDF2_SHA256 },
+	{ "django-bcrypt", HASH_DJANGO_BCRYPT },
 };
 
 static const struct choice engines[] = {
@@ -59,7 +54,7 @@ static const struct choice engines[] = {
 	{ "postgresql", ENGINE_POSTGRES },
 };
 
-static const char *choice_name(const struct choice *c, size_t n, int value)
+const char *config_choice_name(const struct choice *c, size_t n, int value)
 {
 	for (size_t i = 0; i < n; i++)
 		if (c[i].value == value)
@@ -69,42 +64,42 @@ static const char *choice_name(const struct choice *c, size_t n, int value)
 
 const char *config_engine_name(enum config_engine e)
 {
-	return choice_name(engines, NCHOICES(engines), (int)e);
+	return config_choice_name(engines, NCHOICES(engines), (int)e);
 }
 
 const char *config_profile_name(enum config_profile p)
 {
-	return choice_name(profiles, NCHOICES(profiles), (int)p);
+	return config_choice_name(profiles, NCHOICES(profiles), (int)p);
 }
 
 const char *config_journal_name(enum config_journal j)
 {
-	return choice_name(journals, NCHOICES(journals), (int)j);
+	return config_choice_name(journals, NCHOICES(journals), (int)j);
 }
 
 const char *config_sync_name(enum config_sync s)
 {
-	return choice_name(syncs, NCHOICES(syncs), (int)s);
+	return config_choice_name(syncs, NCHOICES(syncs), (int)s);
 }
 
 const char *config_txn_name(enum config_txn t)
 {
-	return choice_name(txns, NCHOICES(txns), (int)t);
+	return config_choice_name(txns, NCHOICES(txns), (int)t);
 }
 
 const char *config_hash_when_name(enum config_hash_when w)
 {
-	return choice_name(hash_whens, NCHOICES(hash_whens), (int)w);
+	return config_choice_name(hash_whens, NCHOICES(hash_whens), (int)w);
 }
 
 const char *config_lock_wait_name(enum config_lock_wait w)
 {
-	return choice_name(lock_waits, NCHOICES(lock_waits), (int)w);
+	return config_choice_name(lock_waits, NCHOICES(lock_waits), (int)w);
 }
 
 const char *config_hash_method_name(enum config_hash_method m)
 {
-	return choice_name(hash_methods, NCHOICES(hash_methods), (int)m);
+	return config_choice_name(hash_methods, NCHOICES(hash_methods), (int)m);
 }
 
 /*
@@ -114,26 +109,6 @@ const char *config_hash_method_name(enum config_hash_method m)
  * METRICS_PATH.  `config --list`, `config --markdown` (README.md's table) and
  * `config --names` (what the tests clear) are printed from here too.
  */
-enum setting_type { SETTING_PATH, SETTING_CHOICE, SETTING_LONG, SETTING_DATABASE_URL };
-
-/* A default computed at load time rather than written in the table. */
-typedef int (*setting_default_fn)(struct config *cfg, char *err, size_t errlen);
-
-struct setting {
-	const char *name;
-	const char *alias;		/* read when name is unset (or NULL) */
-	enum setting_type type;
-	const struct choice *choices;	/* SETTING_CHOICE */
-	size_t nchoices;
-	long min, max;			/* SETTING_LONG */
-	/* Default of the tuned profile, then of django-default (NULL: the same). */
-	const char *tuned, *django;
-	setting_default_fn computed;	/* instead of tuned/django */
-	const char *computed_text;	/* what the listing says of it */
-	size_t offset;			/* where it goes in struct config */
-	const char *help;
-};
-
 static int default_metrics_path(struct config *cfg, char *err, size_t errlen);
 static int default_sqlite(struct config *cfg, char *err, size_t errlen);
 static int default_workers(struct config *cfg, char *err, size_t errlen);
@@ -144,7 +119,7 @@ static int default_workers(struct config *cfg, char *err, size_t errlen);
 #define DATABASE_URL SETTING_DATABASE_URL, NULL, 0, 0, 0
 #define AT(field) offsetof(struct config, field)
 
-static const struct setting settings[] = {
+const struct setting config_settings[] = {
 	{ "SQLITE_PROFILE", NULL, CHOICES(profiles), "tuned", NULL, NULL, NULL,
 	  AT(profile), "tuned (the fix) or django-default (the seed's behaviour): the defaults below" },
 	{ "DB_PATH", NULL, PATH, "var/db.sqlite3", NULL, NULL, NULL, AT(db_path),
@@ -174,9 +149,9 @@ static const struct setting settings[] = {
 	{ "WRITE_LOCK_WAIT", NULL, CHOICES(lock_waits), "flock", "sqlite", NULL, NULL,
 	  AT(lock_wait), "how a writer waits for the write lock (with BEGIN IMMEDIATE): SQLite's busy handler or flock on DB_PATH" CONFIG_WRITELOCK_SUFFIX },
 	{ "HASH_METHOD", NULL, CHOICES(hash_methods), "yescrypt", NULL, NULL, NULL,
-	  AT(hash_method), "the password hashing method (libxcrypt)" },
+	  AT(hash_method), "the password hashing method: libxcrypt's, or Django's formats (pbkdf2_sha256, which a stock Django verifies, and django-bcrypt): see docs/passwords.md" },
 	{ "HASH_COST", NULL, RANGE(0, 999999999), "0", NULL, NULL, NULL, AT(hash_cost),
-	  "the method's cost parameter, as crypt_gensalt takes it (0: libxcrypt's default)" },
+	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: libxcrypt's default; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
@@ -189,7 +164,7 @@ static const struct setting settings[] = {
 	  "seconds deploy/workers.sh waits at most for a pool to come up or to drain" },
 };
 
-#define NSETTINGS NCHOICES(settings)
+const size_t config_nsettings = NCHOICES(config_settings);
 
 static const char *getenv_const(const char *name)
 {
@@ -251,122 +226,6 @@ static int parse_path(const char *name, const char *v, char *out,
 	return 0;
 }
 
-static bool starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/*
- * DATABASE_URL, as dj-database-url reads it: postgres:// or postgresql://
- * (libpq checks the rest: db_check_config), or sqlite:///PATH (PATH
- * relative, sqlite:////PATH absolute) in place of DB_PATH.  The value is
- * never copied into err: it may hold a password.
- */
-static int parse_database_url(const char *v, struct config *cfg, char *err,
-			      size_t errlen)
-{
-	cfg->engine = ENGINE_SQLITE;
-	if (v[0] == '\0')
-		return 0;
-	if (starts_with(v, "sqlite:///")) {
-		v += strlen("sqlite:///");
-		if (v[0] == '\0' || strlen(v) >= sizeof(cfg->db_path)) {
-			snprintf(err, errlen, "DATABASE_URL: sqlite:/// must be followed by"
-				 " a path shorter than %zu bytes", sizeof(cfg->db_path));
-			return -1;
-		}
-		strcpy(cfg->db_path, v);
-		return 0;
-	}
-	if (!starts_with(v, "postgres://") && !starts_with(v, "postgresql://")) {
-		snprintf(err, errlen, "DATABASE_URL: must start with postgres://,"
-			 " postgresql:// or sqlite:/// (or be unset: SQLite at DB_PATH)");
-		return -1;
-	}
-	if (strlen(v) >= sizeof(cfg->database_url)) {
-		snprintf(err, errlen, "DATABASE_URL: must be shorter than %zu bytes",
-			 sizeof(cfg->database_url));
-		return -1;
-	}
-	strcpy(cfg->database_url, v);
-	cfg->engine = ENGINE_POSTGRES;
-	return 0;
-}
-
-/* Appends n bytes of s to out at *used, keeping out NUL-terminated. */
-static void append(char *out, size_t outlen, size_t *used, const char *s, size_t n)
-{
-	if (*used + 1 >= outlen)
-		return;
-	if (n > outlen - 1 - *used)
-		n = outlen - 1 - *used;
-	memcpy(out + *used, s, n);
-	*used += n;
-	out[*used] = '\0';
-}
-
-/*
- * Where the password of url's user info starts and ends: from the first
- * ':' after "://" to the last '@' before the query.  The last '@', not
- * the first as libpq reads it: a password holding an unencoded '@' or '/'
- * is then masked whole, whatever libpq makes of it.
- */
-static bool userinfo_password(const char *url, const char **start, const char **end)
-{
-	const char *auth = strstr(url, "://");
-	const char *query, *at = NULL, *colon;
-
-	if (auth == NULL)
-		return false;
-	auth += 3;
-	query = strchr(auth, '?');
-	for (const char *p = auth; *p != '\0' && p != query; p++)
-		if (*p == '@')
-			at = p;
-	if (at == NULL)
-		return false;
-	colon = memchr(auth, ':', (size_t)(at - auth));
-	if (colon == NULL)
-		return false;
-	*start = colon + 1;
-	*end = at;
-	return true;
-}
-
-void config_mask_url(const char *url, char *out, size_t outlen)
-{
-	const char *start, *end, *p = url;
-	const char *query;
-	size_t used = 0;
-
-	if (outlen == 0)
-		return;
-	out[0] = '\0';
-	if (userinfo_password(url, &start, &end)) {
-		append(out, outlen, &used, url, (size_t)(start - url));
-		append(out, outlen, &used, "***", 3);
-		p = end;
-	}
-	query = strchr(p, '?');
-	if (query == NULL) {
-		append(out, outlen, &used, p, strlen(p));
-		return;
-	}
-	append(out, outlen, &used, p, (size_t)(query - p));
-	/* Each parameter of the query, its value hidden when it is a password. */
-	for (p = query; *p != '\0';) {
-		size_t n = strcspn(p + 1, "&") + 1;
-
-		if (starts_with(p + 1, "password=")) {
-			append(out, outlen, &used, p, 1 + strlen("password="));
-			append(out, outlen, &used, "***", 3);
-		} else {
-			append(out, outlen, &used, p, n);
-		}
-		p += n;
-	}
-}
-
 /* Stores value v, read from variable name, in s's field of cfg. */
 static int setting_store(const struct setting *s, const char *name, const char *v,
 			 struct config *cfg, char *err, size_t errlen)
@@ -382,7 +241,7 @@ static int setting_store(const struct setting *s, const char *name, const char *
 	case SETTING_LONG:
 		return parse_long(s, name, v, field, err, errlen);
 	case SETTING_DATABASE_URL:
-		return parse_database_url(v, cfg, err, errlen);
+		return config_parse_database_url(v, cfg, err, errlen);
 	}
 	return -1;
 }
@@ -442,121 +301,9 @@ int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errl
 		get = getenv_const;
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->profile = PROFILE_TUNED;
-	for (size_t i = 0; i < NSETTINGS; i++)
-		if (setting_load(&settings[i], cfg, get, err, errlen) != 0)
+	for (size_t i = 0; i < config_nsettings; i++)
+		if (setting_load(&config_settings[i], cfg, get, err, errlen) != 0)
 			return -1;
 	return 0;
 }
 
-static void setting_print_value(const struct setting *s, const struct config *cfg,
-				FILE *out)
-{
-	const void *field = (const char *)cfg + s->offset;
-
-	switch (s->type) {
-	case SETTING_PATH:
-		fputs(field, out);
-		break;
-	case SETTING_CHOICE:
-		fputs(choice_name(s->choices, s->nchoices, *(const int *)field), out);
-		break;
-	case SETTING_LONG:
-		fprintf(out, "%ld", *(const long *)field);
-		break;
-	case SETTING_DATABASE_URL: {
-		char masked[CONFIG_URL_MAX + 16];
-
-		/* Empty for SQLite: DB_PATH names the file. */
-		config_mask_url(field, masked, sizeof(masked));
-		fputs(masked, out);
-		break;
-	}
-	}
-}
-
-void config_print(const struct config *cfg, FILE *out)
-{
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		fprintf(out, "%s=", settings[i].name);
-		setting_print_value(&settings[i], cfg, out);
-		fputc('\n', out);
-	}
-}
-
-/* What is allowed, as "a, b or c" or "0-600000" (quoted for markdown). */
-static void setting_print_allowed(const struct setting *s, const char *q, FILE *out)
-{
-	switch (s->type) {
-	case SETTING_PATH:
-		fputs("a path", out);
-		break;
-	case SETTING_CHOICE:
-		for (size_t i = 0; i < s->nchoices; i++)
-			fprintf(out, "%s%s%s%s", i == 0 ? "" : i + 1 < s->nchoices ? ", " : " or ",
-				q, s->choices[i].name, q);
-		break;
-	case SETTING_LONG:
-		fprintf(out, "%s%ld%s to %s%ld%s", q, s->min, q, q, s->max, q);
-		break;
-	case SETTING_DATABASE_URL:
-		fprintf(out, "%spostgres://...%s, %spostgresql://...%s or %ssqlite:///PATH%s",
-			q, q, q, q, q, q);
-		break;
-	}
-}
-
-static void setting_print_default(const struct setting *s, const char *q, FILE *out)
-{
-	if (s->computed != NULL)
-		fputs(s->computed_text, out);
-	else if (s->django != NULL && strcmp(s->django, s->tuned) != 0)
-		fprintf(out, "%s%s%s (django-default: %s%s%s)", q, s->tuned, q, q,
-			s->django, q);
-	else
-		fprintf(out, "%s%s%s", q, s->tuned, q);
-}
-
-static void list_text(FILE *out)
-{
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const struct setting *s = &settings[i];
-
-		fprintf(out, "%s\n    %s\n    allowed: ", s->name, s->help);
-		setting_print_allowed(s, "", out);
-		fputs("; default: ", out);
-		setting_print_default(s, "", out);
-		fputc('\n', out);
-	}
-}
-
-static void list_markdown(FILE *out)
-{
-	fputs("| variable | default | allowed | meaning |\n"
-	      "| --- | --- | --- | --- |\n", out);
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const struct setting *s = &settings[i];
-
-		fprintf(out, "| `%s` | ", s->name);
-		setting_print_default(s, "`", out);
-		fputs(" | ", out);
-		setting_print_allowed(s, "`", out);
-		fprintf(out, " | %s |\n", s->help);
-	}
-}
-
-void config_list(enum config_listing how, FILE *out)
-{
-	if (how == CONFIG_LIST_MARKDOWN) {
-		list_markdown(out);
-		return;
-	}
-	if (how == CONFIG_LIST_TEXT) {
-		list_text(out);
-		return;
-	}
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		fprintf(out, "%s\n", settings[i].name);
-		if (settings[i].alias != NULL)
-			fprintf(out, "%s\n", settings[i].alias);
-	}
-}

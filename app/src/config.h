@@ -25,7 +25,9 @@ enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
 enum config_engine { ENGINE_SQLITE, ENGINE_POSTGRES };
 enum config_hash_method {
 	HASH_YESCRYPT, HASH_GOST_YESCRYPT, HASH_SCRYPT, HASH_BCRYPT,
-	HASH_SHA512CRYPT, HASH_SHA256CRYPT
+	HASH_SHA512CRYPT, HASH_SHA256CRYPT,
+	HASH_PBKDF2_SHA256,	/* Django's default format, with libcrypto */
+	HASH_DJANGO_BCRYPT	/* bcrypt as Django's BCryptPasswordHasher stores it */
 };
 
 #define CONFIG_PATH_MAX 4096
@@ -35,6 +37,7 @@ enum config_hash_method {
 #define CONFIG_METRICS_SUFFIX "-metrics"
 #define CONFIG_WRITELOCK_SUFFIX "-writelock"
 #define CONFIG_WAL_SUFFIX "-wal"
+#define CONFIG_SHM_SUFFIX "-shm"
 
 struct config {
 	enum config_engine engine;
@@ -53,7 +56,7 @@ struct config {
 	enum config_hash_when hash_when;
 	enum config_lock_wait lock_wait;
 	enum config_hash_method hash_method;
-	long hash_cost;			/* 0: libxcrypt's default cost */
+	long hash_cost;			/* 0: the method's default cost */
 	long workers;
 	long port;			/* nginx's; checked here, used by the scripts */
 	long multiwatch_retries;	/* deploy/workers.sh's */

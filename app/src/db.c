@@ -96,6 +96,12 @@ enum db_result db_user_count(struct db *db, long long *count)
 	return db->ops->user_count(db, count);
 }
 
+enum db_result db_users_page(struct db *db, long long before_id, int limit,
+			     struct db_user_row *rows, int *nrows, long long *count)
+{
+	return db->ops->users_page(db, before_id, limit, rows, nrows, count);
+}
+
 enum db_result db_ping(struct db *db)
 {
 	return db->ops->ping(db);

@@ -21,6 +21,8 @@ enum db_result {
 	DB_OK,
 	DB_BUSY,	/* the lock could not be had in time: try again later */
 	DB_CONSTRAINT,	/* the username is taken: nothing was written */
+	DB_INTEGRITY,	/* any other constraint, or the kept count row missing:
+			   the data or schema is not what this program expects */
 	DB_INVALID,	/* the input given to a parsing function is malformed */
 	DB_RETRY,	/* the engine rolled the transaction back (PostgreSQL:
 			   serialization failure, deadlock): run it again */
@@ -69,7 +71,10 @@ enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 /* Finalizes every statement and closes the connection; NULL is a no-op. */
 void db_close(struct db *db);
 
-/* Creates the schema when missing and records its version; idempotent. */
+/*
+ * Creates the schema when missing and records its version, and puts back
+ * the kept user count when it is missing (with a line on stderr); idempotent.
+ */
 enum db_result db_migrate(struct db *db, char *err, size_t errlen);
 
 /* Prints the statements db_open and each transaction run for cfg. */
@@ -100,8 +105,32 @@ enum db_result db_users_read_recent(struct db *db, int *nread);
 /* DB_CONSTRAINT when the username is taken. */
 enum db_result db_user_insert(struct db *db, const char *username,
 			      const char *email, const char *password_hash);
-/* The number of users, as this transaction sees it. */
+/*
+ * The number of users, as this transaction sees it.  DB_INTEGRITY when the
+ * kept count is missing (`sqlite-fcgi migrate` repairs it).
+ */
 enum db_result db_user_count(struct db *db, long long *count);
+/* GET /users/: at most this many users a page. */
+#define DB_PAGE_MAX 100
+/* Django's username is at most 150 characters (4 bytes each in UTF-8). */
+#define DB_USERNAME_MAX (150 * 4)
+
+struct db_user_row {
+	long long id;
+	char username[DB_USERNAME_MAX + 1];
+	char date_joined[40];	/* as stored: "YYYY-MM-DD HH:MM:SS.fff" */
+};
+
+/*
+ * In one read-only transaction, which never takes (nor waits in the queue
+ * for) the write lock: the total number of users in *count and, newest
+ * first, up to limit (0..DB_PAGE_MAX) users whose id is below before_id
+ * (0: from the newest) in rows, their number in *nrows.  Opens and ends
+ * its own transaction: call it outside db_begin/db_commit.
+ */
+enum db_result db_users_page(struct db *db, long long before_id, int limit,
+			     struct db_user_row *rows, int *nrows, long long *count);
+
 /* The connection answers, and (SQLite) its file is still at DB_PATH. */
 enum db_result db_ping(struct db *db);
 

@@ -26,6 +26,9 @@ struct db_ops {
 	enum db_result (*user_insert)(struct db *db, const char *username,
 				      const char *email, const char *password_hash);
 	enum db_result (*user_count)(struct db *db, long long *count);
+	enum db_result (*users_page)(struct db *db, long long before_id, int limit,
+				     struct db_user_row *rows, int *nrows,
+				     long long *count);
 	enum db_result (*ping)(struct db *db);
 	bool (*needs_reopen)(const struct db *db);
 	/* NULL when the engine never refuses to serve. */

@@ -35,6 +35,10 @@ const struct pg_stmt_def pg_stmts[PG_NSTMT] = {
 	/* The count the insert's trigger has just updated: see db_pg_open.c. */
 	[PG_COUNT] = { "sqlitefcgi_count",
 		"SELECT n FROM sqlitefcgi_user_count WHERE id = 1", 0 },
+	/* GET /users/: newest first; $1 = 0 starts from the newest. */
+	[PG_PAGE] = { "sqlitefcgi_page",
+		"SELECT id, username, date_joined::text FROM auth_user"
+		" WHERE $1::bigint = 0 OR id < $1::bigint ORDER BY id DESC LIMIT $2::integer", 2 },
 };
 
 /* The constraint Django's migration names for the unique username. */
@@ -85,6 +89,9 @@ static enum db_result classify(const char *state, const char *constraint)
 	if (strcmp(state, "23505") == 0 && constraint != NULL &&
 	    strcmp(constraint, USERNAME_UNIQUE) == 0)
 		return DB_CONSTRAINT;
+	/* Class 23, integrity constraint violation: any other constraint. */
+	if (strncmp(state, "23", 2) == 0)
+		return DB_INTEGRITY;
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return DB_RETRY;
 	/* statement_timeout and lock_timeout: the busy timeout ran out. */
@@ -258,8 +265,9 @@ static enum db_result pg_user_count(struct db *db, long long *count)
 		return pg_fail(p, res);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		record(p, DB_ERR, "XX000", "sqlitefcgi_user_count has no row 1: run sqlite-fcgi migrate");
-		return DB_ERR;
+		record(p, DB_INTEGRITY, "XX000", "the kept user count (sqlitefcgi_user_count)"
+		       " is missing: run 'sqlite-fcgi migrate' to recount");
+		return DB_INTEGRITY;
 	}
 	n = strtoll(PQgetvalue(res, 0, 0), &end, 10);
 	if (*end != '\0' || end == PQgetvalue(res, 0, 0)) {
@@ -269,6 +277,51 @@ static enum db_result pg_user_count(struct db *db, long long *count)
 	}
 	PQclear(res);
 	*count = n;
+	return DB_OK;
+}
+
+static enum db_result read_page(struct db_pg *p, long long before_id, int limit,
+				struct db_user_row *rows, int *nrows)
+{
+	char before[24], lim[16];
+	const char *params[2] = { before, lim };
+	PGresult *res;
+	int n;
+
+	snprintf(before, sizeof(before), "%lld", before_id);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	res = run_prepared(p, PG_PAGE, params);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pg_fail(p, res);
+	n = PQntuples(res) < limit ? PQntuples(res) : limit;
+	for (int i = 0; i < n; i++) {
+		rows[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		snprintf(rows[i].username, sizeof(rows[i].username), "%s", PQgetvalue(res, i, 1));
+		snprintf(rows[i].date_joined, sizeof(rows[i].date_joined), "%s",
+			 PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+	*nrows = n;
+	return DB_OK;
+}
+
+/* READ ONLY: a snapshot for the page and the count; no row lock taken. */
+static enum db_result pg_users_page(struct db *db, long long before_id, int limit,
+				    struct db_user_row *rows, int *nrows, long long *count)
+{
+	struct db_pg *p = pg(db);
+	enum db_result res = exec_reconnecting(p, "BEGIN ISOLATION LEVEL REPEATABLE READ"
+					       " READ ONLY", PGRES_COMMAND_OK);
+
+	if (res != DB_OK)
+		return res;
+	*nrows = 0;
+	if ((limit > 0 && (res = read_page(p, before_id, limit, rows, nrows)) != DB_OK) ||
+	    (res = pg_user_count(db, count)) != DB_OK ||
+	    (res = pg_commit(db)) != DB_OK) {
+		pg_rollback(db);
+		return res;
+	}
 	return DB_OK;
 }
 
@@ -323,6 +376,7 @@ const struct db_ops db_pg_ops = {
 	.users_read_recent = pg_users_read_recent,
 	.user_insert = pg_user_insert,
 	.user_count = pg_user_count,
+	.users_page = pg_users_page,
 	.ping = pg_ping,
 	.needs_reopen = pg_needs_reopen,
 };

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /*
  * The PostgreSQL engine's connection: DATABASE_URL checked by libpq, the
  * session settings, the schema (sqlite-fcgi migrate) and its version.
@@ -256,6 +258,21 @@ static enum db_result create_v1(struct db_pg *p)
 	return pg_exec(p, "INSERT INTO sqlitefcgi_schema_version (version) VALUES (1)");
 }
 
+/* Puts back the kept count when its row is missing (deleted by hand). */
+static enum db_result repair_count(struct db_pg *p)
+{
+	PGresult *res = PQexec(p->conn, "INSERT INTO sqlitefcgi_user_count (id, n)"
+			       " SELECT 1, (SELECT count(*) FROM auth_user) WHERE NOT EXISTS"
+			       " (SELECT 1 FROM sqlitefcgi_user_count WHERE id = 1)");
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pg_fail(p, res);
+	if (strcmp(PQcmdTuples(res), "1") == 0)
+		log_info("migrate: the kept user count was missing: recounted the users");
+	PQclear(res);
+	return DB_OK;
+}
+
 enum db_result pg_migrate(struct db *db, char *err, size_t errlen)
 {
 	struct db_pg *p = pg(db);
@@ -283,6 +300,8 @@ enum db_result pg_migrate(struct db *db, char *err, size_t errlen)
 		return DB_ERR;
 	}
 	if (atoi(version) < 1 && (res = create_v1(p)) != DB_OK)
+		goto fail;
+	if (atoi(version) >= 1 && (res = repair_count(p)) != DB_OK)
 		goto fail;
 	if ((res = pg_exec(p, "COMMIT")) != DB_OK)
 		goto fail;

@@ -8,7 +8,7 @@
 #include "writelock.h"
 
 /*
- * The SQLite engine: its statements, transactions, queries and errors, and
+ * The SQLite engine: its statements, transactions and queries, and
  * the table of operations db.c calls (db_sqlite_ops, at the end).
  */
 
@@ -27,116 +27,12 @@ static const char *const stmt_sql[DB_NSTMT] = {
 		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
 	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
 	[ST_PING] = "SELECT 1",
+	/* Reads: DEFERRED whatever SQLITE_TXN says, so no write lock is taken. */
+	[ST_READ_BEGIN] = "BEGIN DEFERRED",
+	/* The primary key's order; ?1 = 0 starts from the newest. */
+	[ST_PAGE] = "SELECT id, username, date_joined FROM auth_user"
+		    " WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
 };
-
-/* The names of the result codes a worker can meet, for its log lines. */
-static const struct { int code; const char *name; } code_names[] = {
-	{ SQLITE_OK, "SQLITE_OK" },
-	{ SQLITE_ERROR, "SQLITE_ERROR" },
-	{ SQLITE_INTERNAL, "SQLITE_INTERNAL" },
-	{ SQLITE_PERM, "SQLITE_PERM" },
-	{ SQLITE_ABORT, "SQLITE_ABORT" },
-	{ SQLITE_BUSY, "SQLITE_BUSY" },
-	{ SQLITE_BUSY_RECOVERY, "SQLITE_BUSY_RECOVERY" },
-	{ SQLITE_BUSY_SNAPSHOT, "SQLITE_BUSY_SNAPSHOT" },
-	{ SQLITE_BUSY_TIMEOUT, "SQLITE_BUSY_TIMEOUT" },
-	{ SQLITE_LOCKED, "SQLITE_LOCKED" },
-	{ SQLITE_NOMEM, "SQLITE_NOMEM" },
-	{ SQLITE_READONLY, "SQLITE_READONLY" },
-	{ SQLITE_READONLY_DBMOVED, "SQLITE_READONLY_DBMOVED" },
-	{ SQLITE_IOERR, "SQLITE_IOERR" },
-	{ SQLITE_CORRUPT, "SQLITE_CORRUPT" },
-	{ SQLITE_FULL, "SQLITE_FULL" },
-	{ SQLITE_CANTOPEN, "SQLITE_CANTOPEN" },
-	{ SQLITE_PROTOCOL, "SQLITE_PROTOCOL" },
-	{ SQLITE_SCHEMA, "SQLITE_SCHEMA" },
-	{ SQLITE_CONSTRAINT, "SQLITE_CONSTRAINT" },
-	{ SQLITE_CONSTRAINT_UNIQUE, "SQLITE_CONSTRAINT_UNIQUE" },
-	{ SQLITE_MISUSE, "SQLITE_MISUSE" },
-	{ SQLITE_NOTADB, "SQLITE_NOTADB" },
-};
-
-const char *db_sqlite_code_name(int code)
-{
-	int primary = code & 0xff;
-	const char *fallback = "SQLITE_UNKNOWN";
-
-	for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++) {
-		if (code_names[i].code == code)
-			return code_names[i].name;
-		if (code_names[i].code == primary)
-			fallback = code_names[i].name;	/* an extended code not listed */
-	}
-	return fallback;
-}
-
-enum db_result sq_fail(struct db_sqlite *s, int rc)
-{
-	enum db_result res;
-
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		res = DB_BUSY;
-		break;
-	case SQLITE_CONSTRAINT:
-		res = DB_CONSTRAINT;
-		break;
-	default:
-		res = DB_ERR;
-	}
-	return db_fail_with(&s->base, res, rc, db_sqlite_code_name(rc), "%s",
-			    sqlite3_errmsg(s->conn));
-}
-
-enum db_result sq_step_done(struct db_sqlite *s, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-	enum db_result res = DB_OK;
-
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		res = sq_fail(s, rc);
-	sqlite3_reset(st);
-	return res;
-}
-
-enum db_result sq_exec(struct db_sqlite *s, const char *sql)
-{
-	int rc = sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
-
-	return rc == SQLITE_OK ? DB_OK : sq_fail(s, rc);
-}
-
-enum db_result sq_query_text(struct db_sqlite *s, const char *sql, char *out,
-			     size_t outlen)
-{
-	sqlite3_stmt *st = NULL;
-	enum db_result res = DB_OK;
-	int rc = sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK)
-		return sq_fail(s, rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const unsigned char *t = sqlite3_column_text(st, 0);
-
-		snprintf(out, outlen, "%s", t ? (const char *)t : "");
-	} else {
-		res = sq_fail(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc);
-	}
-	sqlite3_finalize(st);
-	return res;
-}
-
-enum db_result sq_query_int(struct db_sqlite *s, const char *sql, int *out)
-{
-	char text[32];
-	enum db_result res = sq_query_text(s, sql, text, sizeof(text));
-
-	if (res == DB_OK)
-		*out = atoi(text);
-	return res;
-}
 
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
 		   size_t errlen)
@@ -210,6 +106,37 @@ static enum db_result acquire_writelock(struct db_sqlite *s)
 			    "write lock file: %s", strerror(errno));
 }
 
+static long elapsed_ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - start->tv_sec) * 1000 +
+	       (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/*
+ * With the lock file, a writer waits first in flock and then, for a
+ * writer that does not take the lock file (a sqlite3 shell, a backup), in
+ * SQLite's busy handler: the handler gets only what is left of the busy
+ * timeout, so that SQLITE_BUSY_TIMEOUT_MS bounds the whole wait.
+ */
+static enum db_result begin_after_writelock(struct db_sqlite *s)
+{
+	struct timespec start;
+	enum db_result res;
+	long left;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if ((res = acquire_writelock(s)) != DB_OK)
+		return res;
+	left = s->busy_timeout_ms - elapsed_ms_since(&start);
+	sqlite3_busy_timeout(s->conn, left > 0 ? (int)left : 0);
+	res = sq_step_done(s, s->stmt[ST_BEGIN]);
+	sqlite3_busy_timeout(s->conn, s->busy_timeout_ms);
+	return res;
+}
+
 static enum db_result sq_begin(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
@@ -217,9 +144,10 @@ static enum db_result sq_begin(struct db *db)
 
 	if (res != DB_OK)
 		return res;
-	if (s->wl != NULL && (res = acquire_writelock(s)) != DB_OK)
-		return res;
-	res = sq_step_done(s, s->stmt[ST_BEGIN]);
+	if (s->wl != NULL)
+		res = begin_after_writelock(s);
+	else
+		res = sq_step_done(s, s->stmt[ST_BEGIN]);
 	release_writelock_if_done(s);
 	return res;
 }
@@ -303,7 +231,61 @@ static enum db_result sq_user_count(struct db *db, long long *count)
 	if (rc == SQLITE_ROW)
 		*count = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return db_fail_with(db, DB_INTEGRITY, SQLITE_ERROR,
+				    db_sqlite_code_name(SQLITE_ERROR),
+				    "the kept user count (sqlitefcgi_user_count) is"
+				    " missing: run 'sqlite-fcgi migrate' to recount");
 	return rc == SQLITE_ROW ? DB_OK : sq_fail(s, rc);
+}
+
+static void copy_text(char *out, size_t outlen, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(out, outlen, "%s", t != NULL ? (const char *)t : "");
+}
+
+static enum db_result read_page(struct db_sqlite *s, long long before_id,
+				int limit, struct db_user_row *rows, int *nrows)
+{
+	sqlite3_stmt *st = s->stmt[ST_PAGE];
+	int n = 0, rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, before_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(st, 2, limit)) != SQLITE_OK)
+		return sq_fail(s, rc);
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows[n].id = sqlite3_column_int64(st, 0);
+		copy_text(rows[n].username, sizeof(rows[n].username), st, 1);
+		copy_text(rows[n].date_joined, sizeof(rows[n].date_joined), st, 2);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sq_fail(s, rc);
+	*nrows = n;
+	return DB_OK;
+}
+
+/* Never the lock file: a reader must not queue behind writers. */
+static enum db_result sq_users_page(struct db *db, long long before_id, int limit,
+				    struct db_user_row *rows, int *nrows,
+				    long long *count)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res = sq_file_check(s);
+
+	if (res != DB_OK || (res = sq_step_done(s, s->stmt[ST_READ_BEGIN])) != DB_OK)
+		return res;
+	*nrows = 0;
+	if ((limit > 0 && (res = read_page(s, before_id, limit, rows, nrows)) != DB_OK) ||
+	    (res = sq_user_count(db, count)) != DB_OK ||
+	    (res = sq_step_done(s, s->stmt[ST_COMMIT])) != DB_OK) {
+		sq_rollback(db);
+		return res;
+	}
+	return DB_OK;
 }
 
 static enum db_result sq_ping(struct db *db)
@@ -341,6 +323,7 @@ const struct db_ops db_sqlite_ops = {
 	.users_read_recent = sq_users_read_recent,
 	.user_insert = sq_user_insert,
 	.user_count = sq_user_count,
+	.users_page = sq_users_page,
 	.ping = sq_ping,
 	.needs_reopen = sq_needs_reopen,
 	.refusal = sq_refusal,

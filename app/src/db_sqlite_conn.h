@@ -9,14 +9,15 @@
 
 /*
  * The inside of the SQLite engine, shared by its files only:
- * db_sqlite.c (statements, transactions, errors), db_sqlite_open.c
+ * db_sqlite.c (statements, transactions, queries), db_sqlite_exec.c (running
+ * SQL, errors), db_sqlite_open.c
  * (opening and settings), db_sqlite_schema.c (migrations),
  * db_sqlite_alloc.c (the wiping allocator).
  */
 
 enum db_stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
-	ST_PING, DB_NSTMT
+	ST_PING, ST_READ_BEGIN, ST_PAGE, DB_NSTMT
 };
 
 struct writelock;
@@ -28,6 +29,7 @@ struct db_sqlite {
 	time_t last_truncate;	/* when this connection last tried a TRUNCATE */
 	struct writelock *wl;	/* NULL unless WRITE_LOCK_WAIT=flock */
 	sqlite3_stmt *stmt[DB_NSTMT];
+	char db_path[CONFIG_PATH_MAX];	/* as configured: the file served */
 };
 
 static inline struct db_sqlite *sq(struct db *db)

@@ -49,13 +49,26 @@ static const char fix_msg[] =
 	" (its start removes DB_PATH-wal and DB_PATH-shm, which belong to the"
 	" replaced file); to restore while serving, use 'sqlite-fcgi restore'";
 
-/* The file this process serves: the first one it opened at DB_PATH. */
+/*
+ * The file this process serves: the first one it opened at DB_PATH.  A
+ * worker has one DB_PATH; a process that opens another path (the unit
+ * tests) starts afresh for it.
+ */
 static struct {
+	char path[CONFIG_PATH_MAX];
 	bool known;
 	bool replaced;		/* sticky: another file took its place */
 	dev_t dev;
 	ino_t ino;
 } served;
+
+static void served_follow(const char *db_path)
+{
+	if (strcmp(served.path, db_path) == 0)
+		return;
+	memset(&served, 0, sizeof(served));
+	snprintf(served.path, sizeof(served.path), "%s", db_path);
+}
 
 static void marker_path(const char *db_path, char *out, size_t len)
 {
@@ -113,6 +126,7 @@ static int compare_with_served(const char *db_path)
 {
 	struct stat now;
 
+	served_follow(db_path);
 	if (stat(db_path, &now) != 0)
 		return -1;
 	if (!served.known || (now.st_dev == served.dev && now.st_ino == served.ino))
@@ -123,6 +137,7 @@ static int compare_with_served(const char *db_path)
 
 int sq_refusal(const struct config *cfg, char *msg, size_t msglen)
 {
+	served_follow(cfg->db_path);
 	if (!served.replaced && compare_with_served(cfg->db_path) != 1 &&
 	    !marker_exists(cfg->db_path))
 		return 0;
@@ -179,8 +194,8 @@ static int clear_replaced(const struct config *cfg, const char *marker, char *er
 	char wal[CONFIG_PATH_MAX + 8], shm[CONFIG_PATH_MAX + 8];
 	int in_use;
 
-	snprintf(wal, sizeof(wal), "%s-wal", cfg->db_path);
-	snprintf(shm, sizeof(shm), "%s-shm", cfg->db_path);
+	snprintf(wal, sizeof(wal), "%s" CONFIG_WAL_SUFFIX, cfg->db_path);
+	snprintf(shm, sizeof(shm), "%s" CONFIG_SHM_SUFFIX, cfg->db_path);
 	if ((in_use = shm_in_use(shm)) != 0) {
 		snprintf(err, errlen, "%s was replaced under a running pool%s: stop"
 			 " every worker of that pool, then start again", cfg->db_path,
@@ -221,6 +236,7 @@ int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 {
 	struct stat now;
 
+	served_follow(cfg->db_path);
 	/* The stat and the open can race a rename: HAS_MOVED then says so. */
 	if (stat(cfg->db_path, &now) != 0 || sq_file_check(s) != DB_OK) {
 		snprintf(err, errlen, "%s: the file moved while it was opened", cfg->db_path);
@@ -240,11 +256,11 @@ int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 
 enum db_result sq_file_check(struct db_sqlite *s)
 {
-	const char *path = sqlite3_db_filename(s->conn, "main");
 	int moved = 0, has_moved = 0, rc;
 
-	if (served.known && path != NULL) {
-		int cmp = compare_with_served(path);
+	served_follow(s->db_path);
+	if (served.known) {
+		int cmp = compare_with_served(s->db_path);
 
 		if (cmp == 1)
 			return db_fail_with(&s->base, DB_ERR, SQLITE_READONLY_DBMOVED,

@@ -204,6 +204,7 @@ enum db_result sq_open(const struct config *cfg, enum db_open_mode mode,
 		return DB_ERR;
 	}
 	s->base.ops = &db_sqlite_ops;
+	snprintf(s->db_path, sizeof(s->db_path), "%s", cfg->db_path);
 	/* Before the open: opening a replaced file pairs it with the old WAL. */
 	if (sq_file_before_open(cfg, mode, err, errlen) != 0) {
 		free(s);

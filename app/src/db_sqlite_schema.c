@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "log.h"
+
 /* The SQLite schema: Django's auth_user and the kept user count. */
 
 
@@ -41,6 +43,11 @@ static const char schema_v2[] =
 	"PRAGMA user_version = 2;";
 
 
+/* The kept count, recounted when its row is missing (deleted by hand). */
+static const char repair_count[] =
+	"INSERT INTO sqlitefcgi_user_count (id, n) SELECT 1, (SELECT COUNT(*) FROM auth_user)"
+	" WHERE NOT EXISTS (SELECT 1 FROM sqlitefcgi_user_count WHERE id = 1)";
+
 enum db_result sq_migrate(struct db *db, char *err, size_t errlen)
 {
 	struct db_sqlite *s = sq(db);
@@ -61,6 +68,13 @@ enum db_result sq_migrate(struct db *db, char *err, size_t errlen)
 		goto fail;
 	if (version < 2 && (res = sq_exec(s, schema_v2)) != DB_OK)
 		goto fail;
+	if (version >= 2) {
+		if ((res = sq_exec(s, repair_count)) != DB_OK)
+			goto fail;
+		if (sqlite3_changes(s->conn) > 0)
+			log_info("migrate: the kept user count was missing:"
+				 " recounted the users");
+	}
 	if ((res = sq_exec(s, "COMMIT")) != DB_OK)
 		goto fail;
 	return DB_OK;

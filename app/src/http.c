@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "accept.h"
 #include "log.h"
 
 static const char *param(FCGX_Request *f, const char *name)
@@ -40,7 +41,8 @@ void http_request_init(struct http_request *r, FCGX_Request *fcgx)
 	r->path = request_path(fcgx);
 	r->content_type = param(fcgx, "CONTENT_TYPE");
 	r->content_length = param(fcgx, "CONTENT_LENGTH");
-	r->wants_json = strstr(param(fcgx, "HTTP_ACCEPT"), "application/json") != NULL;
+	r->query = param(fcgx, "QUERY_STRING");
+	r->wants_json = accept_prefers_json(param(fcgx, "HTTP_ACCEPT"));
 	r->status = 0;
 }
 
@@ -110,6 +112,7 @@ static const struct {
 	const char *reason;
 } statuses[] = {
 	{ 200, "OK" },
+	{ 204, "No Content" },
 	{ 400, "Bad Request" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
@@ -163,6 +166,25 @@ int http_respond(struct http_request *r, int status, const char *content_type,
 	}
 	r->status = status;
 	/* One write: the whole response leaves in as few records as libfcgi can. */
+	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
+		log_warn("%s: writing the response to %s failed: %s", __func__,
+			 r->path, strerror(FCGX_GetError(r->fcgx->out)));
+		return -1;
+	}
+	return 0;
+}
+
+int http_respond_empty(struct http_request *r, int status, const char *extra_headers)
+{
+	char out[512];
+	/* No Content-Length and no Content-Type: a 204 has no body at all. */
+	int n = snprintf(out, sizeof(out), "Status: %d %s\r\n%s\r\n", status,
+			 http_reason(status), extra_headers ? extra_headers : "");
+
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return http_respond(r, 500, "text/plain; charset=utf-8", NULL,
+				    "internal error\n");
+	r->status = status;
 	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
 		log_warn("%s: writing the response to %s failed: %s", __func__,
 			 r->path, strerror(FCGX_GetError(r->fcgx->out)));

@@ -22,9 +22,10 @@ struct http_request {
 	FCGX_Request *fcgx;
 	const char *method;
 	const char *path;	/* without the query string */
+	const char *query;	/* the query string, "" when none */
 	const char *content_type;
 	const char *content_length;
-	bool wants_json;	/* Accept names application/json */
+	bool wants_json;	/* Accept prefers application/json (accept.h) */
 	int status;		/* of the response sent, 0 before */
 };
 
@@ -50,6 +51,9 @@ enum http_body_result http_read_body(struct http_request *r, char *buf,
 int http_respond(struct http_request *r, int status, const char *content_type,
 		 const char *extra_headers, const char *body);
 
+/* A response without a body (204): the status and extra header lines. */
+int http_respond_empty(struct http_request *r, int status, const char *extra_headers);
+
 /*
  * An error response: text/plain with message, or {"error": message} when
  * the client asked for JSON.
@@ -64,7 +68,7 @@ const char *http_reason(int status);
  * The statuses this service answers, one table in http.c; GET /metrics
  * counts requests by their index in it.
  */
-#define HTTP_NSTATUSES 9
+#define HTTP_NSTATUSES 10
 /* The index of status in the table, or HTTP_NSTATUSES for any other. */
 size_t http_status_index(int status);
 /* The status at index i (below HTTP_NSTATUSES). */

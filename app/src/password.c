@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "input.h"
+#include "password_pbkdf2.h"
+
+/* Django's BCryptPasswordHasher stores "bcrypt$" before the $2b$ string. */
+#define DJANGO_BCRYPT_PREFIX "bcrypt$"
 
 /* Every password that passes validation can be hashed. */
 _Static_assert(INPUT_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE,
@@ -19,9 +23,11 @@ static const char *method_prefix(enum config_hash_method method)
 	case HASH_YESCRYPT: return "$y$";
 	case HASH_GOST_YESCRYPT: return "$gy$";
 	case HASH_SCRYPT: return "$7$";
-	case HASH_BCRYPT: return "$2b$";
+	case HASH_BCRYPT:
+	case HASH_DJANGO_BCRYPT: return "$2b$";
 	case HASH_SHA512CRYPT: return "$6$";
 	case HASH_SHA256CRYPT: return "$5$";
+	case HASH_PBKDF2_SHA256: break;	/* not libxcrypt's: password_pbkdf2.c */
 	}
 	return "$y$";
 }
@@ -39,8 +45,9 @@ static int make_setting(enum config_hash_method method, long cost,
 	return 0;
 }
 
-int pw_hash(enum config_hash_method method, long cost, const char *password,
-	    char *out, size_t outlen, char *err, size_t errlen)
+static int crypt_hash(enum config_hash_method method, long cost,
+		      const char *password, char *out, size_t outlen, char *err,
+		      size_t errlen)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
 	const char *hash;
@@ -66,7 +73,24 @@ out:
 	return ret;
 }
 
-bool pw_verify(const char *password, const char *hash)
+int pw_hash(enum config_hash_method method, long cost, const char *password,
+	    char *out, size_t outlen, char *err, size_t errlen)
+{
+	size_t n = strlen(DJANGO_BCRYPT_PREFIX);
+
+	if (method == HASH_PBKDF2_SHA256)
+		return pw_pbkdf2_hash(cost, password, out, outlen, err, errlen);
+	if (method != HASH_DJANGO_BCRYPT)
+		return crypt_hash(method, cost, password, out, outlen, err, errlen);
+	if (outlen <= n) {
+		snprintf(err, errlen, "hash longer than %zu bytes", outlen);
+		return -1;
+	}
+	memcpy(out, DJANGO_BCRYPT_PREFIX, n);
+	return crypt_hash(method, cost, password, out + n, outlen - n, err, errlen);
+}
+
+static bool crypt_verify(const char *password, const char *hash)
 {
 	const char *again = crypt_rn(password, hash, &pw_work, (int)sizeof(pw_work));
 	size_t n = strlen(hash);
@@ -84,10 +108,28 @@ bool pw_verify(const char *password, const char *hash)
 	return ok;
 }
 
+bool pw_verify(const char *password, const char *hash)
+{
+	size_t n = strlen(DJANGO_BCRYPT_PREFIX);
+
+	if (strncmp(hash, PBKDF2_PREFIX, strlen(PBKDF2_PREFIX)) == 0)
+		return pw_pbkdf2_verify(password, hash);
+	if (strncmp(hash, DJANGO_BCRYPT_PREFIX, n) == 0)
+		return strncmp(hash + n, "$2b$", 4) == 0 && crypt_verify(password, hash + n);
+	return crypt_verify(password, hash);
+}
+
 int pw_check_settings(enum config_hash_method method, long cost, char *err,
 		      size_t errlen)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+
+	if (method == HASH_PBKDF2_SHA256) {
+		if (cost >= 0)
+			return 0;
+		snprintf(err, errlen, "HASH_COST=%ld: not accepted for pbkdf2_sha256", cost);
+		return -1;
+	}
 
 	return make_setting(method, cost, setting, (int)sizeof(setting), err,
 			    errlen);

@@ -8,7 +8,9 @@
 #include "err.h"
 
 /*
- * Password hashing with libxcrypt.  The only file that includes <crypt.h>.
+ * Password hashing: libxcrypt's methods (the only file that includes
+ * <crypt.h>), Django's "bcrypt$" form of bcrypt, and Django's
+ * pbkdf2_sha256 (password_pbkdf2.c, with libcrypto).
  * Not thread-safe: one worker process hashes one password at a time, and
  * the large crypt_data work area is kept static rather than allocated per
  * request.
@@ -19,7 +21,7 @@
 
 /*
  * Hashes the NUL-terminated password with a fresh random salt for method at
- * cost (0: libxcrypt's default cost).  On success writes the hash string to
+ * cost (0: the method's default: libxcrypt's, or Django's iterations).  On success writes the hash string to
  * out (PW_HASH_MAX bytes) and returns 0; on failure returns -1 with the
  * reason in err.  The work area is wiped afterwards; wiping the caller's
  * copy of the password is the caller's job.
@@ -27,10 +29,13 @@
 int pw_hash(enum config_hash_method method, long cost, const char *password,
 	    char *out, size_t outlen, char *err, size_t errlen);
 
-/* True when password hashes to hash (compared in constant time). */
+/*
+ * True when password hashes to hash (compared in constant time); hash may
+ * be any format pw_hash writes.
+ */
 bool pw_verify(const char *password, const char *hash);
 
-/* Checks that libxcrypt accepts method at cost, so a bad HASH_COST stops start-up. */
+/* Checks that the method accepts cost, so a bad HASH_COST stops start-up. */
 int pw_check_settings(enum config_hash_method method, long cost, char *err,
 		      size_t errlen);
 

@@ -9,12 +9,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "users.h"
+#include "users_list.h"
 
 typedef void (*route_handler)(struct app *app, struct http_request *r);
 
 struct route {
 	const char *path;
-	const char *allow;	/* the methods, as the Allow header lists them */
+	const char *allow;	/* the methods, as the Allow header lists them (OPTIONS too) */
 	route_handler handler;
 	bool needs_db;
 	bool timed;		/* its answer time goes in HIST_CREATE_USER */
@@ -22,13 +23,17 @@ struct route {
 
 static void handle_create_user(struct app *app, struct http_request *r);
 static void handle_healthz(struct app *app, struct http_request *r);
+static void handle_users(struct app *app, struct http_request *r);
+static void handle_users_count(struct app *app, struct http_request *r);
 static void handle_metrics(struct app *app, struct http_request *r);
 
 /* The only list of routes: /metrics counts requests by index in it. */
 static const struct route routes[] = {
-	{ "/create_user/", "GET, POST", handle_create_user, true, true },
-	{ "/healthz", "GET, HEAD", handle_healthz, true, false },
-	{ "/metrics", "GET, HEAD", handle_metrics, false, false },
+	{ "/create_user/", "GET, POST, OPTIONS", handle_create_user, true, true },
+	{ "/users/", "GET, HEAD, OPTIONS", handle_users, true, false },
+	{ "/users/count", "GET, HEAD, OPTIONS", handle_users_count, true, false },
+	{ "/healthz", "GET, HEAD, OPTIONS", handle_healthz, true, false },
+	{ "/metrics", "GET, HEAD, OPTIONS", handle_metrics, false, false },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -68,8 +73,10 @@ static void run_route(struct app *app, const struct route *route,
 {
 	char allow[64];
 
-	if (!method_allowed(route->allow, r->method)) {
-		snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->allow);
+	snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->allow);
+	if (strcmp(r->method, "OPTIONS") == 0) {
+		http_respond_empty(r, 204, allow);
+	} else if (!method_allowed(route->allow, r->method)) {
 		http_respond_error(r, 405, allow, "method not allowed");
 	} else if (route->needs_db && app->db == NULL) {
 		http_respond_error(r, 503, retry_after, "database unavailable");
@@ -103,6 +110,71 @@ static void handle_healthz(struct app *app, struct http_request *r)
 		return;
 	}
 	http_respond(r, 200, "text/plain; charset=utf-8", NULL, "ok\n");
+}
+
+/* Answers a failed read: busy is worth a retry, anything else is logged. */
+static void respond_read_failed(struct app *app, struct http_request *r,
+				enum db_result res)
+{
+	log_warn("%s: %s (%s, %d)", r->path, db_errmsg(app->db),
+		 db_errname(app->db), db_errcode(app->db));
+	if (res == DB_BUSY) {
+		metrics_count_busy(db_errname(app->db));
+		http_respond_error(r, 503, retry_after, "database is locked");
+	} else if (res == DB_INTEGRITY) {
+		http_respond_error(r, 500, NULL, "internal error");
+	} else {
+		http_respond_error(r, 503, retry_after, "database unavailable");
+	}
+}
+
+static void handle_users(struct app *app, struct http_request *r)
+{
+	static struct db_user_row rows[DB_PAGE_MAX];
+	static char body[HTTP_RESPONSE_MAX];
+	struct users_list_query q;
+	char err[ERR_LEN];
+	long long count;
+	int n;
+	enum db_result res;
+
+	if (users_list_parse(r->query, &q, err, sizeof(err)) != 0) {
+		http_respond_error(r, 400, NULL, err);
+		return;
+	}
+	res = db_users_page(app->db, q.after_id, q.limit, rows, &n, &count);
+	if (res != DB_OK) {
+		respond_read_failed(app, r, res);
+		return;
+	}
+	if (users_list_render(r->wants_json, rows, n, q.limit, count, body,
+			      sizeof(body)) != 0) {
+		log_warn("users: the page does not fit the response");
+		http_respond_error(r, 500, NULL, "internal error");
+		return;
+	}
+	http_respond(r, 200, r->wants_json ? "application/json"
+					   : "text/plain; charset=utf-8", NULL, body);
+}
+
+static void handle_users_count(struct app *app, struct http_request *r)
+{
+	char body[64];
+	long long count;
+	int n;
+	enum db_result res;
+
+	if (r->query[0] != '\0') {
+		http_respond_error(r, 400, NULL, "/users/count takes no query parameters");
+		return;
+	}
+	if ((res = db_users_page(app->db, 0, 0, NULL, &n, &count)) != DB_OK) {
+		respond_read_failed(app, r, res);
+		return;
+	}
+	snprintf(body, sizeof(body), r->wants_json ? "{\"count\": %lld}\n" : "%lld\n", count);
+	http_respond(r, 200, r->wants_json ? "application/json"
+					   : "text/plain; charset=utf-8", NULL, body);
 }
 
 static void handle_metrics(struct app *app, struct http_request *r)
@@ -153,7 +225,7 @@ static int parse_body(enum http_media media, const char *body, size_t len,
 		      struct user_input *in, char *err, size_t errlen)
 {
 	if (len == 0)
-		return 0;	/* an empty POST: a random user, as GET */
+		return 0;	/* no field: read_posted_user refuses it */
 	if (media == MEDIA_FORM)
 		return input_parse_form(in, body, len, err, errlen) != 0 ? 400 : 0;
 	if (media == MEDIA_JSON) {
@@ -233,6 +305,27 @@ static void respond_failed(struct http_request *r, enum users_result res,
 	http_respond_error(r, 500, NULL, "internal error");
 }
 
+/*
+ * Reads and validates a POST's fields into in.  Returns 0, or the status
+ * of the refusal with its message in err.  A body that names no field is
+ * refused: a client that believed it sent a name must not get a random
+ * user (GET is the way to ask for one).
+ */
+static int read_posted_user(struct http_request *r, struct user_input *in,
+			    char *err, size_t errlen)
+{
+	int status = read_user_input(r, in, err, errlen);
+
+	if (status != 0)
+		return status;
+	if (input_is_empty(in)) {
+		snprintf(err, errlen, "the body names no field: send username and"
+			 " password (GET /create_user/ creates a random user)");
+		return 400;
+	}
+	return input_validate(in, err, errlen) != 0 ? 400 : 0;
+}
+
 static void handle_create_user(struct app *app, struct http_request *r)
 {
 	struct user_input in;
@@ -242,10 +335,14 @@ static void handle_create_user(struct app *app, struct http_request *r)
 	int status = 0, random;
 
 	input_init(&in);
-	if (strcmp(r->method, "POST") == 0)
-		status = read_user_input(r, &in, err, sizeof(err));
-	if (status == 0 && !input_is_empty(&in) && input_validate(&in, err, sizeof(err)) != 0)
+	if (r->query[0] != '\0') {
+		/* Never read (they end up in logs and histories): say so, create nothing. */
+		snprintf(err, sizeof(err), "query parameters are not read: send"
+			 " username and password in a POST body");
 		status = 400;
+	} else if (strcmp(r->method, "POST") == 0) {
+		status = read_posted_user(r, &in, err, sizeof(err));
+	}
 	if (status != 0) {
 		input_wipe(&in);
 		http_respond_error(r, status, NULL, err);

@@ -134,6 +134,41 @@ static bool refuse_if_told(struct app *app, struct http_request *r)
 	return true;
 }
 
+/*
+ * Out of file descriptors or memory, accept() fails and libfcgi returns
+ * the error instead of retrying.  Exiting would hand the problem to
+ * multiwatch, which counts quick deaths as a crash loop and may give the
+ * slot up: so wait and try again, with a growing pause (10 ms to 1 s)
+ * that lets the fault clear without spinning.  Other errors end the loop.
+ * Returns true when the caller should accept again.
+ */
+static long accept_pause_ms;	/* 0 after an accept that worked */
+
+static bool accept_error_passes(int error)
+{
+	static time_t last_warning;
+	struct timespec pause;
+	time_t now = time(NULL);
+
+	if (error == EINTR)
+		return true;	/* a signal that is not a stop */
+	if (error != EMFILE && error != ENFILE && error != ENOMEM && error != ENOBUFS) {
+		log_warn("accept failed: %s", strerror(error));
+		return false;
+	}
+	accept_pause_ms = accept_pause_ms == 0 ? 10 : accept_pause_ms >= 500 ? 1000
+						      : accept_pause_ms * 2;
+	if (now != last_warning) {
+		log_warn("accept failed: %s: retrying in %ld ms", strerror(error),
+			 accept_pause_ms);
+		last_warning = now;
+	}
+	pause.tv_sec = accept_pause_ms / 1000;
+	pause.tv_nsec = (accept_pause_ms % 1000) * 1000000L;
+	nanosleep(&pause, NULL);
+	return true;
+}
+
 static void serve_requests(struct app *app, FCGX_Request *req,
 			   const sigset_t *stop_set)
 {
@@ -146,10 +181,12 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 		/* Let a stop signal wait until this request is answered. */
 		sigprocmask(SIG_BLOCK, stop_set, NULL);
 		if (rc < 0) {
-			if (!stop_requested)
-				log_warn("%s: accept failed: %s", __func__, strerror(-rc));
-			break;
+			sigprocmask(SIG_UNBLOCK, stop_set, NULL);
+			if (stop_requested || !accept_error_passes(-rc))
+				break;
+			continue;
 		}
+		accept_pause_ms = 0;
 		http_request_init(&r, req);
 		if (!refuse_if_told(app, &r)) {
 			ensure_db(app);

@@ -28,25 +28,31 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def failures(prefix):
-    """Counter of error text -> occurrences, from PREFIX_final_failures.csv."""
+def failures(prefix, name=None):
+    """Counter of error text -> occurrences, from PREFIX_final_failures.csv
+    (of the requests named name, or of all)."""
     errors = Counter()
     for r in read_csv(f"{prefix}_final_failures.csv"):
-        errors[r["Error"]] += int(r["Occurrences"])
+        if name is None or r["Name"] == name:
+            errors[r["Error"]] += int(r["Occurrences"])
     return errors
 
 
-def totals(prefix):
-    """The whole run's figures from PREFIX_final_stats.csv and its failures."""
+def totals(prefix, name=None):
+    """The whole run's figures from PREFIX_final_stats.csv and its failures;
+    with name ("create_user/", "users/"), those of that request's row only
+    (a zero row when there was none)."""
     path = f"{prefix}_final_stats.csv"
-    rows = [r for r in read_csv(path) if r["Name"] == "Aggregated"]
+    rows = [r for r in read_csv(path) if r["Name"] == (name or "Aggregated")]
+    if not rows and name is not None:
+        return Totals(requests=0, failures=0, rps=0.0)
     if len(rows) != 1:
-        raise ValueError(f"{path} has no Aggregated row")
+        raise ValueError(f"{path} has no {name or 'Aggregated'} row")
     row = rows[0]
     t = Totals(requests=int(row["Request Count"]), failures=int(row["Failure Count"]),
                rps=float(row["Requests/s"]))
     if t.requests:
         t.p50, t.p95, t.p99, t.max = (float(row[k]) for k in
                                       ("50%", "95%", "99%", "Max Response Time"))
-    t.errors = failures(prefix).most_common()
+    t.errors = failures(prefix, name).most_common()
     return t

@@ -22,6 +22,9 @@ EMAIL_BYTES = "email: not a valid address (spaces, control characters or invalid
 MEDIA = "Content-Type must be application/x-www-form-urlencoded or application/json"
 NOT_ALLOWED = "method not allowed"
 JSON_NUL = "JSON strings must not contain NUL (\\u0000)"
+NO_FIELDS = ("the body names no field: send username and password"
+             " (GET /create_user/ creates a random user)")
+QUERY = "query parameters are not read: send username and password in a POST body"
 
 
 def case(id, body=b"", status=400, message="", method="POST", path="/create_user/",
@@ -137,6 +140,19 @@ CASES = [
     js("json-password-nul", '{"username": "u2", "password": "x\\u0000y"}', JSON_NUL),
     js("json-body-over-limit", {"username": "a", "password": "x", "pad": "z" * 70000},
        "413 Request Entity Too Large", status=413, by="nginx"),
+    # bodies that name no field: refused, never a random user
+    case("post-empty-no-type", "", 400, NO_FIELDS),
+    form("post-empty-form", "", NO_FIELDS),
+    form("post-form-ampersand", "&", NO_FIELDS),
+    form("post-form-ampersands", "&&", NO_FIELDS),
+    js("post-json-empty-object", {}, NO_FIELDS),
+    case("post-empty-json", "", 400, NO_FIELDS, headers=dict(JSON)),
+    # query parameters are never read
+    case("get-query-fields", "", 400, QUERY, method="GET",
+         path="/create_user/?username=x&password=y"),
+    case("get-query-anything", "", 400, QUERY, method="GET", path="/create_user/?x"),
+    form("post-query-and-body", "username=q1&password=x", QUERY,
+         path="/create_user/?username=x"),
     # Content-Type
     case("content-type-text", "username=a&password=x", 415, MEDIA,
          headers={"Content-Type": "text/plain"}),
@@ -150,7 +166,6 @@ CASES = [
     case("method-put", "", 405, NOT_ALLOWED, method="PUT"),
     case("method-delete", "", 405, NOT_ALLOWED, method="DELETE"),
     case("method-patch", "username=a&password=x", 405, NOT_ALLOWED, method="PATCH", headers=FORM),
-    case("method-options", "", 405, NOT_ALLOWED, method="OPTIONS"),
     case("method-unknown", "", 405, NOT_ALLOWED, method="BREW"),
     case("method-trace", "", 405, "405 Not Allowed", method="TRACE", by="nginx"),
     case("method-not-a-token", "", 400, "400 Bad Request", method="G(T", by="nginx"),

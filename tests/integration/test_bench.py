@@ -16,16 +16,18 @@ def test_quick_bench_writes_the_table(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "bench: [12/12]" in run.stdout  # progress was shown
+    assert "bench: [15/15]" in run.stdout  # progress was shown
     table = (tmp_path / "results.md").read_text()
     for row in ("default hash (yescrypt", "SQLite commits/s, one writer, WAL + NORMAL",
                 "| trivial FastCGI (ceiling) | 10 |", "| /create_user/, default hash | 100 |",
                 "| /create_user/, cheap hash | 100 |", "WRITE_LOCK_WAIT=flock",
                 "| cheap hash, SQLITE_SYNCHRONOUS=normal | 100 |",
-                "| PostgreSQL, default hash | 100 |", "| PostgreSQL, cheap hash | 100 |"):
+                "| PostgreSQL, default hash | 100 |", "| PostgreSQL, cheap hash | 100 |",
+                "| GET /users/ alone (tuned) | 100 |", "creating users (django-default); the writes",
+                "| pbkdf2_sha256, 260000 iterations", "| django-bcrypt, cost 12"):
         assert row in table, row
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert len(rows) == 12
+    assert len(rows) == 15
     for r in rows:
         assert float(r["rps"]) > 0, r
         assert int(r["requests"]) > 0, r

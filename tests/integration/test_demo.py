@@ -48,13 +48,13 @@ def demo_out(tmp_path_factory):
 
 
 def locust_total(cfg_dir):
-    """Requests and failures of the whole run, from locust's stats CSV."""
-    t = locust.totals(cfg_dir / "locust")
+    """Requests and failures of /create_user/ in the run, from locust's stats CSV."""
+    t = locust.totals(cfg_dir / "locust", "create_user/")
     return t.requests, t.failures
 
 
 def locust_failures(cfg_dir):
-    return locust.failures(cfg_dir / "locust")
+    return locust.failures(cfg_dir / "locust", "create_user/")
 
 
 def nginx_statuses(cfg_dir):
@@ -143,3 +143,15 @@ def test_report_agrees_with_the_records(demo_out):
     table = (demo_out / "results.md").read_text()
     assert all(f"| {c} " in table for c in CONFIGS)
     assert (demo_out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reads_run_beside_the_writes(demo_out):
+    """--readers 1 (the default): a reading user beside each writing one."""
+    rows = {r["configuration"]: r for r in locust.read_csv(demo_out / "results.csv")}
+    for config in CONFIGS:
+        t = locust.totals(demo_out / config / "locust", "users/")
+        assert int(rows[config]["reads"]) == t.requests > 0, config
+        assert int(rows[config]["read_failures"]) == t.failures
+    # WAL: readers are never blocked by the writer, and never fail.
+    assert int(rows["tuned"]["read_failures"]) == 0
+    assert "read p99 (ms)" in (demo_out / "results.md").read_text()

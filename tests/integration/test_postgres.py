@@ -314,3 +314,30 @@ def test_users_moved_from_sqlite_with_pgloader(postgres_server, pg_db, make_stac
 def test_make_stack_refuses_a_bad_url(make_stack):
     with pytest.raises(RuntimeError, match="DATABASE_URL"):
         make_stack(DATABASE_URL="mongodb://x")
+
+
+def test_users_page_and_count_read_only(pg_stack):
+    stack, server, db = pg_stack()
+    for name in ("p1", "p2", "p3"):
+        assert stack.post("/create_user/", data={"username": name, "password": "pw"}).status_code == 200
+    page = stack.get("/users/?limit=2", headers={"Accept": "application/json"}).json()
+    assert page["count"] == 3
+    assert [u["username"] for u in page["users"]] == ["p3", "p2"]
+    assert "password" not in str(page)
+    rest = stack.get(f"/users/?after_id={page['next_after_id']}",
+                     headers={"Accept": "application/json"}).json()
+    assert [u["username"] for u in rest["users"]] == ["p1"] and rest["next_after_id"] is None
+    assert stack.get("/users/count").text == "3\n"
+
+
+def test_a_missing_count_row_is_named_and_migrate_repairs_it(pg_stack):
+    stack, server, db = pg_stack()
+    assert stack.post("/create_user/", data={"username": "m1", "password": "pw"}).status_code == 200
+    server.psql("DELETE FROM sqlitefcgi_user_count", db)
+    assert stack.post("/create_user/", data={"username": "m2", "password": "pw"}).status_code == 500
+    assert "run 'sqlite-fcgi migrate' to recount" in stack.app_log()
+    out = sqlite_fcgi("migrate", DATABASE_URL=stack.env["DATABASE_URL"])
+    assert out.returncode == 0, out.stderr
+    assert "the kept user count was missing: recounted the users" in out.stderr
+    r = stack.post("/create_user/", data={"username": "m2", "password": "pw"})
+    assert (r.status_code, r.text) == (200, "User created, num users: 2")

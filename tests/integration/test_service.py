@@ -133,10 +133,35 @@ def test_unknown_path_is_404_and_database_files_are_not_served(stack):
 def test_wrong_method_is_405_with_allow(stack):
     r = requests.delete(stack.url("/create_user/"), timeout=10)
     assert r.status_code == 405
-    assert r.headers["Allow"] == "GET, POST"
+    assert r.headers["Allow"] == "GET, POST, OPTIONS"
     r = requests.post(stack.url("/healthz"), timeout=10)
     assert r.status_code == 405
-    assert r.headers["Allow"] == "GET, HEAD"
+    assert r.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_options_is_204_with_allow_and_creates_nothing(stack):
+    before = stack.user_count()
+    for path, allow in (("/create_user/", "GET, POST, OPTIONS"),
+                        ("/healthz", "GET, HEAD, OPTIONS"), ("/metrics", "GET, HEAD, OPTIONS")):
+        r = requests.options(stack.url(path), timeout=10)
+        assert r.status_code == 204, path
+        assert r.headers["Allow"] == allow
+        assert r.content == b""
+    assert stack.user_count() == before
+
+
+@pytest.mark.parametrize("accept,is_json", [
+    ("application/json", True),
+    ("text/plain;q=0.5, application/json", True),
+    ("application/jsonp", False),
+    ("application/json;q=0", False),
+    ("*/*", False),
+    ("text/plain, application/json", False),
+])
+def test_accept_is_negotiated_with_q_values(stack, accept, is_json):
+    r = stack.get("/create_user/", headers={"Accept": accept})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/json" if is_json else "text/plain")
 
 
 def test_healthz(stack):
@@ -155,5 +180,5 @@ def test_access_log_has_status_timings_and_upstream(stack):
 
 def test_every_2xx_creation_in_the_log_is_a_user_in_the_database(stack):
     created = sum(1 for l in stack.access_log()
-                  if "/create_user/ HTTP" in l and re.search(r'" 2\d\d ', l))
+                  if re.search(r"\"(GET|POST) /create_user/ HTTP", l) and re.search(r'" 2\d\d ', l))
     assert created == stack.user_count()

@@ -10,6 +10,11 @@ starts with "User created, num users: "; any other answer is a failure named
 by its status and body, so that locust's failures CSV lists, for example,
 "503 database is locked" with its count.
 
+LOAD_READERS_PER_WRITER=N (default 0) adds a second kind of user, which reads
+GET users/ back to back: N of them for each one that creates users (locust
+shares -u between the two by these weights), so a run shows what reads cost
+beside writes. Reads and writes have their own rows in the CSV files.
+
 With --csv PREFIX, locust 2.12 rewrites PREFIX_stats.csv and
 PREFIX_failures.csv once a second and not again after the last requests,
 which --stop-timeout lets finish, have been counted: its files can miss the
@@ -19,11 +24,14 @@ code and columns: those hold every request of the run.
 """
 
 import csv
+import os
 
 from locust import FastHttpUser, constant, events, task
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 SUCCESS_PREFIX = "User created, num users: "
+READ_PREFIX = "num users: "
+READERS_PER_WRITER = int(os.environ.get("LOAD_READERS_PER_WRITER", "0"))
 # A failure's name keeps at most this much of the body.
 MAX_BODY_IN_NAME = 120
 
@@ -66,9 +74,20 @@ def _stop_asking(**_kwargs):
     _stopping = True
 
 
+def check(response, prefix):
+    """Success only for a 200 whose body starts with prefix; else a named failure."""
+    body = response.text or ""
+    if response.status_code == 200 and body.startswith(prefix):
+        response.success()
+    else:
+        name = failure_name(response.status_code, body, getattr(response, "error", None))
+        response.failure(ResponseFailure(name))
+
+
 class CreateUser(FastHttpUser):
     # As fast as each user can: the next request as soon as the last answered.
     wait_time = constant(0)
+    weight = 1
 
     def on_start(self):
         # FastHttpUser appends the path to the host as written: the seed's
@@ -92,13 +111,25 @@ class CreateUser(FastHttpUser):
     def create_user(self):
         with self.client.get(self.path, name="create_user/",
                              catch_response=True) as response:
-            body = response.text or ""
-            if response.status_code == 200 and body.startswith(SUCCESS_PREFIX):
-                response.success()
-            else:
-                name = failure_name(response.status_code, body,
-                                    getattr(response, "error", None))
-                response.failure(ResponseFailure(name))
+            check(response, SUCCESS_PREFIX)
+
+
+if READERS_PER_WRITER > 0:
+    class ReadUsers(FastHttpUser):
+        """GET users/ (the 10 newest users and the count), back to back."""
+        wait_time = constant(0)
+        weight = READERS_PER_WRITER
+
+        def on_start(self):
+            self.path = "users/" if self.host.endswith("/") else "/users/"
+
+        @task
+        def read_users(self):
+            """Loops inside one task, for the reason create_users gives."""
+            while not _stopping:
+                with self.client.get(self.path, name="users/",
+                                     catch_response=True) as response:
+                    check(response, READ_PREFIX)
 
 
 _environment = None

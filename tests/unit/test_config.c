@@ -135,7 +135,7 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "SQLITE_SYNCHRONOUS=2", "SQLITE_SYNCHRONOUS=2: must be one of off, normal, full, extra" },
 		{ "SQLITE_TXN=exclusive", "SQLITE_TXN=exclusive: must be one of deferred, immediate" },
 		{ "HASH_WHEN=never", "HASH_WHEN=never: must be one of before-begin, inside-transaction" },
-		{ "HASH_METHOD=md5", "HASH_METHOD=md5: must be one of yescrypt, gost-yescrypt, scrypt, bcrypt, sha512crypt, sha256crypt" },
+		{ "HASH_METHOD=md5", "HASH_METHOD=md5: must be one of yescrypt, gost-yescrypt, scrypt, bcrypt, sha512crypt, sha256crypt, pbkdf2_sha256, django-bcrypt" },
 		{ "SQLITE_BUSY_TIMEOUT_MS=-1", "SQLITE_BUSY_TIMEOUT_MS=-1: must be a whole number from 0 to 600000" },
 		{ "SQLITE_BUSY_TIMEOUT_MS=5s", "SQLITE_BUSY_TIMEOUT_MS=5s: must be a whole number from 0 to 600000" },
 		{ "WORKERS=0", "WORKERS=0: must be a whole number from 1 to 256" },

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <ctype.h>
+
 #include "input.h"
 #include "password.h"
 
@@ -83,6 +85,50 @@ static void garbage_hash_never_verifies(void **state)
 	assert_false(pw_verify("pw", ""));
 }
 
+/* Django's format, and a hash Django 3.2's PBKDF2PasswordHasher wrote. */
+static void pbkdf2_sha256_is_djangos_format(void **state)
+{
+	char hash[PW_HASH_MAX], err[ERR_LEN];
+	const char *salt, *b64;
+
+	(void)state;
+	assert_true(pw_verify("correct horse", "pbkdf2_sha256$1000$seasalt$"
+			      "mQnueSakb748zqBAC1tmWVZsZbi2zPGZarEzTGdfmso="));
+	assert_false(pw_verify("correct horsE", "pbkdf2_sha256$1000$seasalt$"
+			       "mQnueSakb748zqBAC1tmWVZsZbi2zPGZarEzTGdfmso="));
+	assert_false(pw_verify("correct horse", "pbkdf2_sha256$1001$seasalt$"
+			       "mQnueSakb748zqBAC1tmWVZsZbi2zPGZarEzTGdfmso="));
+	assert_false(pw_verify("correct horse", "pbkdf2_sha256$0$seasalt$x"));
+	assert_int_equal(pw_hash(HASH_PBKDF2_SHA256, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "pbkdf2_sha256$1000$", 19);
+	salt = hash + 19;
+	b64 = strchr(salt, '$');
+	assert_non_null(b64);
+	assert_int_equal(b64 - salt, 22);
+	for (const char *c = salt; c < b64; c++)
+		assert_true(isalnum((unsigned char)*c));
+	assert_int_equal(strlen(b64 + 1), 44);
+	assert_true(pw_verify("pw", hash));
+	assert_false(pw_verify("pW", hash));
+	/* 0: Django 3.2's iterations. */
+	assert_int_equal(pw_hash(HASH_PBKDF2_SHA256, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "pbkdf2_sha256$260000$", 21);
+	assert_int_equal(pw_check_settings(HASH_PBKDF2_SHA256, 0, err, sizeof(err)), 0);
+}
+
+static void django_bcrypt_wraps_libxcrypts(void **state)
+{
+	char hash[PW_HASH_MAX], err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(pw_hash(HASH_DJANGO_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "bcrypt$$2b$04$", 14);
+	assert_true(pw_verify("pw", hash));
+	assert_false(pw_verify("pW", hash));
+	assert_false(pw_verify("pw", "bcrypt$$6$rounds=1000$x$y"));
+	assert_int_equal(pw_check_settings(HASH_DJANGO_BCRYPT, 2, err, sizeof(err)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +138,8 @@ int main(void)
 		cmocka_unit_test(bad_cost_is_refused),
 		cmocka_unit_test(a_short_output_buffer_is_refused),
 		cmocka_unit_test(garbage_hash_never_verifies),
+		cmocka_unit_test(pbkdf2_sha256_is_djangos_format),
+		cmocka_unit_test(django_bcrypt_wraps_libxcrypts),
 	};
 
 	return cmocka_run_group_tests_name("password", tests, NULL, NULL);
