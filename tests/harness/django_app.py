@@ -28,7 +28,9 @@ OWNED = ("COMPARE_DB_PATH", "COMPARE_DJANGO_SQLITE", "COMPARE_DJANGO_HASH",
          "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
 
 # The last line of a logged traceback: "django.db.utils.OperationalError: database is locked".
-EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$", re.M)
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
+# How django.request logs a view's exception, before its traceback.
+REQUEST_ERROR = "Internal Server Error: "
 
 
 class DjangoApp:
@@ -123,7 +125,20 @@ class DjangoApp:
             return ""
 
     def exceptions(self):
-        """Counter of "OperationalError: database is locked" and such, from
-        the tracebacks Django logged (the causes of its 500s)."""
-        return Counter(f"{name.rsplit('.', 1)[-1]}: {message}"
-                       for name, message in EXCEPTION_LINE.findall(self.error_log()))
+        """Counter of "OperationalError: database is locked" and such: the
+        exception each logged "Internal Server Error" ended with (the causes
+        of Django's 500s; a chained traceback names sqlite3's exception
+        first and Django's last)."""
+        causes, last = Counter(), None
+        for line in self.error_log().splitlines():
+            if line.startswith(REQUEST_ERROR):
+                if last:
+                    causes[last] += 1
+                last = None
+                continue
+            m = EXCEPTION_LINE.match(line)
+            if m:
+                last = f"{m.group(1).rsplit('.', 1)[-1]}: {m.group(2)}"
+        if last:
+            causes[last] += 1
+        return causes
