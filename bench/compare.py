@@ -2,11 +2,11 @@
 """The original Django app and sqlite-fcgi under the same load (make compare).
 
     PYTHONPATH=. /usr/bin/python3 bench/compare.py [--users 10] [--duration 10s]
-        [--hashes default,cheap] [--stacks NAME,...] [--out var/compare]
-        [--hash-seconds 1]
+        [--hashes default,cheap] [--tools locust,wrk] [--stacks NAME,...]
+        [--out var/compare] [--hash-seconds 1]
 
 Four stacks, each on a fresh database and freshly started on a free
-127.0.0.1 port under OUT/<hash>/<stack>/:
+127.0.0.1 port under OUT/<hash>/<tool>/<stack>/:
 
   django-default      the seed's view (bench/django) under gunicorn, workers =
                       CPUs + 1, threads = 2 x CPUs, Django's SQLite settings
@@ -15,13 +15,15 @@ Four stacks, each on a fresh database and freshly started on a free
   fcgi-django-default sqlite-fcgi, SQLITE_PROFILE=django-default
   fcgi-tuned          sqlite-fcgi, SQLITE_PROFILE=tuned (what it ships)
 
-each under the locust run of make demo (tests/load/locustfile.py), at the
-default hashes (Django: PBKDF2 at its iteration count; sqlite-fcgi: yescrypt)
+each under the locust run of make demo (tests/load/locustfile.py), then,
+on another fresh database and stack, under wrk with as many connections as
+locust has users, for as long; at the default hashes (Django: PBKDF2 at its iteration count; sqlite-fcgi: yescrypt)
 and at cheap ones (Django: PBKDF2 at 1000 iterations; sqlite-fcgi:
 sha512crypt, 1000 rounds). The cost of one hash on each side is measured
-first, so that the rates can be read against each side's hash ceiling.
+first, so that the rates can be read against each side's hash ceiling
+(CPUs x 1000 / ms a hash).
 
-Per stack: locust's requests, failures (and their kinds; for Django, the
+Per stack and load: requests, failures (and their kinds; for Django, the
 exceptions its error log names), req/s, p50/p99/p99.9; the users in the
 database against the 2xx answers in the server's access log; the peak of
 the summed RSS of the server's processes (gunicorn's master and workers;
@@ -42,6 +44,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -51,6 +54,7 @@ from demo import Report, count_statuses, count_users, parse_duration, positive_i
 from tests.harness import locust
 from tests.harness.django_app import APP_DIR, DjangoApp
 from tests.harness.stack import ROOT, Stack
+from tests.harness.wrk import wrk
 
 PYTHON = "/usr/bin/python3"
 CPUS = os.cpu_count() or 1
@@ -80,6 +84,14 @@ HASHES = {
               ("Django: PBKDF2-SHA256, 1000 iterations", "sqlite-fcgi: sha512crypt, 1000 rounds")),
 }
 
+# load -> how the table says it
+TOOLS = {
+    "locust": "locust -u {users} -t {seconds}s (make demo's run; failures as locust named them)",
+    "wrk": "wrk -c {users} -d {seconds}s (failures: the non-2xx statuses in the server's access log; "
+           "\"+N cut off\": users created by requests wrk dropped at its deadline, which gunicorn "
+           "does not log)",
+}
+
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM."""
@@ -96,6 +108,7 @@ def say(msg):
 @dataclass
 class Result:
     hash: str
+    tool: str  # "locust" or "wrk"
     name: str
     requests: int = 0
     failures: int = 0
@@ -103,7 +116,7 @@ class Result:
     p50: float = None
     p99: float = None
     p999: float = None
-    errors: list = field(default_factory=list)  # locust's (failure, count)
+    errors: list = field(default_factory=list)  # (failure, count): locust's, or wrk's statuses
     causes: Counter = field(default_factory=Counter)  # Django's logged exceptions
     users_in_db: int = None
     answers_2xx: int = 0
@@ -152,6 +165,19 @@ def cpu_snapshot(roots):
 def cpu_seconds(before, after):
     """CPU used between two snapshots, by the processes alive at the second."""
     return sum(t - before.get(p, 0) for p, t in after.items()) / TICK
+
+
+def wait_idle(roots, timeout=30):
+    """Waits until the server's processes use no CPU for a sample period:
+    what a load left in flight has been answered (bounded by timeout)."""
+    deadline = time.monotonic() + timeout
+    before = sum(cpu_snapshot(roots).values())
+    while time.monotonic() < deadline:
+        time.sleep(SAMPLE_EVERY_S)
+        now = sum(cpu_snapshot(roots).values())
+        if now == before:
+            return
+        before = now
 
 
 # ---- the stacks ----------------------------------------------------------
@@ -206,9 +232,11 @@ def hash_costs(hash_name, seconds):
                          timeout=120, check=True)
     f = {k: float(v) for k, v in (line.split("=") for line in out.stdout.split())}
     django_ms = float(d["hash_ms"])
-    # PBKDF2 is not memory-hard: one hashing process per CPU scales.
+    # One rule on both sides: one hashing process per CPU, each at the cost
+    # of one call measured alone. (yescrypt is memory-hard, so its real
+    # ceiling is somewhat lower; make bench measures that one.)
     return ({"django": (django_ms, CPUS * 1000 / django_ms),
-             "fcgi": (f["hash_ms"], f["hashes_per_s"])}, d["django"])
+             "fcgi": (f["hash_ms"], CPUS * 1000 / f["hash_ms"])}, d["django"])
 
 
 # ---- one run -------------------------------------------------------------
@@ -266,11 +294,47 @@ class Compare:
         result.requests, result.failures, result.rps = t.requests, t.failures, t.rps
         result.p50, result.p99, result.p999, result.errors = t.p50, t.p99, t.p999, t.errors
 
-    def run_one(self, index, total, hash_name, name):
-        label = f"[{index}/{total}] {hash_name} hash, {name}"
-        result = Result(hash_name, name)
+    def run_wrk(self, result, label, server, run_dir):
+        """wrk -c USERS for the same time, in a thread, while this one samples
+        the server's memory; wrk's run is bounded by its -d."""
+        roots = server.root_pids()
+        before = cpu_snapshot(roots)
+        box = {}
+
+        def load():
+            try:
+                box["r"] = wrk(server.impl.url("/create_user/"), self.args.users, self.args.seconds)
+            except (RuntimeError, subprocess.SubprocessError) as e:
+                box["e"] = e
+        thread = threading.Thread(target=load, daemon=True)
+        start, shown = time.monotonic(), None
+        thread.start()
+        while thread.is_alive():
+            result.peak_rss_kb = max(result.peak_rss_kb,
+                                     sum(rss_kb(p) for p in descendants(roots)))
+            left = max(0, math.ceil(self.args.seconds - (time.monotonic() - start)))
+            if left != shown and (left % 5 == 0 or left == 0):
+                say(f"{label}: {left} s left" if left else f"{label}: time is up")
+                shown = left
+            thread.join(SAMPLE_EVERY_S)
+        # wrk closes its connections at the deadline: let the server finish
+        # what they had asked.
+        wait_idle(roots)
+        result.cpu_s = cpu_seconds(before, cpu_snapshot(roots))
+        if "e" in box:
+            result.problem = f"wrk failed: {str(box['e']).strip().splitlines()[0]}"
+            (run_dir / "wrk.log").write_text(str(box["e"]))
+            return
+        r = box["r"]
+        (run_dir / "wrk.log").write_text(repr(r) + "\n")
+        result.requests, result.failures, result.rps = r["requests"], r["failures"], r["rps"]
+        result.p50, result.p99, result.p999 = r["p50_ms"], r["p99_ms"], r["p999_ms"]
+
+    def run_one(self, index, total, hash_name, tool, name):
+        label = f"[{index}/{total}] {hash_name} hash, {tool}, {name}"
+        result = Result(hash_name, tool, name)
         self.results.append(result)
-        run_dir = self.out / hash_name / name
+        run_dir = self.out / hash_name / tool / name
         if run_dir.exists():
             subprocess.run(["rm", "-rf", str(run_dir)], check=True)
         run_dir.mkdir(parents=True)
@@ -284,10 +348,14 @@ class Compare:
             say(f"{label}: {result.problem}")
             self.stop_server()
             return
-        say(f"{label}: up on 127.0.0.1:{server.impl.port}, "
-            f"locust -u {self.args.users} -t {self.args.seconds}s")
+        say(f"{label}: up on 127.0.0.1:{server.impl.port}, " + (
+            f"locust -u {self.args.users} -t {self.args.seconds}s" if tool == "locust" else
+            f"wrk -c {self.args.users} -d {self.args.seconds}s"))
         try:
-            self.run_locust(result, label, server, run_dir)
+            if tool == "locust":
+                self.run_locust(result, label, server, run_dir)
+            else:
+                self.run_wrk(result, label, server, run_dir)
         except (OSError, ValueError, KeyError) as e:
             result.problem = f"locust's results could not be read: {e}"
         if not self.stop_server():
@@ -296,6 +364,8 @@ class Compare:
             result.users_in_db = count_users(str(server.db_path))
             statuses = count_statuses(str(server.access_log))
             result.answers_2xx = sum(n for s, n in statuses.items() if 200 <= s < 300)
+            if tool == "wrk":  # its failures by the status the server logged
+                result.errors = [(str(s), n) for s, n in statuses.most_common() if s >= 300]
         except (OSError, sqlite3.Error) as e:
             result.problem = result.problem or f"could not count the server's records: {e}"
         if server.side == "django":
@@ -337,17 +407,18 @@ class Compare:
     def run(self):
         self.load_before = os.getloadavg()[0]
         self.out.mkdir(parents=True, exist_ok=True)
-        plan = [(h, n) for h in self.args.hashes for n in self.args.stacks]
-        say(f"compare: {len(plan)} runs of {self.args.users} locust users for "
-            f"{self.args.seconds} s each; output in {self.out}")
+        plan = [(h, t, n) for h in self.args.hashes for t in self.args.tools
+                for n in self.args.stacks]
+        say(f"compare: {len(plan)} runs ({', '.join(self.args.tools)}) of {self.args.users} "
+            f"users for {self.args.seconds} s each; output in {self.out}")
         try:
             for h in self.args.hashes:
                 say(f"compare: the cost of one hash ({h}) on each side ...")
                 self.costs[h], self.django_version = hash_costs(h, self.args.hash_seconds)
                 for side, (ms, ceiling) in self.costs[h].items():
                     say(f"compare:   {side}: {ms:.3f} ms a hash, {ceiling:.1f} hashes/s on {CPUS} CPUs")
-            for i, (h, n) in enumerate(plan, 1):
-                self.run_one(i, len(plan), h, n)
+            for i, (h, t, n) in enumerate(plan, 1):
+                self.run_one(i, len(plan), h, t, n)
         except Interrupted:
             self.cleanup()
             say("\ninterrupted: stopped the load and the stack; no table written")
@@ -384,7 +455,13 @@ class Compare:
                  f"{users_s:.1f} ({100 * users_s / ceiling:.0f}%)",
                  f"{r.peak_rss_kb / 1024:.0f}",
                  f"{1000 * r.cpu_s / created:.1f}" if created else "-"]
-        if r.users_in_db is not None and r.users_in_db != r.answers_2xx:
+        gap = None if r.users_in_db is None else r.users_in_db - r.answers_2xx
+        if gap and r.tool == "wrk" and 0 < gap <= self.args.users:
+            # wrk drops its connections at its deadline: gunicorn logs no
+            # line for an answer it could not send (nginx logs what the
+            # worker answered). At most one such request per connection.
+            cells[9] += f" (+{gap} cut off)"
+        elif gap:
             cells[9] += " (MISMATCH)"
         return cells
 
@@ -409,17 +486,21 @@ class Compare:
         a = self.args
         lines = [f"USERS={a.users} DURATION={a.seconds}s; {self.machine()}", ""]
         for h in a.hashes:
-            rows = [self.row(r) for r in self.results if r.hash == h]
-            if not rows:
+            if h not in self.costs:
                 continue
             (dj_ms, dj_ceil), (fc_ms, fc_ceil) = self.costs[h]["django"], self.costs[h]["fcgi"]
             dj_what, fc_what = HASHES[h][2]
             lines += [f"{h} hashes: {dj_what}, {dj_ms:.2f} ms a hash, ceiling {dj_ceil:.1f}/s; "
-                      f"{fc_what}, {fc_ms:.2f} ms a hash, ceiling {fc_ceil:.1f}/s", "",
-                      Report.markdown_table(self.HEADER, rows), ""]
+                      f"{fc_what}, {fc_ms:.2f} ms a hash, ceiling {fc_ceil:.1f}/s", ""]
+            for t in a.tools:
+                rows = [self.row(r) for r in self.results if r.hash == h and r.tool == t]
+                if rows:
+                    lines += [TOOLS[t].format(users=a.users, seconds=a.seconds) + ":", "",
+                              Report.markdown_table(self.HEADER, rows), ""]
         lines += ["Stacks:", ""]
         lines += [f"- {n}: {STACKS[n][2]}" for n in a.stacks]
-        problems = [f"- {r.hash} hash, {r.name}: {r.problem}" for r in self.results if r.problem]
+        problems = [f"- {r.hash} hash, {r.tool}, {r.name}: {r.problem}"
+                    for r in self.results if r.problem]
         if problems:
             lines += ["", "Problems:", ""] + problems
         return "\n".join(lines) + "\n"
@@ -431,13 +512,13 @@ class Compare:
         (self.out / "results.md").write_text(text)
         with open(self.out / "results.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["hash", "stack", "users", "duration_s", "requests", "failures", "req_per_s",
+            w.writerow(["hash", "tool", "stack", "users", "duration_s", "requests", "failures", "req_per_s",
                         "p50_ms", "p99_ms", "p999_ms", "users_in_db", "answers_2xx", "hash_ms",
                         "hash_ceiling_per_s", "peak_rss_kb", "cpu_s", "failure_kinds",
                         "logged_exceptions", "problem"])
             for r in self.results:
                 ms_, ceiling = self.costs[r.hash][STACKS[r.name][0]]
-                w.writerow([r.hash, r.name, self.args.users, self.args.seconds, r.requests,
+                w.writerow([r.hash, r.tool, r.name, self.args.users, self.args.seconds, r.requests,
                             r.failures, f"{r.rps:.2f}", ms(r.p50), ms(r.p99), ms(r.p999),
                             "" if r.users_in_db is None else r.users_in_db, r.answers_2xx,
                             f"{ms_:.3f}", f"{ceiling:.1f}", r.peak_rss_kb, f"{r.cpu_s:.2f}",
@@ -476,6 +557,8 @@ def parse_args(argv):
                    help="per run: 10s, 1m, 1m30s (default 10s)")
     p.add_argument("--hashes", type=names("hashes", list(HASHES)), default=list(HASHES))
     p.add_argument("--stacks", type=names("stacks", list(STACKS)), default=list(STACKS))
+    p.add_argument("--tools", type=names("tools", list(TOOLS)), default=list(TOOLS),
+                   help="the loads, from: locust, wrk (default both)")
     p.add_argument("--hash-seconds", type=float, default=1.0,
                    help="how long each hash cost is measured (default 1)")
     p.add_argument("--out", default=str(ROOT / "var" / "compare"))
