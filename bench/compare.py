@@ -29,7 +29,7 @@ database against the 2xx answers in the server's access log; the peak of
 the summed RSS of the server's processes (gunicorn's master and workers;
 nginx, multiwatch and the sqlite-fcgi workers), sampled twice a second; and
 their CPU time (user + system, from /proc) per 1000 users created. Writes
-OUT/results.md and OUT/results.csv. Exit status: 0 when every run finished,
+OUT/results.md, OUT/results.csv and OUT/results.png (gnuplot). Exit status: 0 when every run finished,
 1 when one did not (the table says which and why), 2 on bad arguments, 130
 on Ctrl-C (which stops the load and the stack that were running).
 """
@@ -40,6 +40,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -525,7 +526,69 @@ class Compare:
                             "; ".join(f"{e} x{n}" for e, n in r.errors),
                             "; ".join(f"{c} x{n}" for c, n in r.causes.most_common()),
                             r.problem])
-        say(f"\nwritten: {self.out / 'results.md'}, {self.out / 'results.csv'}")
+        written = [self.out / "results.md", self.out / "results.csv"]
+        if self.args.chart:
+            err = self.write_chart()
+            if err:
+                say(f"\nchart: {err}")
+            else:
+                written.append(self.out / "results.png")
+        say("\nwritten: " + ", ".join(map(str, written)))
+
+    def write_chart(self):
+        """results.png: users created/s and failure % per stack, one bar per
+        hash and load; an error or ""."""
+        gnuplot = shutil.which("gnuplot")
+        if gnuplot is None:
+            return "gnuplot not found (deploy/install-deps.sh bench installs gnuplot-nox)"
+        series = [(h, t) for h in self.args.hashes for t in self.args.tools
+                  if any(r.hash == h and r.tool == t for r in self.results)]
+        by_key = {(r.hash, r.tool, r.name): r for r in self.results}
+        dat = self.out / "results.dat"
+        with open(dat, "w") as f:
+            for n in self.args.stacks:
+                cells = [f'"{n}"']
+                for h, t in series:
+                    r = by_key.get((h, t, n))
+                    ok = r is not None and r.requests and r.users_in_db is not None
+                    cells.append(f"{r.users_in_db * r.rps / r.requests:.1f}" if ok else "NaN")
+                    cells.append(f"{100.0 * r.failures / r.requests:.1f}" if ok else "NaN")
+                f.write("\t".join(cells) + "\n")
+        users_plot = ", ".join(
+            f"'{dat}' using {2 + 2 * i}{':xtic(1)' if i == 0 else ''} title '{h} hash, {t}'"
+            for i, (h, t) in enumerate(series))
+        fail_plot = ", ".join(
+            f"'{dat}' using {3 + 2 * i}{':xtic(1)' if i == 0 else ''} title '{h} hash, {t}'"
+            for i, (h, t) in enumerate(series))
+        a = self.args
+        script = f"""
+set terminal pngcairo size 1200,500 font ',10'
+set output '{self.out / "results.png"}'
+set datafile separator '\\t'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set xtics scale 0
+set grid ytics
+set key top left
+set multiplot layout 1,2 title 'Django + gunicorn and sqlite-fcgi: {a.users} users, {a.seconds} s per run'
+# The rates span three orders of magnitude: a log scale keeps all readable.
+set title 'users created/s, log scale (higher is better)'
+set logscale y
+set yrange [0.1:*]
+plot {users_plot}
+unset logscale y
+set title 'failures, % of requests (lower is better)'
+set yrange [0:105]
+plot {fail_plot}
+unset multiplot
+"""
+        try:
+            p = subprocess.run([gnuplot], input=script, text=True, capture_output=True,
+                               timeout=60, cwd=self.out)
+        except subprocess.TimeoutExpired:
+            return "gnuplot did not finish within 60 s"
+        return f"gnuplot failed: {p.stderr.strip()}" if p.returncode else ""
 
 
 def short_kind(failure):
@@ -562,6 +625,7 @@ def parse_args(argv):
     p.add_argument("--hash-seconds", type=float, default=1.0,
                    help="how long each hash cost is measured (default 1)")
     p.add_argument("--out", default=str(ROOT / "var" / "compare"))
+    p.add_argument("--no-chart", dest="chart", action="store_false")
     return p.parse_args(argv)
 
 

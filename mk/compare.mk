@@ -9,8 +9,8 @@
 # Four stacks (django-default, django-fixed, fcgi-django-default, fcgi-tuned)
 # under locust (make demo's run) and under wrk, at the default hashes and at
 # cheap ones, each on a fresh database and a free 127.0.0.1 port under
-# $(COMPARE_OUT)/<hash>/<tool>/<stack>/; the table goes to
-# $(COMPARE_OUT)/results.md and results.csv. See docs/compare.md.
+# $(COMPARE_OUT)/<hash>/<tool>/<stack>/; the tables and a chart go to
+# $(COMPARE_OUT)/results.md, results.csv and results.png. See docs/compare.md.
 
 USERS ?= 10
 DURATION ?= 10s

@@ -43,7 +43,7 @@ def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
     proc = subprocess.run(
         [sys.executable, str(COMPARE), "--users", "5", "--duration", "4s", "--hashes", "cheap",
-         "--tools", "locust", "--hash-seconds", "0.3", "--out", str(out)],
+         "--tools", "locust", "--no-chart", "--hash-seconds", "0.3", "--out", str(out)],
         cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=COMPARE_TIMEOUT_S)
     assert proc.returncode == 0, f"compare.py failed:\n{proc.stdout}\n{proc.stderr}"
