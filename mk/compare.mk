@@ -1,5 +1,5 @@
 # make compare: the original Django app (bench/django, under gunicorn) and
-# sqlite-fcgi under the same locust load, in one run (bench/compare.py).
+# sqlite-fcgi under the same load (locust, wrk), in one run (bench/compare.py).
 #
 #   make compare                          10 locust users, 10 s per run
 #   make compare USERS=50 DURATION=30s
