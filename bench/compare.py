@@ -45,7 +45,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from demo import Report, count_statuses, count_users, parse_duration, positive_i
 from tests.harness import locust
 from tests.harness.django_app import APP_DIR, DjangoApp
 from tests.harness.stack import ROOT, Stack
-from tests.harness.wrk import wrk
+from tests.harness import wrk
 
 PYTHON = "/usr/bin/python3"
 CPUS = os.cpu_count() or 1
@@ -250,7 +249,7 @@ class Compare:
         self.costs = {}
         self.django_version = "?"
         self.server = None
-        self.locust = None
+        self.load = None
 
     def run_locust(self, result, label, server, run_dir):
         prefix = run_dir / "locust"
@@ -263,15 +262,15 @@ class Compare:
         before = cpu_snapshot(roots)
         log_path = run_dir / "locust.log"
         with open(log_path, "wb") as log:
-            self.locust = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+            self.load = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True)
             start, shown = time.monotonic(), None
             limit = self.args.seconds + STOP_TIMEOUT_S + 30
-            while self.locust.poll() is None:
+            while self.load.poll() is None:
                 elapsed = time.monotonic() - start
                 if elapsed > limit:
-                    self.locust.kill()
-                    self.locust.wait()
+                    self.load.kill()
+                    self.load.wait()
                     result.problem = f"locust did not finish within {limit} s (see {log_path})"
                     break
                 result.peak_rss_kb = max(result.peak_rss_kb,
@@ -282,8 +281,8 @@ class Compare:
                         f"{label}: time is up, waiting for the requests in flight")
                     shown = left
                 time.sleep(SAMPLE_EVERY_S)
-            rc = self.locust.returncode
-            self.locust = None
+            rc = self.load.returncode
+            self.load = None
         # Every answer is in: locust waited for the requests in flight.
         result.cpu_s = cpu_seconds(before, cpu_snapshot(roots))
         if result.problem:
@@ -296,38 +295,47 @@ class Compare:
         result.p50, result.p99, result.p999, result.errors = t.p50, t.p99, t.p999, t.errors
 
     def run_wrk(self, result, label, server, run_dir):
-        """wrk -c USERS for the same time, in a thread, while this one samples
-        the server's memory; wrk's run is bounded by its -d."""
+        """wrk -c USERS for the same time, sampling the server's memory."""
         roots = server.root_pids()
         before = cpu_snapshot(roots)
-        box = {}
-
-        def load():
-            try:
-                box["r"] = wrk(server.impl.url("/create_user/"), self.args.users, self.args.seconds)
-            except (RuntimeError, subprocess.SubprocessError) as e:
-                box["e"] = e
-        thread = threading.Thread(target=load, daemon=True)
-        start, shown = time.monotonic(), None
-        thread.start()
-        while thread.is_alive():
-            result.peak_rss_kb = max(result.peak_rss_kb,
-                                     sum(rss_kb(p) for p in descendants(roots)))
-            left = max(0, math.ceil(self.args.seconds - (time.monotonic() - start)))
-            if left != shown and (left % 5 == 0 or left == 0):
-                say(f"{label}: {left} s left" if left else f"{label}: time is up")
-                shown = left
-            thread.join(SAMPLE_EVERY_S)
+        out_path, err_path = run_dir / "wrk.out", run_dir / "wrk.err"
+        limit = self.args.seconds + 60  # wrk stops itself at -d; the rest is margin
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            self.load = subprocess.Popen(
+                wrk.command(server.impl.url("/create_user/"), self.args.users, self.args.seconds),
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True)
+            start, shown = time.monotonic(), None
+            while self.load.poll() is None:
+                elapsed = time.monotonic() - start
+                if elapsed > limit:
+                    self.load.kill()
+                    self.load.wait()
+                    result.problem = f"wrk did not finish within {limit} s"
+                    break
+                result.peak_rss_kb = max(result.peak_rss_kb,
+                                         sum(rss_kb(p) for p in descendants(roots)))
+                left = max(0, math.ceil(self.args.seconds - elapsed))
+                if left != shown and (left % 5 == 0 or left == 0):
+                    say(f"{label}: {left} s left" if left else f"{label}: time is up")
+                    shown = left
+                time.sleep(SAMPLE_EVERY_S)
+            rc = self.load.returncode
+            self.load = None
         # wrk closes its connections at the deadline: let the server finish
         # what they had asked.
         wait_idle(roots)
         result.cpu_s = cpu_seconds(before, cpu_snapshot(roots))
-        if "e" in box:
-            result.problem = f"wrk failed: {str(box['e']).strip().splitlines()[0]}"
-            (run_dir / "wrk.log").write_text(str(box["e"]))
+        if result.problem:
             return
-        r = box["r"]
-        (run_dir / "wrk.log").write_text(repr(r) + "\n")
+        if rc != 0:
+            result.problem = f"wrk exited with status {rc} (see {err_path})"
+            return
+        try:
+            r = wrk.summary(out_path.read_text(), err_path.read_text())
+        except RuntimeError as e:
+            result.problem = f"wrk printed no report (see {out_path}): {str(e).splitlines()[0]}"
+            return
         result.requests, result.failures, result.rps = r["requests"], r["failures"], r["rps"]
         result.p50, result.p99, result.p999 = r["p50_ms"], r["p99_ms"], r["p999_ms"]
 
@@ -387,19 +395,19 @@ class Compare:
             return False
 
     def cleanup(self):
-        """Stops the locust and the stack in progress; a second Ctrl-C
+        """Stops the load (locust or wrk) and the stack in progress; a second Ctrl-C
         meanwhile is ignored, so that nothing is left running."""
         previous = {s: signal.signal(s, lambda *_: say("stopping: please wait"))
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            if self.locust is not None and self.locust.poll() is None:
-                self.locust.terminate()
+            if self.load is not None and self.load.poll() is None:
+                self.load.terminate()
                 try:
-                    self.locust.wait(timeout=10)
+                    self.load.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    self.locust.kill()
-                    self.locust.wait()
-            self.locust = None
+                    self.load.kill()
+                    self.load.wait()
+            self.load = None
             self.stop_server()
         finally:
             for s, h in previous.items():
