@@ -2,9 +2,9 @@
 # Installs the Debian/Ubuntu packages sqlite-fcgi needs, skipping those that
 # are already installed, so that it is quick to run before every build.
 #
-#   deploy/install-deps.sh [build] [run] [test] [bench] [reliability] [compose]
-#   (default: build run test bench reliability; compose is asked for by make
-#   test-compose)
+#   deploy/install-deps.sh [build] [run] [test] [bench] [reliability] [compose] [compare]
+#   (default: build run test bench reliability compare; compose is asked for by
+#   make test-compose)
 set -eu
 
 build="gcc make libc6-dev libfcgi-dev libsqlite3-dev libcrypt-dev libssl-dev libjansson-dev libpq-dev pkg-config"
@@ -23,13 +23,16 @@ bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).
 reliability="clang libclang-rt-14-dev valgrind"
+# The reference Django app that make compare (and its test) runs: Debian's
+# Django and gunicorn.
+compare="python3-django gunicorn"
 # The compose file on a Docker engine (docker.io, docker-compose; iproute2
 # and iptables put the host's network back after a dockerd the test started),
 # or on podman (COMPOSE_ENGINE=podman); debootstrap builds the base image
 # when no registry is reachable (see mk/compose.mk).
 compose="docker.io docker-compose iptables iproute2 podman podman-compose runc debootstrap ca-certificates"
 
-groups=${*:-build run test bench reliability}
+groups=${*:-build run test bench reliability compare}
 wanted=""
 for g in $groups; do
 	case $g in
@@ -39,7 +42,8 @@ for g in $groups; do
 	bench) wanted="$wanted $bench" ;;
 	reliability) wanted="$wanted $reliability" ;;
 	compose) wanted="$wanted $compose" ;;
-	*) echo "install-deps: unknown group '$g' (build, run, test, bench, reliability, compose)" >&2; exit 2 ;;
+	compare) wanted="$wanted $compare" ;;
+	*) echo "install-deps: unknown group '$g' (build, run, test, bench, reliability, compose, compare)" >&2; exit 2 ;;
 	esac
 done
 

@@ -1,5 +1,6 @@
 """What the tests, make demo, make bench and make tune share: the stack under
 test (stack), free loopback ports (ports), locust's and wrk's results (locust,
-wrk) and the compose engines (compose).  Imported as tests.harness.* with the
+wrk), the compose engines (compose) and the reference Django app under
+gunicorn that make compare runs beside it (django_app).  Imported as tests.harness.* with the
 repository root on sys.path (the Makefile sets PYTHONPATH, pytest.ini sets
 pythonpath)."""

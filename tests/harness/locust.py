@@ -19,6 +19,7 @@ class Totals:
     p50: float = None
     p95: float = None
     p99: float = None
+    p999: float = None
     max: float = None
     errors: list = field(default_factory=list)  # (error text, occurrences), most first
 
@@ -52,7 +53,7 @@ def totals(prefix, name=None):
     t = Totals(requests=int(row["Request Count"]), failures=int(row["Failure Count"]),
                rps=float(row["Requests/s"]))
     if t.requests:
-        t.p50, t.p95, t.p99, t.max = (float(row[k]) for k in
-                                      ("50%", "95%", "99%", "Max Response Time"))
+        t.p50, t.p95, t.p99, t.p999, t.max = (float(row[k]) for k in
+                                               ("50%", "95%", "99%", "99.9%", "Max Response Time"))
     t.errors = failures(prefix, name).most_common()
     return t

@@ -16,16 +16,26 @@ def parse_report(stdout):
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def wrk(url, connections, duration):
-    """Runs wrk against url; returns req/s, failures and latency percentiles (ms)."""
+def command(url, connections, duration):
+    """wrk's command line for a run of duration seconds with the report script."""
     threads = min(2, connections)
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-           "-s", str(REPORT), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
+            "-s", str(REPORT), url]
+
+
+def summary(stdout, stderr=""):
+    """req/s, failures and latency percentiles (ms) from wrk's output."""
     try:
-        r = parse_report(out.stdout)
+        r = parse_report(stdout)
     except RuntimeError as e:
-        raise RuntimeError(f"{e}\n{out.stderr}") from None
+        raise RuntimeError(f"{e}\n{stderr}") from None
     return {"rps": r["requests"] / (r["duration_us"] / 1e6), "requests": r["requests"],
             "failures": sum(r[k] for k in FAILURE_KINDS), "p50_ms": r["p50_us"] / 1e3,
             "p99_ms": r["p99_us"] / 1e3, "p999_ms": r["p999_us"] / 1e3}
+
+
+def wrk(url, connections, duration):
+    """Runs wrk against url; returns req/s, failures and latency percentiles (ms)."""
+    out = subprocess.run(command(url, connections, duration), capture_output=True, text=True,
+                         timeout=duration + 60, check=True)
+    return summary(out.stdout, out.stderr)

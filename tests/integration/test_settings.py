@@ -79,8 +79,10 @@ def check_listing(found, absent_on_purpose, others=(), own_values=()):
 def test_env_example():
     found = file_names(".env.example", r"^([A-Z_]+)=(.*)$")
     # DB_PATH and METRICS_PATH are the image's (the volume); POOL_TIMEOUT is
-    # systemd's (the container runs one pool). BIND_ADDRESS is compose's own.
-    check_listing(found, {"DB_PATH", "METRICS_PATH", "POOL_TIMEOUT"}, {"BIND_ADDRESS"})
+    # systemd's (the container runs one pool). BIND_ADDRESS is compose's own,
+    # POSTGRES_PASSWORD the PostgreSQL variant's (docker-compose.postgres.yml).
+    check_listing(found, {"DB_PATH", "METRICS_PATH", "POOL_TIMEOUT"},
+                  {"BIND_ADDRESS", "POSTGRES_PASSWORD"})
 
 
 def test_systemd_defaults():

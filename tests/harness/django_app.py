@@ -1,0 +1,144 @@
+"""The reference Django app (bench/django/) under gunicorn, on a free loopback
+port in a directory of its own: the stack a Django user runs, for make compare
+and its test. The same shape as stack.Stack: start(), stop(), url(), the
+server's pids and its logs."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+from tests.harness.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = ROOT / "bench" / "django"
+PYTHON = "/usr/bin/python3"  # Debian's, with python3-django and gunicorn
+
+START_TIMEOUT_S = 60  # migrate and three workers importing Django, on a busy machine
+# gunicorn's graceful_timeout is 30 s: a TERM lets the requests in flight finish.
+STOP_TIMEOUT_S = 40
+
+# Django's settings of ours that the caller's shell must not change.
+OWNED = ("COMPARE_DB_PATH", "COMPARE_DJANGO_SQLITE", "COMPARE_DJANGO_HASH",
+         "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
+
+# The last line of a logged traceback: "django.db.utils.OperationalError: database is locked".
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
+# How django.request logs a view's exception, before its traceback.
+REQUEST_ERROR = "Internal Server Error: "
+
+
+class DjangoApp:
+    """One gunicorn serving bench/django; stop() stops what start() started.
+
+    sqlite: "default" (Django's settings) or "fixed"; hash: "default" or "cheap"."""
+
+    def __init__(self, run_dir, sqlite="default", hash="default"):
+        self.run_dir = Path(run_dir)
+        self.port = free_port()
+        self.db_path = self.run_dir / "db.sqlite3"
+        self.access_log_path = self.run_dir / "access.log"
+        self.error_log_path = self.run_dir / "error.log"
+        self.pid_path = self.run_dir / "gunicorn.pid"
+        self.env = {k: v for k, v in os.environ.items() if k not in OWNED}
+        self.env.update({
+            "COMPARE_DB_PATH": str(self.db_path), "COMPARE_DJANGO_SQLITE": sqlite,
+            "COMPARE_DJANGO_HASH": hash, "DJANGO_SETTINGS_MODULE": "compareapp.settings",
+            "PYTHONPATH": str(APP_DIR),
+        })
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def url(self, path):
+        return self.base + path
+
+    def migrate(self):
+        """Creates auth_user and the rest with Django's own migrations."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"],
+                                cwd=APP_DIR, env=self.env, capture_output=True, text=True,
+                                timeout=START_TIMEOUT_S)
+        if result.returncode != 0:
+            raise RuntimeError(f"django migrate failed:\n{result.stderr}")
+
+    def start(self):
+        """migrate, then gunicorn; returns once Django answers a request."""
+        self.migrate()
+        cmd = [PYTHON, "-m", "gunicorn", "-c", str(APP_DIR / "gunicorn.conf.py"),
+               "--bind", f"127.0.0.1:{self.port}", "--pid", str(self.pid_path),
+               "--access-logfile", str(self.access_log_path),
+               "--error-logfile", str(self.error_log_path)]
+        with open(self.run_dir / "gunicorn.out", "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=APP_DIR, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self):
+        # A path the app does not route: Django's 404 proves that a worker
+        # has loaded it, without creating a user.
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with status {self.proc.returncode}:\n"
+                                   f"{self.error_log()}")
+            try:
+                if requests.get(self.url("/ready"), timeout=2).status_code == 404:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT_S} s")
+
+    def stop(self):
+        """TERM to the master (its workers finish what they are doing), then
+        KILL to its process group if it has not exited within STOP_TIMEOUT_S."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def root_pids(self):
+        """The gunicorn master (its workers are its children)."""
+        return [self.proc.pid] if self.proc is not None else []
+
+    def error_log(self):
+        try:
+            return self.error_log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def exceptions(self):
+        """Counter of "OperationalError: database is locked" and such: the
+        exception each logged "Internal Server Error" ended with (the causes
+        of Django's 500s; a chained traceback names sqlite3's exception
+        first and Django's last)."""
+        causes, last = Counter(), None
+        for line in self.error_log().splitlines():
+            if line.startswith(REQUEST_ERROR):
+                if last:
+                    causes[last] += 1
+                last = None
+                continue
+            m = EXCEPTION_LINE.match(line)
+            if m:
+                last = f"{m.group(1).rsplit('.', 1)[-1]}: {m.group(2)}"
+        if last:
+            causes[last] += 1
+        return causes
