@@ -1,5 +1,6 @@
 #include "config_table.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -117,6 +118,7 @@ static int default_workers(struct config *cfg, char *err, size_t errlen);
 #define RANGE(lo, hi) SETTING_LONG, NULL, 0, lo, hi
 #define PATH SETTING_PATH, NULL, 0, 0, 0
 #define DATABASE_URL SETTING_DATABASE_URL, NULL, 0, 0, 0
+#define ENDPOINTS(tcp_only, most) SETTING_ENDPOINTS, NULL, 0, tcp_only, most
 #define AT(field) offsetof(struct config, field)
 
 const struct setting config_settings[] = {
@@ -162,6 +164,10 @@ const struct setting config_settings[] = {
 	  AT(multiwatch_timeout_ms), "see MULTIWATCH_RETRIES; a worker that lived longer is always restarted" },
 	{ "POOL_TIMEOUT", NULL, RANGE(1, 86400), "30", NULL, NULL, NULL, AT(pool_timeout_s),
 	  "seconds deploy/workers.sh waits at most for a pool to come up or to drain" },
+	{ "FCGI_LISTEN", NULL, ENDPOINTS(1, 1), "", NULL, NULL, NULL, AT(fcgi_listen),
+	  "the pool listens on this TCP address instead of the unix socket (docs/hosts.md)" },
+	{ "APP_UPSTREAMS", NULL, ENDPOINTS(0, 64), "", NULL, NULL, NULL, AT(app_upstreams),
+	  "the pools nginx sends requests to, instead of this machine's (docs/hosts.md)" },
 };
 
 const size_t config_nsettings = NCHOICES(config_settings);
@@ -226,6 +232,61 @@ static int parse_path(const char *name, const char *v, char *out,
 	return 0;
 }
 
+/*
+ * One endpoint of a SETTING_ENDPOINTS list, entry[0..n): unix:/PATH or
+ * /PATH (unless tcp_only), else HOST:PORT with PORT from 1 to 65535.
+ * deploy/stack.sh and nginx/render.sh check the host part further.
+ */
+static bool endpoint_ok(const char *entry, size_t n, bool tcp_only)
+{
+	size_t colon = n, digits;
+	long port = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (isspace((unsigned char)entry[i]))
+			return false;
+		if (entry[i] == ':')
+			colon = i;
+	}
+	if (!tcp_only && entry[0] == '/')
+		return n > 1;
+	if (!tcp_only && n > 6 && strncmp(entry, "unix:/", 6) == 0)
+		return true;
+	if (colon == 0 || colon == n)
+		return false;
+	digits = n - colon - 1;
+	if (digits == 0 || digits > 5)
+		return false;
+	for (size_t i = colon + 1; i < n; i++) {
+		if (!isdigit((unsigned char)entry[i]))
+			return false;
+		port = port * 10 + (entry[i] - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
+/* Checks a comma-separated list of endpoints, then stores it. */
+static int parse_endpoints(const struct setting *s, const char *name, const char *v,
+			   char *out, char *err, size_t errlen)
+{
+	const char *p = v;
+
+	/* Empty: unset.  Else entries between commas, none of them empty. */
+	for (long count = 1; *v != '\0'; count++) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || !endpoint_ok(p, n, s->min == 1) || count > s->max) {
+			snprintf(err, errlen, "%s=%s: must be %s", name, v, s->min == 1 ?
+				 "ADDR:PORT" : "HOST:PORT, unix:/PATH or /PATH, comma-separated");
+			return -1;
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	return parse_path(name, v, out, err, errlen);
+}
+
 /* Stores value v, read from variable name, in s's field of cfg. */
 static int setting_store(const struct setting *s, const char *name, const char *v,
 			 struct config *cfg, char *err, size_t errlen)
@@ -242,6 +303,8 @@ static int setting_store(const struct setting *s, const char *name, const char *
 		return parse_long(s, name, v, field, err, errlen);
 	case SETTING_DATABASE_URL:
 		return config_parse_database_url(v, cfg, err, errlen);
+	case SETTING_ENDPOINTS:
+		return parse_endpoints(s, name, v, field, err, errlen);
 	}
 	return -1;
 }

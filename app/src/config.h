@@ -62,6 +62,9 @@ struct config {
 	long multiwatch_retries;	/* deploy/workers.sh's */
 	long multiwatch_timeout_ms;
 	long pool_timeout_s;
+	/* Several app hosts (docs/hosts.md), for deploy/stack.sh and workers.sh. */
+	char fcgi_listen[CONFIG_PATH_MAX];	/* empty: the unix socket */
+	char app_upstreams[CONFIG_PATH_MAX];	/* empty: this machine's pool */
 };
 
 /* Only the variables this program reads; the tests pass their own. */

@@ -16,6 +16,7 @@ static void setting_print_value(const struct setting *s, const struct config *cf
 
 	switch (s->type) {
 	case SETTING_PATH:
+	case SETTING_ENDPOINTS:
 		fputs(field, out);
 		break;
 	case SETTING_CHOICE:
@@ -63,6 +64,13 @@ static void setting_print_allowed(const struct setting *s, const char *q, FILE *
 		fprintf(out, "%spostgres://...%s, %spostgresql://...%s or %ssqlite:///PATH%s",
 			q, q, q, q, q, q);
 		break;
+	case SETTING_ENDPOINTS:
+		if (s->min == 1)
+			fprintf(out, "%sADDR:PORT%s", q, q);
+		else
+			fprintf(out, "%sHOST:PORT%s, %sunix:/PATH%s or %s/PATH%s, comma-separated",
+				q, q, q, q, q, q);
+		break;
 	}
 }
 
@@ -70,6 +78,8 @@ static void setting_print_default(const struct setting *s, const char *q, FILE *
 {
 	if (s->computed != NULL)
 		fputs(s->computed_text, out);
+	else if (s->tuned[0] == '\0')
+		fputs("unset", out);
 	else if (s->django != NULL && strcmp(s->django, s->tuned) != 0)
 		fprintf(out, "%s%s%s (django-default: %s%s%s)", q, s->tuned, q, q,
 			s->django, q);

@@ -21,7 +21,12 @@ struct choice {
 /* The name of value among c[0..n), or "?" */
 const char *config_choice_name(const struct choice *c, size_t n, int value);
 
-enum setting_type { SETTING_PATH, SETTING_CHOICE, SETTING_LONG, SETTING_DATABASE_URL };
+enum setting_type {
+	SETTING_PATH, SETTING_CHOICE, SETTING_LONG, SETTING_DATABASE_URL,
+	/* FastCGI endpoints, comma-separated: HOST:PORT, [V6]:PORT, unix:/PATH or
+	 * /PATH; min 1 allows HOST:PORT only, max is how many at most. */
+	SETTING_ENDPOINTS
+};
 
 /* A default computed at load time rather than written in the table. */
 typedef int (*setting_default_fn)(struct config *cfg, char *err, size_t errlen);

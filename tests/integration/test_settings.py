@@ -79,10 +79,11 @@ def check_listing(found, absent_on_purpose, others=(), own_values=()):
 def test_env_example():
     found = file_names(".env.example", r"^([A-Z_]+)=(.*)$")
     # DB_PATH and METRICS_PATH are the image's (the volume); POOL_TIMEOUT is
-    # systemd's (the container runs one pool). BIND_ADDRESS is compose's own,
+    # systemd's (the container runs one pool); FCGI_LISTEN and APP_UPSTREAMS
+    # are for several hosts, not the two containers. BIND_ADDRESS is compose's own,
     # POSTGRES_PASSWORD the PostgreSQL variant's (docker-compose.postgres.yml).
-    check_listing(found, {"DB_PATH", "METRICS_PATH", "POOL_TIMEOUT"},
-                  {"BIND_ADDRESS", "POSTGRES_PASSWORD"})
+    check_listing(found, {"DB_PATH", "METRICS_PATH", "POOL_TIMEOUT", "FCGI_LISTEN",
+                          "APP_UPSTREAMS"}, {"BIND_ADDRESS", "POSTGRES_PASSWORD"})
 
 
 def test_systemd_defaults():
@@ -90,8 +91,10 @@ def test_systemd_defaults():
     # The worker count is the instance name; PORT is nginx's, not the pool's;
     # METRICS_PATH is set by deploy/workers.sh for each pool.
     # Its DB_PATH is the package's (/var/lib/sqlite-fcgi), not the checkout's.
-    check_listing(found, {"WORKERS", "WEB_CONCURRENCY", "PORT", "METRICS_PATH"},
-                  own_values={"DB_PATH"})
+    # The unit serves on its unix socket: FCGI_LISTEN and APP_UPSTREAMS are
+    # deploy/stack.sh's (docs/hosts.md).
+    check_listing(found, {"WORKERS", "WEB_CONCURRENCY", "PORT", "METRICS_PATH", "FCGI_LISTEN",
+                          "APP_UPSTREAMS"}, own_values={"DB_PATH"})
 
 
 def test_docker_compose():
@@ -105,8 +108,10 @@ def test_docker_compose():
         found.append((name, default.group(1) if default else
                        comment.group(1) if comment else ""))
     # DB_PATH is the image's (the volume), PORT is nginx's host port (below),
-    # POOL_TIMEOUT is systemd's, METRICS_PATH is deploy/workers.sh's.
-    check_listing(found, {"DB_PATH", "METRICS_PATH", "PORT", "POOL_TIMEOUT"})
+    # POOL_TIMEOUT is systemd's, METRICS_PATH is deploy/workers.sh's; the
+    # containers share a unix socket (FCGI_LISTEN, APP_UPSTREAMS: docs/hosts.md).
+    check_listing(found, {"DB_PATH", "METRICS_PATH", "PORT", "POOL_TIMEOUT", "FCGI_LISTEN",
+                          "APP_UPSTREAMS"})
 
 
 def test_stack_clears_every_setting(tmp_path, monkeypatch):
@@ -117,7 +122,8 @@ def test_stack_clears_every_setting(tmp_path, monkeypatch):
     assert not leaked
 
 
-@pytest.mark.parametrize("name", ["WRITE_LOCK_WAIT", "POOL_TIMEOUT", "MULTIWATCH_RETRIES"])
+@pytest.mark.parametrize("name", ["WRITE_LOCK_WAIT", "POOL_TIMEOUT", "MULTIWATCH_RETRIES",
+                                  "FCGI_LISTEN", "APP_UPSTREAMS"])
 def test_a_bad_value_is_refused_by_name(name):
     result = subprocess.run([str(BINARY), "config"], capture_output=True, text=True, timeout=30,
                             env={"PATH": "/usr/bin:/bin", name: "bogus"})
