@@ -18,11 +18,21 @@ LITESTREAM = ROOT / "build" / "litestream" / "litestream"
 SETTINGS = dict(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
 LOAD_SECONDS = int(os.environ.get("LITESTREAM_LOAD_SECONDS", "20"))
 # Litestream holds a read transaction, so the WAL hook's TRUNCATE (from 4096
-# pages, 16 MiB) rarely gets its moment; Litestream checkpoints
-# from 1000 pages and forces one at 10000 (40 MiB).  A starved checkpoint
-# grows the WAL without bound (past 170 MiB in make bench before the hook);
-# one run here: the WAL file plateaued at 46 MiB.
-WAL_BOUND = 64 * 1024 * 1024  # journal_size_limit
+# pages, 16 MiB) rarely gets its moment; Litestream checkpoints from 1000
+# pages and forces one at 10000 (40 MiB), after which the WAL is written
+# from its start again: its file stops growing.  How high it gets first
+# depends on how fast the workers commit (46-55 MiB in runs on an idle
+# machine, 89 MiB once with the rest of make test beside it), so the test
+# checks that it stopped growing.  A starved checkpoint would grow it all
+# along (past 170 MiB in make bench before the hook).
+WAL_GROWTH_BOUND = 16 * 1024 * 1024  # in the last third of the run: 4096 pages
+
+
+def wal_stopped_growing(sizes):
+    """True when the WAL grew by at most WAL_GROWTH_BOUND in the last third
+    of the samples, over its size before."""
+    cut = 2 * len(sizes) // 3
+    return max(sizes[cut:]) - max(sizes[:cut]) <= WAL_GROWTH_BOUND
 
 
 def litestream_binary():
@@ -77,7 +87,8 @@ def test_litestream_replicates_under_load_and_restores(make_stack, tmp_path):
         print(f"\nlitestream: {len(acked)} users acknowledged, max WAL {max(sizes)} bytes"
               f" ({max(sizes) / 2**20:.1f} MiB) over {len(sizes)} samples")
         print("WAL MiB every 1 s:", [round(x / 2**20, 1) for x in sizes[::20]])
-        assert max(sizes) < WAL_BOUND, f"the WAL grew to {max(sizes)} bytes"
+        assert len(sizes) >= 30, "too few WAL samples to tell"
+        assert wal_stopped_growing(sizes), f"the WAL kept growing, to {max(sizes)} bytes"
         # Restores until the replica holds every acknowledged user: sync-interval
         # is 1 s; 30 s is a margin for the shared machine.
         deadline = time.monotonic() + 30
