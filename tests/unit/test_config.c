@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "db.h"
+
 static void defaults_are_the_tuned_profile(void **state)
 {
 	const char *env[] = { NULL };
@@ -228,6 +230,52 @@ static void config_print_names_every_setting(void **state)
 	assert_string_equal(out, want);
 }
 
+/* The statements `sqlite-fcgi config` prints for a worker's connection. */
+static void print_plan(const char *const *env, char *out, size_t len)
+{
+	struct config cfg;
+	char err[ERR_LEN];
+	FILE *f = fmemopen(out, len, "w");
+
+	assert_non_null(f);
+	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
+	db_print_plan(&cfg, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void config_prints_the_statements_each_profile_runs(void **state)
+{
+	const char *tuned[] = { "DB_PATH=/d/db", NULL };
+	const char *django[] = { "DB_PATH=/d/db", "SQLITE_PROFILE=django-default", NULL };
+	const char *pieces[] = { "DB_PATH=/d/db", "SQLITE_JOURNAL_MODE=persist",
+		"SQLITE_SYNCHRONOUS=off", "SQLITE_BUSY_TIMEOUT_MS=0", "WRITE_LOCK_WAIT=sqlite",
+		"HASH_WHEN=inside-transaction", NULL };
+	char out[2048] = "";
+
+	(void)state;
+	print_plan(tuned, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 5000);\n"
+		"PRAGMA journal_mode = wal;\n"
+		"PRAGMA synchronous = full;\n"
+		"PRAGMA journal_size_limit = 67108864;\n"
+		"sqlite3_wal_hook(db, ...);  -- after a commit: PASSIVE checkpoint from 1000 WAL pages, TRUNCATE from 4096\n"
+		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n");
+	print_plan(django, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 5000);\n"
+		"PRAGMA journal_mode = delete;\n"
+		"PRAGMA synchronous = full;\n"
+		"BEGIN DEFERRED;  -- each /create_user/ transaction, password hashed inside the transaction\n");
+	print_plan(pieces, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 0);\n"
+		"PRAGMA journal_mode = persist;\n"
+		"PRAGMA synchronous = off;\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed inside the transaction\n");
+}
+
 /* The markdown listing has one row per setting, with both profiles' defaults. */
 static void markdown_lists_every_setting(void **state)
 {
@@ -316,6 +364,7 @@ int main(void)
 		cmocka_unit_test(bad_values_are_refused_by_name),
 		cmocka_unit_test(long_paths_are_refused_by_name),
 		cmocka_unit_test(config_print_names_every_setting),
+		cmocka_unit_test(config_prints_the_statements_each_profile_runs),
 		cmocka_unit_test(database_url_picks_the_engine),
 		cmocka_unit_test(database_url_refused_without_echoing_it),
 		cmocka_unit_test(mask_url_hides_every_password),
