@@ -14,6 +14,9 @@ run="nginx spawn-fcgi multiwatch sqlite3 curl procps libpq5"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client postgresql pgloader"
 # make lint, the first step of make test (see mk/lint.mk).
 test="$test shellcheck cppcheck"
+# The /metrics allow/deny test: a network namespace (util-linux unshare)
+# with a public address on its loopback (iproute2), as root.
+test="$test util-linux iproute2"
 bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).
