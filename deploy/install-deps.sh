@@ -17,6 +17,8 @@ test="$test shellcheck cppcheck"
 # The /metrics allow/deny test: a network namespace (util-linux unshare)
 # with a public address on its loopback (iproute2), as root.
 test="$test util-linux iproute2"
+# systemd-analyze verify, for the unit files the tests check.
+test="$test systemd"
 bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).
