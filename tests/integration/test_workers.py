@@ -190,3 +190,45 @@ def test_deleted_database_is_503_then_recovers(make_stack):
     counts = [s.get("/create_user/").text for _ in range(4)]
     assert counts == [f"User created, num users: {n}" for n in range(1, 5)]
     assert s.user_count() == 4
+
+
+def fresh_database(s, path):
+    """A migrated, empty database file at path, made by the service's own migrate."""
+    migrate = subprocess.run([s.env["SQLITE_FCGI"], "migrate"], env=dict(s.env, DB_PATH=str(path)),
+                             capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr
+
+
+def test_replaced_database_fails_healthz_then_is_reopened(make_stack, tmp_path):
+    """A file renamed over DB_PATH: the worker's connection still has the old
+    one open, /healthz says so (503), and the next request opens the new file."""
+    s = make_stack(WORKERS=1)
+    assert s.get("/create_user/").text == "User created, num users: 1"
+    fresh_database(s, tmp_path / "new.sqlite3")
+    # The old file's WAL and index go with it: SQLite would read a stale WAL
+    # left at DB_PATH-wal as the new file's (its frames carry no file identity).
+    for suffix in ("-wal", "-shm"):
+        os.unlink(f"{s.db_path}{suffix}")
+    os.replace(tmp_path / "new.sqlite3", s.db_path)
+    r = s.get("/healthz")
+    assert (r.status_code, r.text) == (503, "database unavailable\n")
+    assert "the database file was moved or deleted" in s.app_log()
+    assert s.get("/healthz").status_code == 200
+    assert s.get("/create_user/").text == "User created, num users: 1"  # in the new file
+
+
+def test_moved_database_is_503_and_keeps_its_writes_out(make_stack):
+    """A database moved away with its WAL and index: no write goes to it
+    through the connection still open on it."""
+    s = make_stack(WORKERS=1)
+    assert s.get("/create_user/").status_code == 200
+    moved = f"{s.db_path}.moved"
+    for suffix in ("-wal", "-shm", ""):
+        os.rename(f"{s.db_path}{suffix}", f"{moved}{suffix}")
+    r = s.get("/create_user/")
+    assert (r.status_code, r.text) == (503, "database unavailable\n")
+    con = sqlite3.connect(moved)
+    try:
+        assert con.execute("SELECT COUNT(*) FROM auth_user").fetchone() == (1,)
+    finally:
+        con.close()
