@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.harness.locks import flock_waiters, wait_for
-from tests.harness.stack import Stack
+from tests.harness.stack import BINARY, Stack
 
 
 def listening_socket(pid):
@@ -232,3 +232,25 @@ def test_moved_database_is_503_and_keeps_its_writes_out(make_stack):
         assert con.execute("SELECT COUNT(*) FROM auth_user").fetchone() == (1,)
     finally:
         con.close()
+
+
+def test_a_crash_loop_is_given_up_after_multiwatch_retries(tmp_path):
+    """A worker that dies at once, every time: multiwatch starts the slot
+    MULTIWATCH_RETRIES + 1 times, then gives it up, and start fails."""
+    starts = tmp_path / "starts"
+    crashing = tmp_path / "sqlite-fcgi"
+    crashing.write_text(f"""#!/bin/sh
+# config and migrate as the real binary; serve dies at once.
+if [ "$1" = serve ]; then echo start >>"{starts}"; exit 1; fi
+exec "{BINARY}" "$@"
+""")
+    crashing.chmod(0o755)
+    s = Stack(tmp_path / "loop", WORKERS=1, SQLITE_FCGI=crashing, MULTIWATCH_RETRIES=2,
+              MULTIWATCH_TIMEOUT_MS=1000, START_TIMEOUT=10)
+    try:
+        result = s.run_script("start")
+        assert result.returncode != 0
+        wait_for(lambda: "died to often" in s.app_log(), what="multiwatch giving up")
+        assert starts.read_text().split() == ["start"] * 3
+    finally:
+        s.stop()
