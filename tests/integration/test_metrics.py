@@ -4,12 +4,14 @@ import fcntl
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness.locks import flock_waiters, holds_wal_snapshot, wait_for
+from tests.harness.stack import STACK
 
 
 def scrape(stack):
@@ -121,3 +123,23 @@ def test_busy_snapshot_is_counted_by_its_own_code(make_stack):
     assert samples[("sqlite_fcgi_sqlite_busy_total", (("code", "SQLITE_BUSY_SNAPSHOT"),))] == 1
     assert "insert user: database is locked (SQLITE_BUSY_SNAPSHOT" in s.app_log()
     assert s.user_count() == 1  # only the test's own
+
+
+def test_each_pool_counts_afresh_after_a_resize(make_stack):
+    """deploy/workers.sh gives each pool its own METRICS_PATH (SOCKET.metrics):
+    after a resize, /metrics counts what the new pool served, from zero."""
+    s = make_stack(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
+    for _ in range(3):
+        assert s.get("/create_user/").status_code == 200
+    assert created_200(scrape(s)) == 3
+    resized = subprocess.run([str(STACK), "resize", "1"], env=s.env, capture_output=True,
+                             text=True, timeout=120)
+    assert resized.returncode == 0, resized.stderr
+    s.wait_for_workers(1)
+    for _ in range(2):
+        assert s.get("/create_user/").status_code == 200
+    samples = scrape(s)
+    assert created_200(samples) == 2
+    assert samples[("sqlite_fcgi_worker_restarts_total", ())] == 0
+    assert s.user_count() == 5
+    assert not list(s.run_dir.glob("fcgi-1.sock*"))  # the old pool's file went with it
