@@ -254,3 +254,34 @@ exec "{BINARY}" "$@"
         assert starts.read_text().split() == ["start"] * 3
     finally:
         s.stop()
+
+
+def test_settings_not_applied_are_503_until_they_are(make_stack):
+    """A worker reopening a file in rollback-journal mode that another
+    connection is reading cannot switch it to WAL (that needs the file to
+    itself): it answers 503 `database unavailable`, says why in its log, and
+    opens the file again on the next request, which succeeds once the reader
+    is gone."""
+    s = make_stack(WORKERS=1, SQLITE_BUSY_TIMEOUT_MS=100)
+    assert s.get("/create_user/").status_code == 200
+    for suffix in ("", "-wal", "-shm"):
+        os.unlink(f"{s.db_path}{suffix}")
+    assert s.get("/create_user/").status_code == 503  # the deletion noticed
+    migrate = subprocess.run([s.env["SQLITE_FCGI"], "migrate"],
+                             env=dict(s.env, SQLITE_JOURNAL_MODE="delete"),
+                             capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr
+    reader = sqlite3.connect(s.db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM auth_user").fetchall()
+        for _ in range(2):  # each request tries the open again
+            r = s.get("/create_user/")
+            assert (r.status_code, r.text) == (503, "database unavailable\n")
+            assert r.headers["Retry-After"] == "1"
+    finally:
+        reader.close()
+    assert f"database unavailable: {s.db_path}: applying settings: database is locked" \
+        in s.app_log()
+    assert s.get("/create_user/").text == "User created, num users: 1"
+    assert s.query("PRAGMA journal_mode") == [("wal",)]
