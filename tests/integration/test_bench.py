@@ -29,7 +29,7 @@ def test_quick_bench_writes_the_table(tmp_path):
                 "| PostgreSQL, default hash | 100 |", "| PostgreSQL, cheap hash | 100 |"):
         assert row in table, row
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert len(rows) == 10
+    assert len(rows) == int(steps[-1][1])  # one row per run announced
     for r in rows:
         assert float(r["rps"]) > 0, r
         assert int(r["requests"]) > 0, r
