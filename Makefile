@@ -55,10 +55,13 @@ $(BUILD)/san/%.o: app/src/%.c app/src/*.h | $(BUILD)/san
 	$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h $(APP_OBJ) | $(BUILD)/unit
-	$(CC) $(ALL_CFLAGS) -Iapp/src -o $@ $< $(APP_OBJ) $(ALL_LDFLAGS) $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Iapp/src -o $@ $< $(APP_OBJ) $(ALL_LDFLAGS) $(UNIT_LDFLAGS) $(LIBS) -lcmocka
 
 $(BUILD)/san-unit/%: tests/unit/%.c tests/unit/*.h $(SAN_OBJ) | $(BUILD)/san-unit
-	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) $(LIBS) -lcmocka
+	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) $(UNIT_LDFLAGS) $(LIBS) -lcmocka
+
+# test_db reads each block the wiping allocator frees, just before free().
+$(BUILD)/unit/test_db $(BUILD)/san-unit/test_db: UNIT_LDFLAGS := -Wl,--wrap=free
 
 $(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/san-unit:
 	mkdir -p $@

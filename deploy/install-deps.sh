@@ -19,6 +19,8 @@ test="$test shellcheck cppcheck"
 # npm fetches the Litestream binary the sidecar's test runs (mk/litestream.mk);
 # a machine whose Node.js came with its own npm keeps it.
 command -v npm >/dev/null 2>&1 || test="$test npm"
+# systemd-analyze verify, for the unit files the tests check.
+test="$test systemd"
 bench="wrk gnuplot-nox"
 # libFuzzer targets (clang + its runtime) and the valgrind memcheck run of a
 # worker, both part of make test (see mk/reliability.mk).

@@ -18,7 +18,13 @@ def setting_names():
     return tuple(out.split())
 
 
+# What deploy/stack.sh and deploy/workers.sh read besides the settings of the
+# table: the socket's path, how long a start may take, and RUN_DIR and the
+# binary, which the harness always sets.
+SCRIPT_SETTINGS = ("RUN_DIR", "SOCKET", "START_TIMEOUT", "SQLITE_FCGI")
+
+
 def without_settings(env):
-    """A copy of env without any of the service's settings."""
-    names = setting_names()
+    """A copy of env without any of the service's settings, nor the scripts'."""
+    names = set(setting_names()) | set(SCRIPT_SETTINGS)
     return {k: v for k, v in env.items() if k not in names}

@@ -11,15 +11,19 @@ import sys
 import time
 from pathlib import Path
 
+from tests.harness.locks import wait_for
+
 CHAOS_SECONDS = 25
 WORKERS = 3
 LOCUSTFILE = Path(__file__).resolve().parent / "chaos_locustfile.py"
 
 
 def kill_loop(stack, seconds, min_age=1.2):
-    """SIGKILLs one random worker a second; returns the number killed.  Only a
-    worker older than multiwatch's restart window (1 s) is picked, so that the
-    kills never look like a crash loop (deploy/workers.sh: -r 10 -t 1000)."""
+    """SIGKILLs one random worker a second; returns the number of kills that
+    happened: each one counted once the pid is gone and multiwatch has a new
+    worker in its place, not each one attempted.  Only a worker older than
+    multiwatch's restart window (1 s) is picked, so that the kills never look
+    like a crash loop (deploy/workers.sh: -r 10 -t 1000)."""
     first_seen, kills = {}, 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -29,12 +33,16 @@ def kill_loop(stack, seconds, min_age=1.2):
         for p in pids:
             first_seen.setdefault(p, now)
         old = [p for p in pids if now - first_seen[p] >= min_age]
-        if old:
-            try:
-                os.kill(random.choice(old), signal.SIGKILL)
-                kills += 1
-            except ProcessLookupError:
-                pass
+        if not old:
+            continue
+        victim = random.choice(old)
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        wait_for(lambda: victim not in stack.worker_pids()
+                 and len(stack.worker_pids()) == WORKERS, what="the killed worker replaced")
+        kills += 1
     return kills
 
 
@@ -71,7 +79,9 @@ def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path):
                f"{len(unacknowledged)} committed without an answer")
     print("\n" + summary)
     sys.stdout.flush()
-    assert kills >= CHAOS_SECONDS * 2 // 3, summary
+    # Not a rate: a floor that says the run killed workers at all (each kill
+    # is confirmed by kill_loop); the checks below hold for any number.
+    assert kills >= 5, summary
     assert len(records) > 100, out[-2000:]
     assert len(pids) == WORKERS
     assert "died to often" not in s.app_log()  # multiwatch never gave up a slot

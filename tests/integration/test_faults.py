@@ -58,7 +58,10 @@ def test_locked_longer_than_busy_timeout_by_outside_sqlite3(make_stack, tmp_path
         for i in range(4):
             t0 = time.monotonic()
             assert_503(create(s, f"locked{i}"), "database is locked")
-            assert time.monotonic() - t0 >= 0.3  # it waited the busy timeout first
+            # It waited the busy timeout first: SQLite sleeps the whole 300 ms
+            # before it gives up, and the 0.5 ms hash cannot make up the
+            # difference; a lower bound only grows on a loaded machine.
+            assert time.monotonic() - t0 >= 0.3
     finally:
         holder.stdin.write("ROLLBACK;\n.quit\n")
         holder.stdin.close()

@@ -266,6 +266,25 @@ def test_a_read_only_route_is_retried_on_the_other_host(hosts):
     assert retried and retried[0][3] == f"{a.listen}, {b.listen}", access(proxy)
 
 
+def test_a_create_is_never_retried_on_the_other_host(hosts):
+    """fastcgi_next_upstream off, shown by behaviour: with host A down, nginx's
+    round robin sends one of the first two creations to A, which fails (502)
+    and is not sent on to B (its log line names A alone); the other one is
+    answered by B. One user exists: nothing was created twice or by a retry."""
+    a = hosts.start_pool(HOST_ADDRS[0])
+    b = hosts.start_pool(HOST_ADDRS[1])
+    proxy = hosts.start_proxy([a.listen, b.listen])
+    a.stop()
+    statuses = sorted(proxy.get("/create_user/").status_code for _ in range(2))
+    assert statuses == [200, 502]
+    wait_for(lambda: len([l for l in access(proxy) if l[1] == "/create_user/"]) == 2, 10,
+             "both lines in the access log")
+    upstreams = sorted((status, ua) for _, path, status, ua in access(proxy)
+                       if path == "/create_user/")
+    assert upstreams == [(200, b.listen), (502, a.listen)]
+    assert hosts.users() == 1
+
+
 def render(*args):
     return subprocess.run([str(RENDER), *map(str, args)], capture_output=True, text=True)
 

@@ -1,11 +1,17 @@
 """GET /metrics: Prometheus text, summed over the workers, kept across worker deaths."""
 
+import fcntl
 import os
 import signal
+import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness.locks import flock_waiters, holds_wal_snapshot, wait_for
+from tests.harness.stack import STACK
 
 
 def scrape(stack):
@@ -24,12 +30,31 @@ def created_200(samples):
                         (("route", "/create_user/"), ("status", "200"))), 0)
 
 
+def one_request_on_each_worker(s, pids):
+    """Holds the write lock file until /proc/locks shows every worker blocked
+    on it with a request of its own, then lets them all finish: each worker
+    has served one, which no scheduling can arrange otherwise."""
+    lock = f"{s.db_path}-writelock"
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with ThreadPoolExecutor(len(pids)) as pool:
+            futures = [pool.submit(s.get, "/create_user/") for _ in pids]
+            wait_for(lambda: sorted(flock_waiters(lock)) == pids, what="every worker blocked")
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return [f.result().status_code for f in futures]
+    finally:
+        os.close(fd)
+
+
 def test_counts_are_summed_over_workers_and_survive_a_kill(make_stack):
     s = make_stack(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
     pids = s.wait_for_workers(3)
+    # Each worker serves one of these: the sums below are over all three slots.
+    assert one_request_on_each_worker(s, pids) == [200] * 3
     with ThreadPoolExecutor(6) as pool:
-        statuses = list(pool.map(lambda _: s.get("/create_user/").status_code, range(60)))
-    assert statuses == [200] * 60
+        statuses = list(pool.map(lambda _: s.get("/create_user/").status_code, range(57)))
+    assert statuses == [200] * 57
     s.get("/nope")
     samples = scrape(s)
     assert created_200(samples) == 60
@@ -40,7 +65,6 @@ def test_counts_are_summed_over_workers_and_survive_a_kill(make_stack):
     assert samples[("sqlite_fcgi_create_user_seconds_bucket", (("le", "+Inf"),))] == 60
     assert samples[("sqlite_fcgi_wal_bytes", ())] > 0
     assert samples[("sqlite_fcgi_worker_restarts_total", ())] == 0
-    # Each worker served some of them: the sum is over all slots.
     log = s.app_log()
 
     os.kill(pids[0], signal.SIGKILL)
@@ -57,7 +81,6 @@ def test_counts_are_summed_over_workers_and_survive_a_kill(make_stack):
 
 
 def test_locked_answers_are_counted_by_code(make_stack):
-    import sqlite3
     s = make_stack(WORKERS=2, SQLITE_BUSY_TIMEOUT_MS=50)
     holder = sqlite3.connect(s.db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
@@ -70,3 +93,53 @@ def test_locked_answers_are_counted_by_code(make_stack):
     assert samples[("sqlite_fcgi_sqlite_busy_total", (("code", "SQLITE_BUSY"),))] == 1
     assert samples[("sqlite_fcgi_requests_total",
                     (("route", "/create_user/"), ("status", "503")))] == 1
+
+
+def test_busy_snapshot_is_counted_by_its_own_code(make_stack):
+    """The seed's failure in WAL mode: a deferred transaction that has read,
+    then writes after another connection committed, gets SQLITE_BUSY_SNAPSHOT.
+    The worker runs the seed's order (BEGIN, read, hash, insert); the test
+    commits a user as soon as /proc/locks shows the worker's read snapshot,
+    while the worker is in a hash of about a second (sha512crypt, 2,000,000
+    rounds): the commit takes milliseconds, so the margin is the hash."""
+    s = make_stack(WORKERS=1, SQLITE_TXN="deferred", SQLITE_JOURNAL_MODE="wal",
+                   HASH_WHEN="inside-transaction", HASH_METHOD="sha512crypt",
+                   HASH_COST=2000000)
+    worker, = s.wait_for_workers(1)
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(s.get, "/create_user/")
+        wait_for(lambda: holds_wal_snapshot(s.db_path, worker), what="the worker's snapshot")
+        other = sqlite3.connect(s.db_path, isolation_level=None, timeout=10)
+        try:
+            other.execute("INSERT INTO auth_user (password, is_superuser, username, last_name,"
+                          " email, is_staff, is_active, date_joined, first_name)"
+                          " VALUES ('x', 0, 'other', '', '', 0, 1, '2024-01-01', '')")
+        finally:
+            other.close()
+        assert not future.done()  # the worker was still hashing
+        r = future.result()
+    assert (r.status_code, r.text) == (503, "database is locked\n")
+    samples = scrape(s)
+    assert samples[("sqlite_fcgi_sqlite_busy_total", (("code", "SQLITE_BUSY_SNAPSHOT"),))] == 1
+    assert "insert user: database is locked (SQLITE_BUSY_SNAPSHOT" in s.app_log()
+    assert s.user_count() == 1  # only the test's own
+
+
+def test_each_pool_counts_afresh_after_a_resize(make_stack):
+    """deploy/workers.sh gives each pool its own METRICS_PATH (SOCKET.metrics):
+    after a resize, /metrics counts what the new pool served, from zero."""
+    s = make_stack(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
+    for _ in range(3):
+        assert s.get("/create_user/").status_code == 200
+    assert created_200(scrape(s)) == 3
+    resized = subprocess.run([str(STACK), "resize", "1"], env=s.env, capture_output=True,
+                             text=True, timeout=120)
+    assert resized.returncode == 0, resized.stderr
+    s.wait_for_workers(1)
+    for _ in range(2):
+        assert s.get("/create_user/").status_code == 200
+    samples = scrape(s)
+    assert created_200(samples) == 2
+    assert samples[("sqlite_fcgi_worker_restarts_total", ())] == 0
+    assert s.user_count() == 5
+    assert not list(s.run_dir.glob("fcgi-1.sock*"))  # the old pool's file went with it

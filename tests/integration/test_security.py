@@ -1,25 +1,26 @@
 """Security properties checked on the real stack and the built binary:
 passwords stored only as libxcrypt hashes and never logged, the database
 files unreachable through nginx, the FastCGI socket 0660, the binary
-hardened, and nginx's limits in its rendered configuration."""
+hardened, nginx's limits in its rendered configuration and at work (body,
+header line, slow headers), and /metrics refused to a public address."""
 
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import time
 
 import pytest
 
-from tests.harness.stack import BINARY
+from tests.harness.stack import BINARY, Stack
 
 SECRETS = ["Tr0ub4dor&3-form", "correct horse battery staple json", "pw-in-a-refused-request"]
 
 
 @pytest.fixture(scope="module")
 def sec_stack(tmp_path_factory):
-    from tests.harness.stack import Stack
     s = Stack(tmp_path_factory.mktemp("security"), WORKERS=2).start()
     yield s
     s.stop()
@@ -110,3 +111,44 @@ def test_query_strings_are_not_logged(sec_stack):
         time.sleep(0.05)
     assert "hunter2-in-a-url" not in log
     assert '"GET /create_user/ HTTP/1.1" 400 ' in log
+
+
+def test_a_body_over_64k_is_413_and_64k_is_passed_on(sec_stack):
+    s = sec_stack
+    before = s.user_count()
+    form = b"username=limit&password=x&pad="
+    at_limit = form + b"p" * (64 * 1024 - len(form))
+    r = s.post("/create_user/", data=at_limit,
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    # Through nginx to the worker, which refuses the unknown field.
+    assert (r.status_code, r.text) == (400, 'unknown field "pad": expected username, email, password\n')
+    r = s.post("/create_user/", data=at_limit + b"p",
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    assert not re.search(r"nginx/\d", r.text)  # server_tokens off: no version
+    assert s.user_count() == before
+
+
+def test_a_header_line_over_8k_is_refused_by_nginx(sec_stack):
+    r = sec_stack.get("/healthz", headers={"X-Long": "a" * 9000})
+    assert r.status_code in (400, 431, 494), r.status_code
+    assert sec_stack.get("/healthz", headers={"X-Long": "a" * 7000}).status_code == 200
+
+
+def test_slow_headers_are_cut_off_by_client_header_timeout(sec_stack):
+    """Headers never finished: nginx answers 408 or closes the connection once
+    client_header_timeout (10 s) passes. The lower bound says it was that
+    timeout (nginx waits at least that long); the upper one only stops a
+    broken run from hanging."""
+    with socket.create_connection(("127.0.0.1", sec_stack.port), timeout=60) as c:
+        start = time.monotonic()
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # no blank line: not finished
+        got = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        waited = time.monotonic() - start
+    assert got == b"" or got.startswith(b"HTTP/1.1 408"), got
+    assert 9.5 <= waited < 60, waited

@@ -129,3 +129,17 @@ def test_a_bad_value_is_refused_by_name(name):
                             env={"PATH": "/usr/bin:/bin", name: "bogus"})
     assert result.returncode != 0
     assert f"{name}=bogus: must be" in result.stderr
+
+
+def test_the_test_stack_clears_every_setting_of_the_shell(monkeypatch, tmp_path):
+    """A developer's shell full of settings changes nothing a test runs: the
+    stack's environment holds only what the test gave it."""
+    from tests.harness.settings import SCRIPT_SETTINGS
+    from tests.harness.stack import Stack
+    for name in setting_names() + SCRIPT_SETTINGS:
+        monkeypatch.setenv(name, "leaked-from-the-shell")
+    s = Stack(tmp_path / "s", WORKERS=2)
+    leaked = {k for k, v in s.env.items() if v == "leaked-from-the-shell"}
+    assert leaked == set()
+    assert {k for k in s.env if k in setting_names() or k in SCRIPT_SETTINGS} == {
+        "PORT", "RUN_DIR", "DB_PATH", "SQLITE_FCGI", "WORKERS"}

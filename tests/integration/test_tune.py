@@ -1,10 +1,13 @@
 """A short make tune (two worker counts, a few seconds each) writes its table, CSV and plot."""
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +30,42 @@ def test_short_tune_writes_table_csv_and_png(tmp_path):
         assert int(r["rss_total_kb"]) > 0, r
     png = (tmp_path / "tune.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+
+
+def load_tune(monkeypatch):
+    """bench/tune.py as a module, with the default budget (1000 ms)."""
+    monkeypatch.delenv("TUNE_P99_BUDGET_MS", raising=False)
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("tune_under_test", ROOT / "bench" / "tune.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(workers, rps, p99_ms, failures=0):
+    return {"workers": workers, "rps": rps, "p99_ms": p99_ms, "failures": failures}
+
+
+@pytest.mark.parametrize("rows, chosen", [
+    # The fewest workers within 5% of the best throughput (190 of 200).
+    ([row(1, 100, 200), row(2, 190, 300), row(3, 200, 400), row(4, 198, 500)], 2),
+    # Just under 5% is not enough.
+    ([row(1, 100, 200), row(2, 189.9, 300), row(3, 200, 400)], 3),
+    # The rows' order does not matter.
+    ([row(4, 198, 500), row(3, 200, 400), row(2, 190, 300), row(1, 100, 200)], 2),
+    # A p99 over the budget, or any failure, rules a count out.
+    ([row(2, 199, 1001), row(3, 200, 400)], 3),
+    ([row(2, 200, 300, failures=1), row(3, 199, 400)], 3),
+    ([row(1, 50, 1000)], 1),  # the budget itself is allowed
+    # Nothing qualifies: no recommendation.
+    ([row(1, 100, 2000), row(2, 200, 1500, failures=3)], None),
+])
+def test_recommend_picks_the_fewest_workers_that_meet_the_rule(monkeypatch, rows, chosen):
+    tune = load_tune(monkeypatch)
+    best, why = tune.recommend(rows)
+    if chosen is None:
+        assert best is None
+        assert why.startswith("no worker count met p99 <= 1000 ms")
+    else:
+        assert best["workers"] == chosen
+        assert why.startswith(f"{chosen} workers: the fewest within 5% of the best throughput")

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "db.h"
+
 static void defaults_are_the_tuned_profile(void **state)
 {
 	const char *env[] = { NULL };
@@ -148,6 +150,12 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "MULTIWATCH_TIMEOUT_MS=0", "MULTIWATCH_TIMEOUT_MS=0: must be a whole number from 1 to 3600000" },
 		{ "POOL_TIMEOUT=30s", "POOL_TIMEOUT=30s: must be a whole number from 1 to 86400" },
 		{ "PORT=0x50", "PORT=0x50: must be a whole number from 1 to 65535" },
+		{ "FCGI_LISTEN=127.0.0.2", "FCGI_LISTEN=127.0.0.2: must be ADDR:PORT" },
+		{ "FCGI_LISTEN=unix:/s", "FCGI_LISTEN=unix:/s: must be ADDR:PORT" },
+		{ "FCGI_LISTEN=h:65536", "FCGI_LISTEN=h:65536: must be ADDR:PORT" },
+		{ "APP_UPSTREAMS=h:1,", "APP_UPSTREAMS=h:1,: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
+		{ "APP_UPSTREAMS=h:1,,g:2", "APP_UPSTREAMS=h:1,,g:2: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
+		{ "APP_UPSTREAMS=h 1:2", "APP_UPSTREAMS=h 1:2: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
 	};
 	struct config cfg;
 	char err[ERR_LEN];
@@ -206,7 +214,8 @@ static void config_print_names_every_setting(void **state)
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
 		"HASH_METHOD=bcrypt", "HASH_COST=5", "WEB_CONCURRENCY=9",
 		"PORT=81", "MULTIWATCH_RETRIES=3", "MULTIWATCH_TIMEOUT_MS=4",
-		"POOL_TIMEOUT=6", NULL
+		"POOL_TIMEOUT=6", "FCGI_LISTEN=127.0.0.2:9000",
+		"APP_UPSTREAMS=127.0.0.2:9000,unix:/run/s.sock", NULL
 	};
 	static const char want[] =
 		"SQLITE_PROFILE=django-default\n" "DB_PATH=/d/db\n"
@@ -215,7 +224,8 @@ static void config_print_names_every_setting(void **state)
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
 		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "PORT=81\n"
-		"MULTIWATCH_RETRIES=3\n" "MULTIWATCH_TIMEOUT_MS=4\n" "POOL_TIMEOUT=6\n";
+		"MULTIWATCH_RETRIES=3\n" "MULTIWATCH_TIMEOUT_MS=4\n" "POOL_TIMEOUT=6\n"
+		"FCGI_LISTEN=127.0.0.2:9000\n" "APP_UPSTREAMS=127.0.0.2:9000,unix:/run/s.sock\n";
 	struct config cfg;
 	char err[ERR_LEN], out[2048] = "";
 	FILE *f = fmemopen(out, sizeof(out), "w");
@@ -226,6 +236,52 @@ static void config_print_names_every_setting(void **state)
 	config_print(&cfg, f);
 	assert_int_equal(fclose(f), 0);
 	assert_string_equal(out, want);
+}
+
+/* The statements `sqlite-fcgi config` prints for a worker's connection. */
+static void print_plan(const char *const *env, char *out, size_t len)
+{
+	struct config cfg;
+	char err[ERR_LEN];
+	FILE *f = fmemopen(out, len, "w");
+
+	assert_non_null(f);
+	assert_int_equal(test_config(&cfg, env, err, sizeof(err)), 0);
+	db_print_plan(&cfg, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void config_prints_the_statements_each_profile_runs(void **state)
+{
+	const char *tuned[] = { "DB_PATH=/d/db", NULL };
+	const char *django[] = { "DB_PATH=/d/db", "SQLITE_PROFILE=django-default", NULL };
+	const char *pieces[] = { "DB_PATH=/d/db", "SQLITE_JOURNAL_MODE=persist",
+		"SQLITE_SYNCHRONOUS=off", "SQLITE_BUSY_TIMEOUT_MS=0", "WRITE_LOCK_WAIT=sqlite",
+		"HASH_WHEN=inside-transaction", NULL };
+	char out[2048] = "";
+
+	(void)state;
+	print_plan(tuned, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 5000);\n"
+		"PRAGMA journal_mode = wal;\n"
+		"PRAGMA synchronous = full;\n"
+		"PRAGMA journal_size_limit = 67108864;\n"
+		"sqlite3_wal_hook(db, ...);  -- after a commit: PASSIVE checkpoint from 1000 WAL pages, TRUNCATE from 4096\n"
+		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n");
+	print_plan(django, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 5000);\n"
+		"PRAGMA journal_mode = delete;\n"
+		"PRAGMA synchronous = full;\n"
+		"BEGIN DEFERRED;  -- each /create_user/ transaction, password hashed inside the transaction\n");
+	print_plan(pieces, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 0);\n"
+		"PRAGMA journal_mode = persist;\n"
+		"PRAGMA synchronous = off;\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed inside the transaction\n");
 }
 
 /* The markdown listing has one row per setting, with both profiles' defaults. */
@@ -316,6 +372,7 @@ int main(void)
 		cmocka_unit_test(bad_values_are_refused_by_name),
 		cmocka_unit_test(long_paths_are_refused_by_name),
 		cmocka_unit_test(config_print_names_every_setting),
+		cmocka_unit_test(config_prints_the_statements_each_profile_runs),
 		cmocka_unit_test(database_url_picks_the_engine),
 		cmocka_unit_test(database_url_refused_without_echoing_it),
 		cmocka_unit_test(mask_url_hides_every_password),

@@ -66,7 +66,7 @@ static void form_refusals(void **state)
 
 static void validation_follows_django(void **state)
 {
-	char longname[200], longpw[5000];
+	char longname[200], longpw[5000], longmail[400];
 
 	(void)state;
 	assert_string_equal(form_verdict("username=a&password=b"), "ok");
@@ -105,6 +105,15 @@ static void validation_follows_django(void **state)
 	longname[9 + 150] = 'x';
 	strcpy(longname + 9 + 151, "&password=p");
 	assert_string_equal(form_verdict(longname), "username: at most 150 characters");
+
+	/* An email of exactly 254 bytes is allowed, 255 are not. */
+	memcpy(longmail, "username=a&password=b&email=", 28);
+	memset(longmail + 28, 'm', 242);
+	strcpy(longmail + 28 + 242, "%40example.com");	/* 242 + 12 bytes */
+	assert_string_equal(form_verdict(longmail), "ok");
+	memset(longmail + 28, 'm', 243);
+	strcpy(longmail + 28 + 243, "%40example.com");
+	assert_string_equal(form_verdict(longmail), "email: at most 254 bytes");
 
 	/* 511 bytes of password are allowed (libxcrypt's limit), 512 are not. */
 	memcpy(longpw, "username=a&password=", 20);

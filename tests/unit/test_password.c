@@ -34,6 +34,24 @@ static void other_methods_and_costs(void **state)
 	assert_true(pw_verify("pw", hash));
 }
 
+/* Every method the settings accept hashes with its own prefix and verifies. */
+static void every_method_hashes_and_verifies(void **state)
+{
+	static const struct { enum config_hash_method method; const char *prefix; } methods[] = {
+		{ HASH_YESCRYPT, "$y$" }, { HASH_GOST_YESCRYPT, "$gy$" }, { HASH_SCRYPT, "$7$" },
+		{ HASH_BCRYPT, "$2b$" }, { HASH_SHA512CRYPT, "$6$" }, { HASH_SHA256CRYPT, "$5$" },
+	};
+	char hash[PW_HASH_MAX], err[ERR_LEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		assert_int_equal(pw_hash(methods[i].method, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+		assert_memory_equal(hash, methods[i].prefix, strlen(methods[i].prefix));
+		assert_true(pw_verify("pw", hash));
+		assert_false(pw_verify("pW", hash));
+	}
+}
+
 /* The longest password validation lets through hashes with every method. */
 static void the_longest_valid_password_hashes(void **state)
 {
@@ -133,6 +151,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(yescrypt_by_default_and_verifies),
+		cmocka_unit_test(every_method_hashes_and_verifies),
 		cmocka_unit_test(other_methods_and_costs),
 		cmocka_unit_test(the_longest_valid_password_hashes),
 		cmocka_unit_test(bad_cost_is_refused),

@@ -61,7 +61,9 @@ static void random_users_are_created_and_counted(const char *const *env)
 		assert_int_equal(made.num_users, i);
 		assert_int_equal(strlen(made.username), 10);
 		assert_int_equal(strspn(made.username, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), 10);
-		assert_int_equal(in.password[0], '\0');	/* wiped */
+		/* Wiped, every byte of the buffer, not only the first. */
+		for (size_t b = 0; b < sizeof(in.password); b++)
+			assert_int_equal(in.password[b], '\0');
 		stored_user(made.username, hash, email);
 		assert_true(pw_verify(password, hash));
 		snprintf(want_email, sizeof(want_email), "%s@example.com", made.username);
