@@ -2,7 +2,8 @@
 passwords stored only as libxcrypt hashes and never logged, the database
 files unreachable through nginx, the FastCGI socket 0660, the binary
 hardened, nginx's limits in its rendered configuration and at work (body,
-header line, slow headers), and /metrics refused to a public address."""
+header line, slow headers), and /metrics allowed to loopback and private
+networks only."""
 
 import os
 import re
@@ -97,6 +98,21 @@ def test_nginx_limits_are_in_the_configuration(sec_stack):
                       "fastcgi_send_timeout", "fastcgi_next_upstream off", "server_tokens off"):
         assert directive in conf, directive
     assert not re.search(r"^\s*(root|alias|autoindex)\s", conf, re.M), "nginx serves files"
+
+
+def test_metrics_is_allowed_to_loopback_and_private_networks_only(sec_stack):
+    """The allow list of /metrics in the rendered config, in order, ending in
+    deny all: nginx stops at the first match, so nothing else gets through.
+    (A request from a public source address would need traffic from outside
+    loopback, which these tests never send.)"""
+    conf = (sec_stack.run_dir / "nginx.conf").read_text()
+    block = re.search(r"location = /metrics \{(.*?)\}", conf, re.S)
+    assert block, "no /metrics location"
+    rules = re.findall(r"^\s*(allow|deny)\s+([^;]+);", block.group(1), re.M)
+    assert rules == [("allow", "127.0.0.0/8"), ("allow", "::1"), ("allow", "10.0.0.0/8"),
+                     ("allow", "172.16.0.0/12"), ("allow", "192.168.0.0/16"),
+                     ("deny", "all")], rules
+    assert sec_stack.get("/metrics").status_code == 200  # from 127.0.0.1
 
 
 def test_query_strings_are_not_logged(sec_stack):
