@@ -5,11 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+
+#include "random_text.h"
 
 /* Django: salt_entropy = 128 bits, 62 symbols -> ceil(128 / log2(62)) = 22. */
 #define SALT_LEN 22
@@ -19,32 +20,6 @@
 #define DK_B64_LEN 44
 /* HASH_COST's upper bound: a stored count above it is refused, not run. */
 #define ITERATIONS_MAX 999999999L
-
-/* Django's get_random_string alphabet (RANDOM_STRING_CHARS). */
-static const char alphabet[] =
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-/* Fills out[0..n) from alphabet, without modulo bias (248 = 4 * 62). */
-static int random_salt(char *out, size_t n)
-{
-	unsigned char bytes[64];
-	size_t o = 0;
-
-	while (o < n) {
-		ssize_t got = getrandom(bytes, sizeof(bytes), 0);
-
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		for (ssize_t i = 0; i < got && o < n; i++)
-			if (bytes[i] < 248)
-				out[o++] = alphabet[bytes[i] % 62];
-	}
-	out[n] = '\0';
-	return 0;
-}
 
 /* base64 of PBKDF2-HMAC-SHA256(password, salt, iterations) into b64. */
 static int derive(const char *password, const char *salt, long iterations,
@@ -73,10 +48,11 @@ int pw_pbkdf2_hash(long iterations, const char *password, char *out,
 		snprintf(err, errlen, "HASH_COST=%ld: not accepted for pbkdf2_sha256", iterations);
 		return -1;
 	}
-	if (random_salt(salt, SALT_LEN) != 0) {
+	if (random_alnum(salt, SALT_LEN) != 0) {
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
 		return -1;
 	}
+	salt[SALT_LEN] = '\0';
 	if (derive(password, salt, iterations, b64) != 0) {
 		snprintf(err, errlen, "PKCS5_PBKDF2_HMAC failed: %s",
 			 ERR_reason_error_string(ERR_get_error()));

@@ -4,11 +4,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "log.h"
 #include "metrics.h"
 #include "password.h"
+#include "random_text.h"
 
 #define RANDOM_USERNAME_LEN 10
 #define RANDOM_PASSWORD_LEN 16
@@ -21,31 +21,6 @@
  * answer 503 for, not to loop on.
  */
 #define TXN_TRIES 3
-
-static const char alnum[] =
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-/* Fills out[0..n) with random letters and digits, without modulo bias. */
-static int random_alnum(char *out, size_t n)
-{
-	unsigned char bytes[64];
-	size_t o = 0;
-
-	while (o < n) {
-		ssize_t got = getrandom(bytes, sizeof(bytes), 0);
-
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		for (ssize_t i = 0; i < got && o < n; i++)
-			if (bytes[i] < 248)	/* 248 = 4 * 62 */
-				out[o++] = alnum[bytes[i] % 62];
-	}
-	explicit_bzero(bytes, sizeof(bytes));
-	return 0;
-}
 
 static int random_username(struct user_input *in)
 {
