@@ -3,7 +3,6 @@ can act on an event ("this worker is blocked on the write lock file now")
 rather than on a sleep."""
 
 import os
-import time
 
 
 def flock_waiters(path):
@@ -18,18 +17,6 @@ def flock_waiters(path):
                 if int(fields[6].rsplit(":", 1)[1]) == inode:
                     pids.append(int(fields[5]))
     return pids
-
-
-def wait_for(predicate, timeout=30, what="the event"):
-    """Polls predicate every 10 ms until it returns something true; the timeout
-    only stops a broken run from hanging."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def posix_locks(path):

@@ -9,6 +9,7 @@ import time
 
 from tests.harness.stack import BINARY
 from tests.harness.userload import UserLoad
+from tests.harness.sqlite_files import users_in
 
 SETTINGS = dict(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
 
@@ -17,14 +18,6 @@ def run_cli(stack, *args):
     return subprocess.run([str(BINARY), *args], env=stack.env, capture_output=True,
                           text=True, timeout=120)
 
-
-def users_in(path):
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return {n for (n,) in con.execute("SELECT username FROM auth_user")}
-    finally:
-        con.close()
 
 
 def test_backup_under_load_holds_every_user_acknowledged_before(make_stack, tmp_path):

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.harness.locks import wait_for
+from tests.harness.waiting import wait_for
 
 CHAOS_SECONDS = 25
 WORKERS = 3

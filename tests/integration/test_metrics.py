@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.locks import flock_waiters, holds_wal_snapshot, wait_for
+from tests.harness.locks import flock_waiters, holds_wal_snapshot
+from tests.harness.waiting import wait_for
 from tests.harness.stack import STACK
 
 

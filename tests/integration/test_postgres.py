@@ -5,7 +5,6 @@ concurrency (both engines), and the failures of issue 11."""
 import os
 import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,6 +12,7 @@ import requests
 
 from tests.harness.postgres import PASSWORD, PASSWORD_IN_URL
 from tests.harness.stack import BINARY, ROOT
+from tests.harness.waiting import wait_for
 
 CHEAP_HASH = {"HASH_METHOD": "sha512crypt", "HASH_COST": 1000}
 SECRETS = (PASSWORD, PASSWORD_IN_URL, "s3cret")
@@ -31,16 +31,6 @@ def sqlite_fcgi(command, **env):
     return subprocess.run([str(BINARY), command], env=full, capture_output=True,
                           text=True, timeout=60)
 
-
-def wait_for(predicate, timeout, what):
-    """Polls predicate until true; timeout is a bound with a wide margin."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pg_count(server, db):

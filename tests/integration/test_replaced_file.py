@@ -12,19 +12,12 @@ import subprocess
 import time
 
 from tests.harness.userload import UserLoad
+from tests.harness.sqlite_files import users_in
 
 SETTINGS = dict(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
 # Enough requests after the change for every worker to meet it under load.
 ANSWERS_AFTER = 60
 
-
-def users_in(path):
-    con = sqlite3.connect(path)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return {n for (n,) in con.execute("SELECT username FROM auth_user")}
-    finally:
-        con.close()
 
 
 def answers_sent_after(load, t):

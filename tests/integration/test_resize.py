@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from tests.harness.locks import wait_for
+from tests.harness.waiting import wait_for
 from tests.harness.stack import STACK, Stack
 
 LOAD_THREADS = 12

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.harness.locks import flock_waiters, wait_for
+from tests.harness.locks import flock_waiters
+from tests.harness.waiting import wait_for
 from tests.harness.stack import BINARY, Stack
 
 

@@ -1,0 +1,14 @@
+"""Reading a SQLite file the way the tests judge it: integrity first."""
+
+import sqlite3
+
+
+def users_in(path):
+    """The usernames in the SQLite file at path (opened read-only), after
+    asserting that PRAGMA integrity_check says ok."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        return {n for (n,) in con.execute("SELECT username FROM auth_user")}
+    finally:
+        con.close()
