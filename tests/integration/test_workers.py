@@ -200,20 +200,22 @@ def fresh_database(s, path):
     assert migrate.returncode == 0, migrate.stderr
 
 
-def test_replaced_database_fails_healthz_then_is_reopened(make_stack, tmp_path):
+def test_replaced_database_is_refused_until_the_pool_restarts(make_stack, tmp_path):
     """A file renamed over DB_PATH: the worker's connection still has the old
-    one open, /healthz says so (503), and the next request opens the new file."""
+    one open.  The worker never pairs the new file with the old one's WAL
+    (docs/durability.md): /healthz and every request answer 503 naming the
+    fix, until the pool restarts; the restarted pool serves the new file."""
     s = make_stack(WORKERS=1)
     assert s.get("/create_user/").text == "User created, num users: 1"
     fresh_database(s, tmp_path / "new.sqlite3")
-    # The old file's WAL and index go with it: SQLite would read a stale WAL
-    # left at DB_PATH-wal as the new file's (its frames carry no file identity).
-    for suffix in ("-wal", "-shm"):
-        os.unlink(f"{s.db_path}{suffix}")
     os.replace(tmp_path / "new.sqlite3", s.db_path)
-    r = s.get("/healthz")
-    assert (r.status_code, r.text) == (503, "database unavailable\n")
-    assert "the database file was moved or deleted" in s.app_log()
+    for path in ("/healthz", "/create_user/", "/healthz"):
+        r = s.get(path)
+        assert r.status_code == 503, path
+        assert "replaced under the running pool: restart the pool" in r.text, r.text
+    assert "took the place of the one this worker served" in s.app_log()
+    s.stop()
+    s.start()
     assert s.get("/healthz").status_code == 200
     assert s.get("/create_user/").text == "User created, num users: 1"  # in the new file
 
