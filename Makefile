@@ -91,7 +91,7 @@ sanitize-test: $(SAN_UNIT_BIN)
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t || exit 1; done
 
 integration-test: all
-	$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+	$(PYTHON) -m pytest -v --durations=15 -p no:cacheprovider tests/integration
 
 clean:
 	rm -rf $(BUILD) var
