@@ -58,13 +58,14 @@ alive() { [ -f "$1" ] && pid_alive "$(cat "$1")"; }
 # Some process of group $1 is alive (or not reaped yet).
 group_alive() { pgrep -g "$1" >/dev/null 2>&1; }
 
-# Stops what is left of the process group $1 (a pool: start_pool makes
-# multiwatch a session and group leader): workers whose multiwatch was
-# killed get TERM (finish the request in flight), then KILL after $2 s.
+# Stops what is left of the process group $1 (start_pool makes multiwatch,
+# start_nginx the nginx master, a session and group leader): workers whose
+# multiwatch was killed, or nginx workers whose master was, get TERM
+# (workers finish the request in flight), then KILL after $2 s.
 stop_group() {
 	pgid=$1 wait_s=$2
 	group_alive "$pgid" || return 0
-	say "stopping workers left behind by pool $pgid"
+	say "stopping processes left behind by process group $pgid"
 	kill -TERM "-$pgid" 2>/dev/null || true
 	i=0
 	while group_alive "$pgid" && [ $i -lt $((wait_s * 10)) ]; do
@@ -107,7 +108,7 @@ stop_pidfile() {
 do_stop() {
 	# nginx first (QUIT: finish the requests in flight), then the workers
 	# (multiwatch sends them its graceful signal: finish, then exit).
-	stop_pidfile "$RUN_DIR/nginx.pid" 15 QUIT
+	stop_pidfile "$RUN_DIR/nginx.pid" 15 QUIT group
 	# A resize in progress has three pools at most: stop them all.
 	for p in workers workers.new workers.old; do
 		stop_pidfile "$RUN_DIR/$p.pid" 15 TERM group

@@ -6,6 +6,7 @@ acknowledged with a 2xx is in it, and the service serves."""
 
 import os
 import signal
+import subprocess
 import time
 
 from tests.harness.userload import UserLoad
@@ -28,6 +29,11 @@ def alive(pid):
         return False
 
 
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def wait_gone(pids, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,6 +47,8 @@ def wait_gone(pids, timeout):
 def test_sigkill_nginx_and_multiwatch_under_load(make_stack):
     s = make_stack(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
     workers = s.wait_for_workers(3)
+    nginx_workers = children(s.pid("nginx"))
+    assert nginx_workers, "nginx has no worker processes"
     load = UserLoad(s, "crash").start()
     try:
         load.wait_for(100)
@@ -52,6 +60,9 @@ def test_sigkill_nginx_and_multiwatch_under_load(make_stack):
     assert not left, f"workers outlived multiwatch: {left}"
     acked = load.acked()
     s.stop()  # leaves nothing behind, and the pid files go
+    # nginx's workers outlive a killed master (they still hold the port):
+    # stop takes them down with the master's process group.
+    assert not wait_gone(nginx_workers, WORKERS_GONE_S), "nginx workers outlived stop"
     s.start()
     in_db = {n for (n,) in s.query("SELECT username FROM auth_user")}
     assert s.query("PRAGMA integrity_check") == [("ok",)]
