@@ -198,6 +198,9 @@ def test_one_host_stops_under_load_and_the_other_carries_it(hosts, tmp_path, sto
     requests, failures = run.requests, run.failures
     # locust exits 1 when a request failed, which a stop may cause.
     assert load.returncode == (1 if failures else 0), out[-2000:]
+    # nginx writes a line once its answer has left: wait for the last ones.
+    wait_for(lambda: len([l for l in access(proxy) if l[1] == "/create_user/"]) >= requests,
+             10, "nginx's last log lines")
     lines = [l for l in access(proxy) if l[1] == "/create_user/"]
     statuses = Counter(status for _, _, status, _ in lines)
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
