@@ -50,9 +50,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from demo import Report, count_statuses, count_users, parse_duration, positive_int
+from demo import Report, parse_duration, positive_int
 from tests.harness import locust
+from tests.harness.accesslog import create_statuses
 from tests.harness.django_app import APP_DIR, DjangoApp
+from tests.harness.sqlite_files import user_count
 from tests.harness.stack import ROOT, Stack
 from tests.harness import wrk
 
@@ -370,8 +372,8 @@ class Compare:
         if not self.stop_server():
             result.problem = result.problem or "the stack did not stop cleanly"
         try:
-            result.users_in_db = count_users(str(server.db_path))
-            statuses = count_statuses(str(server.access_log))
+            result.users_in_db = user_count(str(server.db_path))
+            statuses = create_statuses(str(server.access_log))
             result.answers_2xx = sum(n for s, n in statuses.items() if 200 <= s < 300)
             if tool == "wrk":  # its failures by the status the server logged
                 result.errors = [(str(s), n) for s, n in statuses.most_common() if s >= 300]

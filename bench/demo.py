@@ -42,8 +42,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.harness import locust
+from tests.harness.accesslog import create_statuses
 from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer
+from tests.harness.sqlite_files import user_count
 from tests.harness.stack import ROOT as ROOT_PATH, STACK as STACK_PATH
 
 ROOT = str(ROOT_PATH)
@@ -106,7 +108,6 @@ CONFIGS = [
           DATABASE_URL=DEMO_POSTGRES)),
 ]
 
-ACCESS_LINE = re.compile(r'"(?:GET|POST) /create_user/(?:\?\S*)? HTTP/[0-9.]+" (\d{3}) ')
 
 
 class Interrupted(Exception):
@@ -238,22 +239,6 @@ def masked_url(url):
     return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
-def count_users(db_path):
-    conn = sqlite3.connect(db_path, timeout=10)
-    try:
-        return conn.execute("SELECT count(*) FROM auth_user").fetchone()[0]
-    finally:
-        conn.close()
-
-
-def count_statuses(access_log):
-    statuses = Counter()
-    with open(access_log, errors="replace") as f:
-        for line in f:
-            m = ACCESS_LINE.search(line)
-            if m:
-                statuses[int(m.group(1))] += 1
-    return statuses
 
 
 class Demo:
@@ -414,10 +399,10 @@ class Demo:
             return
         try:
             if pg_db is None:
-                result.users_in_db = count_users(env["DB_PATH"])
+                result.users_in_db = user_count(env["DB_PATH"])
             else:
                 result.users_in_db = int(self.pg.value("SELECT count(*) FROM auth_user", pg_db))
-            result.statuses = count_statuses(os.path.join(env["RUN_DIR"], "access.log"))
+            result.statuses = create_statuses(os.path.join(env["RUN_DIR"], "access.log"))
         except (OSError, sqlite3.Error, RuntimeError, ValueError) as e:
             result.problem = result.problem or f"could not count the server's records: {e}"
         say(f"{label}: {result.requests} requests, {result.failures} failures, "

@@ -16,8 +16,6 @@ Django's defaults fail either way (a deferred transaction that read cannot
 wait for the write lock).
 """
 
-import re
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -26,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from tests.harness import locust
+from tests.harness.accesslog import create_statuses
 from tests.harness.django_app import DjangoApp
+from tests.harness.sqlite_files import user_count
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPARE = ROOT / "bench" / "compare.py"
@@ -34,9 +34,6 @@ STACKS = ["django-default", "django-fixed", "fcgi-django-default", "fcgi-tuned"]
 # 4 x (4 s of load + migrate or start, drain and stop) + the hash costs:
 # about 35 s on 2 cores; the margin is for a machine busy with other builds.
 COMPARE_TIMEOUT_S = 180
-
-ACCESS_LINE = re.compile(r'"GET /create_user/ HTTP/[0-9.]+" (\d{3}) ')
-
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
@@ -52,20 +49,11 @@ def out(tmp_path_factory):
 
 
 def statuses(run_dir):
-    counts = Counter()
-    for line in (run_dir / "access.log").read_text().splitlines():
-        m = ACCESS_LINE.search(line)
-        if m:
-            counts[int(m.group(1))] += 1
-    return counts
+    return create_statuses(run_dir / "access.log")
 
 
 def users_in_db(run_dir):
-    conn = sqlite3.connect(run_dir / "db.sqlite3")
-    try:
-        return conn.execute("SELECT count(*) FROM auth_user").fetchone()[0]
-    finally:
-        conn.close()
+    return user_count(run_dir / "db.sqlite3")
 
 
 def django_causes(run_dir):

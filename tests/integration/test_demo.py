@@ -11,8 +11,6 @@ returns: that row's user count is the one the demo read from it (psql),
 checked against nginx's log here.
 """
 
-import re
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -21,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import locust
+from tests.harness.accesslog import create_statuses
+from tests.harness.sqlite_files import user_count
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "bench" / "demo.py"
@@ -31,9 +31,6 @@ DURATION = "5s"
 # 7 x (5 s of load + start, drain and stop) and PostgreSQL's initdb + start
 # (about 3 s): about 70 s on 2 cores shared with other work.
 DEMO_TIMEOUT_S = 130
-
-ACCESS_LINE = re.compile(r'"GET /create_user/ HTTP/[0-9.]+" (\d{3}) ')
-
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
@@ -58,23 +55,14 @@ def locust_failures(cfg_dir):
 
 
 def nginx_statuses(cfg_dir):
-    statuses = Counter()
-    for line in (cfg_dir / "run" / "access.log").read_text().splitlines():
-        m = ACCESS_LINE.search(line)
-        if m:
-            statuses[int(m.group(1))] += 1
-    return statuses
+    return create_statuses(cfg_dir / "run" / "access.log")
 
 
 def users_in_db(cfg_dir):
     if cfg_dir.name == "postgresql":
         rows = {r["configuration"]: r for r in locust.read_csv(cfg_dir.parent / "results.csv")}
         return int(rows["postgresql"]["users_in_db"])
-    conn = sqlite3.connect(cfg_dir / "db.sqlite3")
-    try:
-        return conn.execute("SELECT count(*) FROM auth_user").fetchone()[0]
-    finally:
-        conn.close()
+    return user_count(cfg_dir / "db.sqlite3")
 
 
 def test_django_default_fails_with_database_is_locked(demo_out):

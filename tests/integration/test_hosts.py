@@ -27,6 +27,7 @@ from tests.harness import locust
 from tests.harness.ports import free_port
 from tests.harness.stack import ROOT, Stack
 from tests.harness.waiting import wait_for
+from tests.harness.nginxconf import nginx_t
 
 RENDER = ROOT / "nginx" / "render.sh"
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-locust
@@ -303,9 +304,7 @@ def test_two_upstreams_render_two_server_lines_that_nginx_accepts(tmp_path):
     assert "fastcgi_next_upstream" not in catch_all[:catch_all.index("}")]
     conf_file = tmp_path / "nginx.conf"
     conf_file.write_text(conf)
-    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf_file),
-                            "-e", str(tmp_path / "startup-error.log")],
-                           capture_output=True, text=True, timeout=30)
+    check = nginx_t(conf_file, tmp_path)
     assert check.returncode == 0, check.stderr
 
 

@@ -20,6 +20,7 @@ import requests
 
 from tests.harness.ports import free_port
 from tests.harness.stack import BINARY, ROOT
+from tests.harness.nginxconf import nginx_t
 
 PREFIX = "/usr"
 UNIT = "etc/systemd/system/sqlite-fcgi@.service"
@@ -126,8 +127,7 @@ def test_site_passes_nginx_t(staged, tmp_path):
     (tmp_path / "tmp").mkdir()
     main = tmp_path / "nginx.conf"
     main.write_text(minimal_main(tmp_path, "site.conf", user=None))
-    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(main),
-                             "-e", str(tmp_path / "error.log")], capture_output=True, text=True)
+    result = nginx_t(main, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.nginxconf import nginx_t
+
 ROOT = Path(__file__).resolve().parents[2]
 RENDER = ROOT / "nginx" / "render.sh"
 # Every character that broke or could break the substitution or nginx's parser.
@@ -37,9 +39,7 @@ def test_awkward_paths_are_rendered_literally_and_nginx_reads_them(tmp_path):
     conf_file = tmp_path / "nginx.conf"
     conf_file.write_text(conf)
     # nginx -t parses the config and opens the logs it names: at the exact paths.
-    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf_file),
-                            "-e", str(tmp_path / "startup-error.log")],
-                           capture_output=True, text=True, timeout=30)
+    check = nginx_t(conf_file, tmp_path)
     assert check.returncode == 0, check.stderr
     assert (run_dir / "access.log").exists()
     assert (run_dir / "nginx-error.log").exists()
