@@ -178,66 +178,34 @@ static mode_t open_mode(int flags, va_list ap)
 	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
-int open(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-	int fd;
+/*
+ * open, open64, openat and openat64 differ only in their leading
+ * arguments: each calls the real one, then records what it opened.
+ * (SQLite passes absolute paths to openat too; a relative one is not
+ * resolved against dirfd.)
+ */
+#define OPEN_INTERPOSER(name, params, args)				\
+	int name params							\
+	{								\
+		va_list ap;						\
+		mode_t mode;						\
+		int fd;							\
+									\
+		ENSURE(name);						\
+		va_start(ap, flags);					\
+		mode = open_mode(flags, ap);				\
+		va_end(ap);						\
+		fd = real_##name args;					\
+		note_open(path, flags, fd);				\
+		return fd;						\
+	}
 
-	ENSURE(open);
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	fd = real_open(path, flags, mode);
-	note_open(path, flags, fd);
-	return fd;
-}
-
-int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-	int fd;
-
-	ENSURE(open64);
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	fd = real_open64(path, flags, mode);
-	note_open(path, flags, fd);
-	return fd;
-}
-
-/* Relative paths under openat are not SQLite's way: record absolute ones. */
-int openat(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-	int fd;
-
-	ENSURE(openat);
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	fd = real_openat(dirfd, path, flags, mode);
-	note_open(path, flags, fd);
-	return fd;
-}
-
-int openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-	int fd;
-
-	ENSURE(openat64);
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	fd = real_openat64(dirfd, path, flags, mode);
-	note_open(path, flags, fd);
-	return fd;
-}
+OPEN_INTERPOSER(open, (const char *path, int flags, ...), (path, flags, mode))
+OPEN_INTERPOSER(open64, (const char *path, int flags, ...), (path, flags, mode))
+OPEN_INTERPOSER(openat, (int dirfd, const char *path, int flags, ...),
+		(dirfd, path, flags, mode))
+OPEN_INTERPOSER(openat64, (int dirfd, const char *path, int flags, ...),
+		(dirfd, path, flags, mode))
 
 int close(int fd)
 {
