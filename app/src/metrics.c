@@ -18,11 +18,11 @@
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
 #endif
 
-#define METRICS_MAGIC 0x53464d32u	/* "SFM2": the layout below, version 2 */
+#define METRICS_MAGIC 0x53464d33u	/* "SFM3": the layout below, version 3 */
 #define METRICS_SLOTS 256		/* WORKERS is at most 256 */
 #define NSTATUSES (HTTP_NSTATUSES + 1)	/* the last counts any other status */
 #define NBUCKETS 14
-#define NBUSY 5
+#define NBUSY 9
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
 static const double buckets[NBUCKETS] = {
@@ -33,10 +33,15 @@ static const struct { const char *name, *help; } hists[METRICS_NHISTS] = {
 	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN took: with BEGIN IMMEDIATE, the wait for the SQLite write lock." },
 	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt." },
 };
-/* The busy answers counted by name (db_errname()); any other is "other". */
+/*
+ * The busy answers counted by name (db_errname()): SQLite's result codes and
+ * PostgreSQL's SQLSTATEs for the same waits (db_pg.c names them).  Any other is "other".
+ */
 static const char *const busy_names[NBUSY] = {
 	"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY",
-	"SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED"
+	"SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED",
+	"PG_55P03_lock_not_available", "PG_57014_query_canceled",
+	"PG_40001_serialization_failure", "PG_40P01_deadlock_detected"
 };
 
 typedef _Atomic uint64_t counter;
@@ -253,7 +258,7 @@ static void render_histogram(struct text *t, enum metrics_histogram h)
 
 static void render_busy(struct text *t)
 {
-	emit(t, "# HELP sqlite_fcgi_sqlite_busy_total Busy or locked answers from SQLite, by result code.\n"
+	emit(t, "# HELP sqlite_fcgi_sqlite_busy_total Busy or locked answers from the database, by SQLite result code or PostgreSQL condition.\n"
 		"# TYPE sqlite_fcgi_sqlite_busy_total counter\n");
 	for (int c = 0; c <= NBUSY; c++) {
 		uint64_t n = 0;

@@ -8,22 +8,10 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from tests.harness.metrics import busy_count, scrape
 from tests.harness.locks import flock_waiters, holds_wal_snapshot
 from tests.harness.waiting import wait_for
 from tests.harness.stack import STACK
-
-
-def scrape(stack):
-    r = stack.get("/metrics")
-    assert r.status_code == 200
-    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    samples = {}
-    for family in text_string_to_metric_families(r.text):
-        for s in family.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return samples
 
 
 def created_200(samples):
@@ -91,7 +79,7 @@ def test_locked_answers_are_counted_by_code(make_stack):
         holder.execute("ROLLBACK")
         holder.close()
     samples = scrape(s)
-    assert samples[("sqlite_fcgi_sqlite_busy_total", (("code", "SQLITE_BUSY"),))] == 1
+    assert busy_count(samples, "SQLITE_BUSY") == 1
     assert samples[("sqlite_fcgi_requests_total",
                     (("route", "/create_user/"), ("status", "503")))] == 1
 
@@ -121,7 +109,7 @@ def test_busy_snapshot_is_counted_by_its_own_code(make_stack):
         r = future.result()
     assert (r.status_code, r.text) == (503, "database is locked\n")
     samples = scrape(s)
-    assert samples[("sqlite_fcgi_sqlite_busy_total", (("code", "SQLITE_BUSY_SNAPSHOT"),))] == 1
+    assert busy_count(samples, "SQLITE_BUSY_SNAPSHOT") == 1
     assert "insert user: database is locked (SQLITE_BUSY_SNAPSHOT" in s.app_log()
     assert s.user_count() == 1  # only the test's own
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.harness.metrics import busy_count, scrape
 from tests.harness.postgres import PASSWORD, PASSWORD_IN_URL
 from tests.harness.stack import BINARY, ROOT
 from tests.harness.waiting import wait_for
@@ -246,6 +247,9 @@ def test_lock_wait_past_the_busy_timeout_is_503(pg_stack):
     finally:
         locker.close()
     assert "lock_not_available" in stack.app_log()
+    samples = scrape(stack)
+    assert busy_count(samples, "PG_55P03_lock_not_available") == 1
+    assert busy_count(samples, "other") == 0
     r = stack.post("/create_user/", data={"username": "waiter", "password": "pw-waiter-1"})
     assert r.text == "User created, num users: 1"
 
