@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from test_install import make, unit_commands
+from test_install import make
+from tests.harness.unitfile import unit_commands, unit_environment
 
 SERVICE = "etc/systemd/system/sqlite-fcgi-backup.service"
 TIMER = "etc/systemd/system/sqlite-fcgi-backup.timer"
@@ -20,10 +21,6 @@ def staged(tmp_path):
     dest = tmp_path / "stage"
     make("install", dest)
     return dest
-
-
-def unit_environment(text):
-    return dict(re.findall(r"^Environment=([A-Z_]+)=(.*)$", text, re.M))
 
 
 def test_backup_units_are_installed_and_verify(staged, tmp_path):

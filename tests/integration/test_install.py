@@ -1,26 +1,30 @@
 """make install / make uninstall into a staging directory (DESTDIR), and the
 installed unit's commands run as the unit runs them: an unprivileged user in
 group www-data, behind the installed nginx site with nginx's workers as
-www-data, changing the worker count by a second pool."""
+www-data, changing the worker count by a second pool, and stopped as
+KillMode=mixed stops it with a request in flight."""
 
 import grp
 import os
 import pwd
-import re
 import shutil
 import signal
 import stat
 import subprocess
 import tempfile
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.harness.getload import GetLoad
+from tests.harness.inflight import HeldWriteLock, pending_signals, stopped_after
+from tests.harness.nginxconf import nginx_t
 from tests.harness.ports import free_port
 from tests.harness.stack import BINARY, ROOT
-from tests.harness.nginxconf import nginx_t
+from tests.harness.unitfile import seconds, service_environment, unit_commands, unit_settings
+from tests.harness.waiting import wait_for
 
 PREFIX = "/usr"
 UNIT = "etc/systemd/system/sqlite-fcgi@.service"
@@ -48,17 +52,6 @@ def staged(tmp_path):
     dest = tmp_path / "stage"
     out = make("install", dest)
     return dest, out
-
-
-def unit_commands(text):
-    """Exec*= lines of a unit, continuation lines joined, as {key: [argv, ...]}."""
-    text = re.sub(r"\\\n\s*", " ", text)
-    commands = {}
-    for line in text.splitlines():
-        m = re.match(r"^(Exec\w+)=(.*)$", line)
-        if m:
-            commands.setdefault(m.group(1), []).append(m.group(2).split())
-    return commands
 
 
 def test_install_lays_out_the_files(staged):
@@ -172,126 +165,316 @@ SERVICE_USER = "nobody"   # the unit's sqlite-fcgi user is not created here
 SERVICE_GROUP = "www-data"
 
 
-class Unit:
-    """One instance of the installed unit: its Exec* lines with %i, ${MAINPID}
-    and the directories mapped into a test directory, run as SERVICE_USER in
-    SERVICE_GROUP with UMask=0077, as systemd would."""
+def session_members(sid):
+    """Live processes of session sid (a service's main process is a session
+    leader: here the session stands for the unit's control group)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        state, session = fields[0], int(fields[3])
+        if session == sid and state != "Z":
+            members.append(int(entry))
+    return sorted(members)
 
-    def __init__(self, unit_text, dest, run_dir, state_dir, instance):
+
+class Unit:
+    """One instance of the installed unit, run as systemd runs it: its Exec*
+    lines with %i and ${MAINPID} filled in, its Environment= and
+    EnvironmentFile=, as SERVICE_USER in SERVICE_GROUP with UMask=0077, the
+    main process a session leader; its stop as KillMode= and KillSignal= say.
+    The unit's paths are mapped into the installed tree (`Installed`)."""
+
+    def __init__(self, installed, instance):
         self.instance = instance
-        text = unit_text.replace("%i", str(instance)).replace("/run/sqlite-fcgi", str(run_dir))
-        text = text.replace("/usr/lib/sqlite-fcgi/", f"{dest}/usr/lib/sqlite-fcgi/")
-        text = text.replace("/usr/bin/sqlite-fcgi", f"{dest}/usr/bin/sqlite-fcgi")
+        text = installed.unit_text.replace("%i", str(instance))
+        for path, there in installed.paths.items():
+            text = text.replace(path, str(there))
+        self.text = text
+        self.settings = unit_settings(text)
         self.commands = unit_commands(text)
-        self.env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "DB_PATH": f"{state_dir}/db.sqlite3",
-                    "HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
+        self.log = installed.log
         self.main = None
 
     def _argv(self, argv):
         pid = str(self.main.pid) if self.main else ""
         return [a.replace("${MAINPID}", pid) for a in argv]
 
+    def _as_service(self):
+        # The settings file is read when the unit starts, as systemd does.
+        return dict(env=service_environment(self.text), user=SERVICE_USER, group=SERVICE_GROUP,
+                    extra_groups=[], umask=0o077)
+
     def _run(self, key):
-        for argv in self.commands[key]:
-            result = subprocess.run(self._argv(argv), env=self.env, user=SERVICE_USER,
-                                    group=SERVICE_GROUP, extra_groups=[], umask=0o077,
-                                    capture_output=True, text=True, timeout=60)
+        for argv in self.commands.get(key, []):
+            result = subprocess.run(self._argv(argv), capture_output=True, text=True, timeout=60,
+                                    **self._as_service())
             assert result.returncode == 0, f"{key}: {result.stderr}"
 
-    def start(self, log):
+    def start(self):
         (argv,) = self.commands["ExecStart"]
-        self.main = subprocess.Popen(self._argv(argv), env=self.env, user=SERVICE_USER,
-                                     group=SERVICE_GROUP, extra_groups=[], umask=0o077,
-                                     stdout=log, stderr=log, start_new_session=True)
+        self.main = subprocess.Popen(self._argv(argv), stdout=self.log, stderr=self.log,
+                                     start_new_session=True, **self._as_service())
         self._run("ExecStartPost")
 
     def workers(self):
         out = subprocess.run(["pgrep", "-P", str(self.main.pid)], capture_output=True, text=True)
-        return out.stdout.split()
+        return sorted(int(p) for p in out.stdout.split())
+
+    def exec_stop(self):
+        self._run("ExecStop")
+
+    def kill(self):
+        """What systemd does after ExecStop: KillSignal= to the main process
+        alone under KillMode=mixed, the only mode this emulates."""
+        (mode,) = self.settings.get("KillMode", ["control-group"])
+        assert mode == "mixed", f"KillMode={mode}: the test emulates KillMode=mixed only"
+        (name,) = self.settings.get("KillSignal", ["SIGTERM"])
+        self.main.send_signal(signal.Signals[name])
+
+    def wait_stopped(self):
+        """Waits TimeoutStopSec= for the main process to exit, then, as
+        systemd does under KillMode=mixed, SIGKILLs what is left of the
+        unit's processes, and runs ExecStopPost. Returns the pids it had
+        to kill."""
+        (timeout,) = self.settings.get("TimeoutStopSec", ["90"])
+        try:
+            self.main.wait(seconds(timeout))
+        except subprocess.TimeoutExpired:
+            pass
+        left = session_members(self.main.pid)
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.main.wait()
+        self._run("ExecStopPost")
+        return left
 
     def stop(self):
-        """ExecStop, then KillMode=mixed: SIGTERM to the main process alone."""
+        """systemctl stop: ExecStop, the kill, the wait; the pids killed at the end."""
         if self.main is None or self.main.poll() is not None:
+            return []
+        self.exec_stop()
+        self.kill()
+        return self.wait_stopped()
+
+    def discard(self):
+        """After a test, whatever state it left: the stop, and in any case
+        no process of the unit left behind."""
+        if self.main is None:
             return
-        self._run("ExecStop")
-        self.main.send_signal(signal.SIGTERM)
         try:
-            self.main.wait(40)
+            self.stop()
         finally:
+            for p in session_members(self.main.pid):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             if self.main.poll() is None:
-                os.killpg(self.main.pid, signal.SIGKILL)
-                self.main.wait()
-        self._run("ExecStopPost")
+                self.main.kill()
+            self.main.wait()
 
 
-def test_unit_commands_serve_behind_the_site_and_resize():
-    # Under /tmp with search permission for the service user and for www-data
-    # (pytest's own temporary directories are private to root).
-    top = Path(tempfile.mkdtemp(prefix="sqlite-fcgi-unit-"))
-    units = []
-    nginx = None
-    try:
-        top.chmod(0o755)
-        dest = top / "stage"
-        make("install", dest)
-        unit_text = (dest / UNIT).read_text()
-        run_dir, state_dir = top / "run", top / "lib"
-        for d, mode in ((run_dir, 0o750), (state_dir, 0o700)):
+class Installed:
+    """make install into a staging tree, with what the host would have
+    around it: the unit's RuntimeDirectory= and StateDirectory= (the service
+    user's), the settings file, and nginx running the installed site on a
+    free port with its workers as www-data. Lives under /tmp with search
+    permission for the service user and for www-data (pytest's own
+    temporary directories are private to root)."""
+
+    def __init__(self):
+        self.top = Path(tempfile.mkdtemp(prefix="sqlite-fcgi-unit-"))
+        self.units = []
+        self.nginx = None
+        self.log = None
+
+    def install(self):
+        self.top.chmod(0o755)
+        self.dest = self.top / "stage"
+        make("install", self.dest)
+        self.unit_text = (self.dest / UNIT).read_text()
+        self.run_dir, self.state_dir = self.top / "run", self.top / "lib"
+        for d, mode in ((self.run_dir, 0o750), (self.state_dir, 0o700)):
             d.mkdir()
-            shutil.chown(d, SERVICE_USER, SERVICE_GROUP)  # RuntimeDirectory=, StateDirectory=
+            shutil.chown(d, SERVICE_USER, SERVICE_GROUP)
             d.chmod(mode)
-        ngx = top / "nginx"
+        self.settings_file = self.dest / DEFAULTS
+        # The unit's paths, and where they are here.
+        self.paths = {"/run/sqlite-fcgi": self.run_dir, "/var/lib/sqlite-fcgi": self.state_dir,
+                      "/usr/lib/sqlite-fcgi/": f"{self.dest}/usr/lib/sqlite-fcgi/",
+                      "/usr/bin/sqlite-fcgi": self.dest / "usr/bin/sqlite-fcgi",
+                      "/etc/default/sqlite-fcgi": self.settings_file}
+        self.db_path = self.state_dir / "db.sqlite3"
+        self.log_path = self.top / "pools.log"
+        self.log = open(self.log_path, "ab")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def configure(self, **settings):
+        """Lines appended to the installed settings file, as an operator would."""
+        with open(self.settings_file, "a") as f:
+            f.writelines(f"{k}={v}\n" for k, v in settings.items())
+
+    def unit(self, instance):
+        u = Unit(self, instance)
+        self.units.append(u)
+        return u
+
+    def start_nginx(self):
+        ngx = self.top / "nginx"
         (ngx / "tmp").mkdir(parents=True)
-        port = free_port()
-        site = (dest / SITE).read_text().replace("/run/sqlite-fcgi", str(run_dir))
-        site = site.replace("listen 127.0.0.1:8000;", f"listen 127.0.0.1:{port};")
+        site = (self.dest / SITE).read_text().replace("/run/sqlite-fcgi", str(self.run_dir))
+        site = site.replace("listen 127.0.0.1:8000;", f"listen 127.0.0.1:{self.port};")
         site = site.replace("/var/log/nginx/sqlite-fcgi.access.log", str(ngx / "access.log"))
         (ngx / "site.conf").write_text(site)
         (ngx / "nginx.conf").write_text(minimal_main(ngx, "site.conf", user="www-data www-data"))
-        log = open(top / "pools.log", "ab")
+        self.nginx = subprocess.Popen(["nginx", "-p", str(ngx), "-c", str(ngx / "nginx.conf"),
+                                       "-e", str(ngx / "error.log"), "-g", "daemon off;"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._nginx_answers, timeout=10, what="nginx on the installed site")
 
-        first = Unit(unit_text, dest, run_dir, state_dir, 2)
-        units.append(first)
-        first.start(log)
-        assert os.readlink(run_dir / "fcgi.sock") == "pool-2.sock"
-        sock = (run_dir / "pool-2.sock").stat()
-        assert stat.S_ISSOCK(sock.st_mode) and stat.S_IMODE(sock.st_mode) == 0o660
-        assert sock.st_gid == grp.getgrnam(SERVICE_GROUP).gr_gid
-        assert len(first.workers()) == 2
+    def _nginx_answers(self):
+        try:
+            return requests.get(self.url("/healthz"), timeout=5).status_code == 200
+        except requests.ConnectionError:
+            return False
 
-        nginx = subprocess.Popen(["nginx", "-p", str(ngx), "-c", str(ngx / "nginx.conf"),
-                                  "-e", str(ngx / "error.log"), "-g", "daemon off;"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while True:
+    def url(self, path):
+        return self.base + path
+
+    def get(self, path):
+        return requests.get(self.url(path), timeout=30)
+
+    def pool_log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def close(self):
+        """Stops all it started, even after a failed check; then raises the
+        first error a stop met."""
+        errors = []
+        if self.nginx is not None:
+            self.nginx.send_signal(signal.SIGQUIT)
             try:
-                r = requests.get(base + "/healthz", timeout=5)
-                if r.status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "nginx did not answer"
-            time.sleep(0.1)
-        # nginx's workers run as www-data: they reach the socket through the group.
-        assert requests.get(base + "/create_user/", timeout=10).text == "User created, num users: 1"
+                self.nginx.wait(15)
+            except subprocess.TimeoutExpired:
+                self.nginx.kill()
+                self.nginx.wait()
+        for u in self.units:
+            try:
+                u.discard()
+            except Exception as e:  # the others are stopped all the same
+                errors.append(e)
+        if self.log is not None:
+            self.log.close()
+        shutil.rmtree(self.top, ignore_errors=True)
+        if errors:
+            raise errors[0]
 
-        second = Unit(unit_text, dest, run_dir, state_dir, 3)
-        units.append(second)
-        second.start(log)
-        assert os.readlink(run_dir / "fcgi.sock") == "pool-3.sock"
-        first.stop()
-        assert not (run_dir / "pool-2.sock").exists()
-        assert len(second.workers()) == 3
-        assert requests.get(base + "/create_user/", timeout=10).text == "User created, num users: 2"
 
-        db = state_dir / "db.sqlite3"
-        assert db.stat().st_uid == pwd.getpwnam(SERVICE_USER).pw_uid
-        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+@pytest.fixture
+def installed():
+    inst = Installed()
+    try:
+        inst.install()
+        yield inst
     finally:
-        if nginx is not None:
-            nginx.send_signal(signal.SIGQUIT)
-            nginx.wait(15)
-        for u in units:
-            u.stop()
-        shutil.rmtree(top, ignore_errors=True)
+        inst.close()
+
+
+def test_unit_commands_serve_behind_the_site_and_resize(installed):
+    installed.configure(HASH_METHOD="sha512crypt", HASH_COST=1000)
+    run_dir = installed.run_dir
+    first = installed.unit(2)
+    first.start()
+    assert os.readlink(run_dir / "fcgi.sock") == "pool-2.sock"
+    sock = (run_dir / "pool-2.sock").stat()
+    assert stat.S_ISSOCK(sock.st_mode) and stat.S_IMODE(sock.st_mode) == 0o660
+    assert sock.st_gid == grp.getgrnam(SERVICE_GROUP).gr_gid
+    assert len(first.workers()) == 2
+
+    installed.start_nginx()
+    # nginx's workers run as www-data: they reach the socket through the group.
+    assert installed.get("/create_user/").text == "User created, num users: 1"
+
+    second = installed.unit(3)
+    second.start()
+    assert os.readlink(run_dir / "fcgi.sock") == "pool-3.sock"
+    assert first.stop() == []
+    assert not (run_dir / "pool-2.sock").exists()
+    assert len(second.workers()) == 3
+    assert installed.get("/create_user/").text == "User created, num users: 2"
+
+    db = installed.db_path
+    assert db.stat().st_uid == pwd.getpwnam(SERVICE_USER).pw_uid
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_unit_stop_finishes_the_request_in_flight(installed):
+    """systemctl stop sqlite-fcgi@3 as the unit defines it (docs/operating.md,
+    "Stopping"): ExecStop (the drain returns at once, the link points at this
+    pool), then KillSignal= to multiwatch alone (KillMode=mixed). A request is
+    provably in flight, its worker blocked on the write lock file the test
+    holds, while reads keep the other two workers busy. Those two stop;
+    multiwatch waits for the busy one, which has the graceful signal pending;
+    once the lock is let go the request is answered 200, the worker exits,
+    then multiwatch, and nothing is left for the SIGKILL that follows the
+    main process's exit under KillMode=mixed."""
+    unit = installed.unit(3)
+    # The unit says what the docs say.
+    assert unit.settings["KillMode"] == ["mixed"]
+    assert unit.settings["KillSignal"] == ["SIGTERM"]
+    assert unit.settings["TimeoutStopSec"] == ["40"]
+    # A write waits for the held lock rather than the 5 s busy timeout.
+    installed.configure(SQLITE_BUSY_TIMEOUT_MS=60000, HASH_METHOD="sha512crypt", HASH_COST=1000)
+    unit.start()
+    installed.start_nginx()
+    multiwatch, workers = unit.main.pid, unit.workers()
+    assert len(workers) == 3
+    assert installed.get("/create_user/").text == "User created, num users: 1"
+    # Exit order: the lock is let go first, then the reads and the client are waited for.
+    with ThreadPoolExecutor(1) as client, \
+            GetLoad(installed.url("/users/count"), 2, lambda r: r.status_code == 200) as reads, \
+            HeldWriteLock(installed.db_path) as lock:
+        in_flight = client.submit(installed.get, "/create_user/")
+        busy = lock.wait_for_waiter()
+        assert busy in workers
+        reads.served(20)  # the other workers answer meanwhile
+        assert reads.failures == []
+        unit.exec_stop()
+        unit.kill()
+        idle = set(workers) - {busy}
+        wait_for(lambda: all(stopped_after(installed.pool_log(), p) is not None for p in idle),
+                 what="the idle workers' stop")
+        # Reaped by multiwatch, which sent its graceful signal to the busy
+        # worker too: held back until it has answered.
+        wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in idle),
+                 what="the idle workers' exit")
+        wait_for(lambda: signal.SIGUSR1 in pending_signals(busy),
+                 what="the graceful signal pending in the busy worker")
+        assert unit.main.poll() is None, "multiwatch exited with a request in flight"
+        assert unit.workers() == [busy]
+        assert not in_flight.done()
+        assert stopped_after(installed.pool_log(), busy) is None
+        lock.release()
+        answer = in_flight.result()
+        killed = unit.wait_stopped()
+    assert (answer.status_code, answer.text) == (200, "User created, num users: 2")
+    # The worker stopped after answering, then multiwatch: nothing was left to kill.
+    assert stopped_after(installed.pool_log(), busy) is not None
+    assert killed == []
+    for p in [multiwatch] + workers:
+        assert not os.path.exists(f"/proc/{p}"), f"pid {p} still running"
+    # Reads either answered, or, sent once the pool no longer took
+    # connections, failed as requests to a stopped pool do.
+    assert reads.ok >= 20
+    assert all(f.startswith("502 ") for f in reads.failures), reads.failures[:5]
+    assert not (installed.run_dir / "pool-3.sock").exists()

@@ -1,6 +1,5 @@
 """GET /metrics: Prometheus text, summed over the workers, kept across worker deaths."""
 
-import fcntl
 import os
 import signal
 import sqlite3
@@ -8,32 +7,23 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.harness.metrics import busy_count, scrape
-from tests.harness.locks import flock_waiters, holds_wal_snapshot
+from tests.harness.inflight import HeldWriteLock
+from tests.harness.locks import holds_wal_snapshot
+from tests.harness.metrics import busy_count, created_200, scrape
 from tests.harness.waiting import wait_for
 from tests.harness.stack import STACK
-
-
-def created_200(samples):
-    return samples.get(("sqlite_fcgi_requests_total",
-                        (("route", "/create_user/"), ("status", "200"))), 0)
 
 
 def one_request_on_each_worker(s, pids):
     """Holds the write lock file until /proc/locks shows every worker blocked
     on it with a request of its own, then lets them all finish: each worker
     has served one, which no scheduling can arrange otherwise."""
-    lock = f"{s.db_path}-writelock"
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with ThreadPoolExecutor(len(pids)) as pool:
-            futures = [pool.submit(s.get, "/create_user/") for _ in pids]
-            wait_for(lambda: sorted(flock_waiters(lock)) == pids, what="every worker blocked")
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return [f.result().status_code for f in futures]
-    finally:
-        os.close(fd)
+    # The lock is let go before the pool waits for its requests, should a check fail.
+    with ThreadPoolExecutor(len(pids)) as pool, HeldWriteLock(s.db_path) as lock:
+        futures = [pool.submit(s.get, "/create_user/") for _ in pids]
+        wait_for(lambda: sorted(lock.waiters()) == pids, what="every worker blocked")
+        lock.release()
+        return [f.result().status_code for f in futures]
 
 
 def test_counts_are_summed_over_workers_and_survive_a_kill(make_stack):

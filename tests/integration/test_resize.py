@@ -3,12 +3,15 @@ on a socket of its own, the stable socket symlink switched to it, the old pool
 drained and stopped. Not one request may fail."""
 
 import os
+import signal
 import subprocess
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
+from tests.harness.getload import GetLoad
+from tests.harness.inflight import HeldWriteLock, accept_queue, pending_signals, stopped_after
+from tests.harness.metrics import created_200, requests_total, scrape
 from tests.harness.waiting import wait_for
 from tests.harness.stack import STACK, Stack
 
@@ -21,41 +24,8 @@ def resize(stack, n):
     return result
 
 
-class Load:
-    """Threads doing GET /create_user/ back to back until stopped."""
-
-    def __init__(self, stack, threads):
-        self.url = stack.url("/create_user/")
-        self.ok = 0
-        self.failures = []
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.threads = [threading.Thread(target=self.run) for _ in range(threads)]
-
-    def run(self):
-        with requests.Session() as session:
-            while not self.done.is_set():
-                try:
-                    r = session.get(self.url, timeout=30)
-                    good = r.status_code == 200 and r.text.startswith("User created")
-                    outcome = None if good else f"{r.status_code} {r.text.strip()}"
-                except requests.RequestException as e:
-                    outcome = repr(e)
-                with self.lock:
-                    if outcome is None:
-                        self.ok += 1
-                    else:
-                        self.failures.append(outcome)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        for t in self.threads:
-            t.join(60)
+def created(r):
+    return r.status_code == 200 and r.text.startswith("User created")
 
 
 def pool_pids(stack):
@@ -82,14 +52,6 @@ HASHES = {"sha512crypt": {"HASH_METHOD": "sha512crypt", "HASH_COST": 1000},
 PER_POOL = 20
 
 
-def served(load, more):
-    """Waits until the load has had `more` further answers (the timeout only
-    stops a broken run from hanging)."""
-    target = load.ok + more
-    wait_for(lambda: load.ok >= target or load.failures, timeout=120,
-             what=f"{more} more answers")
-
-
 @pytest.mark.parametrize("hash_name", sorted(HASHES))
 def test_resize_under_load_fails_no_request(tmp_path, hash_name):
     settings = dict(HASHES[hash_name])
@@ -100,8 +62,8 @@ def test_resize_under_load_fails_no_request(tmp_path, hash_name):
         seen |= pool_pids(s) | {s.pid("nginx")}
         first = s.wait_for_workers(3)
         sockets = []
-        with Load(s, LOAD_THREADS) as load:
-            served(load, PER_POOL)
+        with GetLoad(s.url("/create_user/"), LOAD_THREADS, created) as load:
+            load.served(PER_POOL)
             for n in (1, 4):
                 seen |= pool_pids(s)
                 result = resize(s, n)
@@ -110,7 +72,7 @@ def test_resize_under_load_fails_no_request(tmp_path, hash_name):
                 pids = s.wait_for_workers(n)
                 assert not set(pids) & set(first)
                 sockets.append(os.readlink(s.run_dir / "fcgi.sock"))
-                served(load, PER_POOL)  # the new pool answers
+                load.served(PER_POOL)  # the new pool answers
         assert load.failures == [], load.failures[:10]
         assert load.ok >= 3 * PER_POOL
         assert s.user_count() == load.ok
@@ -137,6 +99,99 @@ def test_resize_under_load_fails_no_request(tmp_path, hash_name):
     assert str(s.run_dir) not in ps
     assert not list(s.run_dir.glob("*.pid"))
     assert not list(s.run_dir.glob("fcgi*"))
+
+
+# What a worker takes as a stop (docs: multiwatch sends its graceful signal, USR1).
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return sorted(int(p) for p in out.stdout.split())
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["in-flight", "in-flight-and-queued"])
+def test_the_old_pool_answers_what_it_holds(make_stack, queued):
+    """The old pool of a resize holds a request provably in flight (its only
+    worker is blocked on the write lock file, which the test holds) and, with
+    queued, a second one provably waiting in its socket's listen queue (ss
+    shows it there). The resize starts the new pool and switches the link.
+    With a request queued, it then waits, the old pool untouched, until the
+    queue is empty; with none, it stops the old pool at once, and multiwatch
+    waits for the busy worker, which has the stop signal pending. Once the
+    test lets the lock go, the old pool answers what it holds with 200 and
+    stops."""
+    s = make_stack(WORKERS=1, SQLITE_BUSY_TIMEOUT_MS=60000, HASH_METHOD="sha512crypt",
+                   HASH_COST=1000)
+    link, old_sock = s.run_dir / "fcgi.sock", s.run_dir / "fcgi-1.sock"
+    assert os.readlink(link) == old_sock.name
+    old_pool = s.pid("workers")
+    (old_worker,) = s.wait_for_workers(1)
+    assert s.get("/create_user/").text == "User created, num users: 1"
+    # The old worker has served these, and this scrape (counted after it answers).
+    served_before = requests_total(scrape(s)) + 1
+    held = 2 if queued else 1
+    resizing = None
+    try:
+        # The lock is let go before the clients are waited for, should a check fail.
+        with ThreadPoolExecutor(held) as clients, HeldWriteLock(s.db_path) as lock:
+            sent = [clients.submit(s.get, "/create_user/")]
+            assert lock.wait_for_waiter() == old_worker
+            if queued:
+                sent.append(clients.submit(s.get, "/create_user/"))
+                wait_for(lambda: accept_queue(old_sock) == 1,
+                         what="a request queued on the old socket")
+            resizing = subprocess.Popen([str(STACK), "resize", "2"], env=s.env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            # stack.sh records the new pool in workers.pid once it is up and
+            # the link points at it, right before it drains the old one.
+            wait_for(lambda: resizing.poll() is not None or s.pid("workers") != old_pool,
+                     timeout=60, what="the switch to the new pool")
+            assert resizing.poll() is None, resizing.communicate()[0]
+            assert s.pid("workers.old") == old_pool
+            assert os.readlink(link) == "fcgi-2.sock"
+            new_workers = s.wait_for_workers(2)
+            # New requests reach the new pool, not the old socket.
+            assert s.get("/healthz").status_code == 200
+            if queued:
+                # Untouched while its queue is not empty: no stop signal yet.
+                assert accept_queue(old_sock) == 1
+                assert not pending_signals(old_worker) & STOP_SIGNALS
+            else:
+                # Drained (nothing queued) and told to stop: multiwatch has sent
+                # its graceful signal, which the busy worker holds back.
+                wait_for(lambda: signal.SIGUSR1 in pending_signals(old_worker),
+                         what="the graceful signal pending in the old worker")
+            # Either way the old pool is still there, its worker holding the
+            # first request, and the resize waits for it.
+            assert children(old_pool) == [old_worker]
+            assert not any(r.done() for r in sent)
+            assert resizing.poll() is None
+            lock.release()
+            answers = [r.result() for r in sent]
+        out = resizing.communicate(timeout=120)[0]
+        assert resizing.returncode == 0, out
+    finally:
+        if resizing is not None and resizing.poll() is None:
+            try:
+                resizing.communicate(timeout=120)
+            finally:
+                if resizing.poll() is None:
+                    resizing.kill()
+                    resizing.wait()
+    assert [(r.status_code, r.text) for r in answers] == [
+        (200, f"User created, num users: {n}") for n in range(2, 2 + held)]
+    # Answered by the old pool: its worker counts exactly these as it stops,
+    # and the new pool has created no one.
+    assert wait_for(lambda: stopped_after(s.app_log(), old_worker),
+                    what="the old worker's stop") == served_before + held
+    assert created_200(scrape(s)) == 0
+    assert s.user_count() == 1 + held
+    for p in (old_pool, old_worker):
+        assert not os.path.exists(f"/proc/{p}"), f"old pool's pid {p} still running"
+    assert not old_sock.exists() and not (s.run_dir / "workers.old.pid").exists()
+    assert s.worker_pids() == new_workers
+    assert s.get("/create_user/").text == f"User created, num users: {2 + held}"
 
 
 def test_bad_count_keeps_the_old_pool(make_stack):

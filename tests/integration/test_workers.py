@@ -1,8 +1,6 @@
 """The worker pool: spawn-fcgi + multiwatch, signals, locking, start-up refusals."""
 
-import fcntl
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -11,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.harness.locks import flock_waiters
+from tests.harness.inflight import HeldWriteLock, pending_signals, stopped_after
 from tests.harness.waiting import wait_for
 from tests.harness.stack import BINARY, Stack
 
@@ -45,12 +43,6 @@ def test_killed_worker_is_replaced(make_stack):
     assert s.get("/create_user/").status_code == 200
 
 
-def stopping_line(stack, pid):
-    """The count in worker pid's "stopping after N requests" line, or None."""
-    m = re.search(rf"\[{pid}\]: \w+: stopping after (\d+) requests", stack.app_log())
-    return int(m.group(1)) if m else None
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1],
                          ids=lambda s: s.name)
 def test_a_stop_signal_finishes_the_request_in_flight(make_stack, sig):
@@ -61,29 +53,26 @@ def test_a_stop_signal_finishes_the_request_in_flight(make_stack, sig):
     s = make_stack(WORKERS=2, SQLITE_BUSY_TIMEOUT_MS=60000, HASH_METHOD="sha512crypt",
                    HASH_COST=1000)
     pids = s.wait_for_workers(2)
-    lock = f"{s.db_path}-writelock"
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with ThreadPoolExecutor(1) as pool:
-            future = pool.submit(s.get, "/create_user/")
-            busy, = wait_for(lambda: flock_waiters(lock), what="a worker blocked on the lock")
-            idle, = set(pids) - {busy}
-            for p in pids:
-                os.kill(p, sig)
-            wait_for(lambda: stopping_line(s, idle) is not None, what="the idle worker's stop")
-            # The busy worker has the signal too, and still holds the request.
-            assert not future.done()
-            assert stopping_line(s, busy) is None
-            assert os.path.exists(f"/proc/{busy}")
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            r = future.result()
-    finally:
-        os.close(fd)
+    # The lock is let go before the pool waits for the request, should a check fail.
+    with ThreadPoolExecutor(1) as pool, HeldWriteLock(s.db_path) as lock:
+        future = pool.submit(s.get, "/create_user/")
+        busy = lock.wait_for_waiter()
+        idle, = set(pids) - {busy}
+        for p in pids:
+            os.kill(p, sig)
+        wait_for(lambda: stopped_after(s.app_log(), idle) is not None,
+                 what="the idle worker's stop")
+        # The busy worker has the signal too (held back until it has answered),
+        # and still holds the request.
+        wait_for(lambda: sig in pending_signals(busy), what="the signal pending in the busy worker")
+        assert not future.done()
+        assert stopped_after(s.app_log(), busy) is None
+        lock.release()
+        r = future.result()
     assert (r.status_code, r.text) == (200, "User created, num users: 1")
     assert s.user_count() == 1
     # The worker that had it says so once it is done (1 + the start-up /healthz it may have had).
-    assert wait_for(lambda: stopping_line(s, busy), what="the busy worker's stop") >= 1
+    assert wait_for(lambda: stopped_after(s.app_log(), busy), what="the busy worker's stop") >= 1
     new = s.wait_for_workers(2)
     assert not set(new) & set(pids)
 

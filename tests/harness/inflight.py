@@ -1,0 +1,92 @@
+"""A request provably in flight, or provably queued, as the kernel shows it,
+so that a stop or a resize can be tested on an event rather than on a sleep:
+
+- in flight: the test holds the service's write lock file (DB_PATH-writelock,
+  WRITE_LOCK_WAIT=flock, the default); a worker that has a request which
+  writes blocks in flock() on it, and /proc/locks lists that worker;
+- queued: a connection no worker has accepted yet counts in the listen
+  queue of its unix socket (ss -xl shows it as Recv-Q);
+- told to stop: a worker blocks its stop signals while it holds a request,
+  so the signal shows as pending in /proc/PID/status until it has answered.
+"""
+
+import fcntl
+import os
+import re
+import subprocess
+
+from tests.harness.locks import flock_waiters
+from tests.harness.waiting import wait_for
+
+
+class HeldWriteLock:
+    """Holds the write lock file of db_path from __enter__ to release() (or
+    __exit__): every request that writes blocks before its BEGIN. The worker
+    creates the file when it opens the database: serve one request first."""
+
+    def __init__(self, db_path):
+        self.path = f"{db_path}-writelock"
+        self.fd = None
+
+    def __enter__(self):
+        # Read-only is enough for flock(); no O_CREAT: a file made here would
+        # be root's, which a worker running as another user could not open.
+        self.fd = os.open(self.path, os.O_RDONLY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def waiters(self):
+        """The pids blocked on the lock now."""
+        return flock_waiters(self.path)
+
+    def wait_for_waiter(self, timeout=30):
+        """The one worker blocked on the lock, once there is one: the worker
+        that has the request in flight."""
+        waiters = wait_for(self.waiters, timeout, "a worker blocked on the write lock")
+        assert len(waiters) == 1, f"expected one worker blocked on the lock, have {waiters}"
+        return waiters[0]
+
+    def release(self):
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock too
+            self.fd = None
+
+
+def accept_queue(socket_path):
+    """Connections waiting in the listen queue of the unix socket bound at
+    socket_path, or None when no socket listens there (ss -xlH: Netid State
+    Recv-Q Send-Q Local ...; Recv-Q of a listening socket is its queue)."""
+    out = subprocess.run(["ss", "-xlH"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[4] == str(socket_path):
+            return int(fields[2])
+    return None
+
+
+def pending_signals(pid):
+    """Signals sent to pid and not delivered yet (blocked): the union of its
+    SigPnd (thread) and ShdPnd (process) masks in /proc/PID/status; empty
+    when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+    except FileNotFoundError:
+        return set()
+    mask = 0
+    for name in ("SigPnd", "ShdPnd"):
+        m = re.search(rf"^{name}:\s*([0-9a-f]+)$", status, re.M)
+        mask |= int(m.group(1), 16)
+    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+
+
+def stopped_after(log_text, pid):
+    """The N of worker pid's "stopping after N requests" line in log_text
+    (a worker says so when it leaves its accept loop after a stop signal),
+    or None when it has not said it."""
+    m = re.search(rf"\[{pid}\]: \w+: stopping after (\d+) requests", log_text)
+    return int(m.group(1)) if m else None
