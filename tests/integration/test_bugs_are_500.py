@@ -2,7 +2,7 @@
 the random source failing, the password hash failing.  Each is answered 500
 `internal error` (no Retry-After: trying again will not help), logged with
 its cause, writes nothing, and leaves the worker serving once the cause is
-gone.  (The kept user count missing is test_service.py's.)
+gone.  (The kept user count missing is test_surprises.py's.)
 
 The random source fails through tests/faults/inject.c (LD_PRELOAD); the
 hash fails for real: libxcrypt's yescrypt cannot get its memory under an
