@@ -6,7 +6,7 @@
 # Tracked files that are shell scripts: *.sh, or a sh/bash shebang.
 LINT_SH = $(shell git ls-files -z 2>/dev/null | xargs -0 -r awk \
 	'FNR == 1 { if (FILENAME ~ /\.sh$$/ || $$0 ~ /^\#!.*[\/ ](ba|da)?sh( |$$)/) print FILENAME; nextfile }')
-LINT_C = app/src bench tests/unit tests/fuzz
+LINT_C = app/src bench tests/unit tests/fuzz tests/faults
 CPPCHECK_FLAGS := --enable=warning,portability,performance --error-exitcode=1 \
 	--inline-suppr --suppress=missingIncludeSystem --std=c11 --quiet
 

@@ -1,7 +1,8 @@
 # Fuzzing with libFuzzer (clang, Debian's libclang-rt-14-dev), and the
 # reliability checks that run in make test (tests/integration/test_fuzz.py
 # runs fuzz-smoke; the bad-input, crash, fault, valgrind and security tests
-# are pytest files in tests/integration/).  See docs/reliability.md.
+# are pytest files in tests/integration/; the fault tests load
+# tests/faults/inject.c, built here).  See docs/reliability.md.
 #
 #   make fuzz FUZZ_SECONDS=300   each target for 300 s (default 60)
 #   make fuzz-smoke              each target for FUZZ_SMOKE_SECONDS (8): make test
@@ -41,3 +42,15 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_OUT) $(FUZZ_BIN)
+
+# The fault injector (LD_PRELOAD) of test_faults.py and test_bugs_are_500.py.
+$(BUILD)/faults/inject.so: tests/faults/inject.c | $(BUILD)/faults
+	$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
+
+$(BUILD)/faults:
+	mkdir -p $@
+
+.PHONY: faults-build
+faults-build: $(BUILD)/faults/inject.so
+
+integration-test: faults-build

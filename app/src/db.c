@@ -107,7 +107,7 @@ enum db_result db_ping(struct db *db)
 	return db->ops->ping(db);
 }
 
-bool db_needs_reopen(const struct db *db)
+enum db_reopen db_needs_reopen(const struct db *db)
 {
 	return db->ops->needs_reopen(db);
 }

@@ -135,11 +135,17 @@ enum db_result db_users_page(struct db *db, long long before_id, int limit,
 enum db_result db_ping(struct db *db);
 
 /*
- * True when the last failure means this connection is of no more use
- * (SQLite: I/O error, file moved, deleted or replaced, corrupt, read-only):
- * the caller should close it and open a new one.
+ * Whether the last failure leaves this connection of no more use (SQLite:
+ * I/O error, file moved, deleted or replaced, corrupt, read-only), and in
+ * which order the caller should replace it.
  */
-bool db_needs_reopen(const struct db *db);
+enum db_reopen {
+	DB_REOPEN_NO,
+	DB_REOPEN_CLOSE_FIRST,	/* close it; open a new one after */
+	DB_REOPEN_OPEN_FIRST	/* open a new one, then close it (SQLite after an
+				   I/O error: see db_sqlite.c) */
+};
+enum db_reopen db_needs_reopen(const struct db *db);
 
 /*
  * 0 when this process may serve cfg's database; -1 when it must not, with

@@ -30,7 +30,7 @@ struct db_ops {
 				     struct db_user_row *rows, int *nrows,
 				     long long *count);
 	enum db_result (*ping)(struct db *db);
-	bool (*needs_reopen)(const struct db *db);
+	enum db_reopen (*needs_reopen)(const struct db *db);
 	/* NULL when the engine never refuses to serve. */
 	int (*refusal)(const struct config *cfg, char *msg, size_t msglen);
 };

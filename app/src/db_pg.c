@@ -330,9 +330,9 @@ static enum db_result pg_ping(struct db *db)
 	return exec_reconnecting(pg(db), "SELECT 1", PGRES_TUPLES_OK) == DB_OK ? DB_OK : DB_ERR;
 }
 
-static bool pg_needs_reopen(const struct db *db)
+static enum db_reopen pg_needs_reopen(const struct db *db)
 {
-	return ((const struct db_pg *)db)->broken;
+	return ((const struct db_pg *)db)->broken ? DB_REOPEN_CLOSE_FIRST : DB_REOPEN_NO;
 }
 
 static enum db_result pg_open(const struct config *cfg, enum db_open_mode mode,

@@ -296,17 +296,33 @@ static enum db_result sq_ping(struct db *db)
 	return res != DB_OK ? res : sq_step_done(s, s->stmt[ST_PING]);
 }
 
-static bool sq_needs_reopen(const struct db *db)
+/*
+ * After an I/O error the new connection is opened before the old one is
+ * closed.  A commit whose WAL sync failed has its frames, commit mark
+ * included, in the WAL file past the end the WAL index records; the next
+ * commit overwrites them.  But if the last connection to the file closes
+ * first, its checkpoint fails on the same disk, the WAL stays, and the
+ * next connection rebuilds the index from the WAL: the failed commit comes
+ * back as committed, a user whose client got a 503.  Every worker meets
+ * the fault within a few requests, so closing first would close the last.
+ *
+ * After the other failures the old connection is closed first: a new
+ * connection in the same process shares the old one's WAL index mapping
+ * (the unix VFS keeps one per file and process), and one mapped read-only
+ * (a read-only directory) would keep the new connection read-only.
+ */
+static enum db_reopen sq_needs_reopen(const struct db *db)
 {
 	switch (db->last_code & 0xff) {
 	case SQLITE_IOERR:
+		return DB_REOPEN_OPEN_FIRST;
 	case SQLITE_CORRUPT:
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOTADB:
 	case SQLITE_READONLY:	/* includes SQLITE_READONLY_DBMOVED */
-		return true;
+		return DB_REOPEN_CLOSE_FIRST;
 	default:
-		return false;
+		return DB_REOPEN_NO;
 	}
 }
 

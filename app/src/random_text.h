@@ -6,7 +6,8 @@
 /*
  * Fills out[0..n) with random letters and digits (Django's
  * get_random_string alphabet) from the OS's random source, without modulo
- * bias, and does not terminate it.  Returns 0, or -1 when getrandom fails.
+ * bias, and does not terminate it.  Returns 0, or -1 with errno set when
+ * getrandom fails.
  */
 int random_alnum(char *out, size_t n);
 

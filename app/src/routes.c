@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -350,7 +351,8 @@ static void handle_create_user(struct app *app, struct http_request *r)
 	}
 	random = input_is_empty(&in);
 	if (random && users_random_input(&in) != 0) {
-		log_warn("create_user: random source failed");
+		log_warn("create_user: internal error: random source failed: %s",
+			 strerror(errno));
 		http_respond_error(r, 500, NULL, "internal error");
 		return;
 	}

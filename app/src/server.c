@@ -102,15 +102,30 @@ static void ensure_db(struct app *app)
 	}
 }
 
-/* Drops a connection whose last failure leaves it of no more use. */
-static void drop_broken_db(struct app *app)
+/*
+ * Replaces a connection whose last failure leaves it of no more use, once
+ * the request is answered, in the order the engine asks for: closed now
+ * and opened again on the next request (ensure_db), or (SQLite after an
+ * I/O error) a new one opened before the old one is closed, falling back
+ * to ensure_db when the open fails.
+ */
+static void replace_broken_db(struct app *app)
 {
-	if (app->db == NULL || !db_needs_reopen(app->db))
+	struct db *fresh = NULL;
+	enum db_reopen how;
+	char err[ERR_LEN];
+
+	if (app->db == NULL || (how = db_needs_reopen(app->db)) == DB_REOPEN_NO)
 		return;
 	log_warn("closing the database connection after: %s (%s, %d)",
 		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db));
+	if (how == DB_REOPEN_OPEN_FIRST &&
+	    db_open(app->cfg, DB_OPEN_SERVE, &fresh, err, sizeof(err)) != DB_OK)
+		log_warn("database unavailable: %s", err);
 	db_close(app->db);
-	app->db = NULL;
+	app->db = fresh;
+	if (fresh != NULL)
+		log_info("database reopened");
 }
 
 /*
@@ -193,9 +208,10 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 			if (app->db != NULL)
 				db_clear_error(app->db);
 			routes_dispatch(app, &r);
-			drop_broken_db(app);
 		}
 		FCGX_Finish_r(req);
+		/* After the answer: the client does not wait for the open. */
+		replace_broken_db(app);
 		served++;
 		sigprocmask(SIG_UNBLOCK, stop_set, NULL);
 	}

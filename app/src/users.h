@@ -32,7 +32,7 @@ struct users_created {
 /*
  * Fills in with a random 10-character username of letters and digits, the
  * email <username>@example.com and a random password.  Returns 0, or -1
- * when the OS's random source fails.
+ * with errno set when the OS's random source fails.
  */
 int users_random_input(struct user_input *in);
 

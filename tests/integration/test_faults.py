@@ -1,11 +1,13 @@
 """Faults under a running stack: the database locked from outside for longer
-than the busy timeout, a full disk, a read-only database directory, and the
-database file gone while workers restart.  Each answers 503 with a clear
-message and a log line, no worker crashes (the pids stay the same), and the
-service recovers by itself once the fault is removed.
+than the busy timeout, a full disk, the disk failing writes or syncs (EIO),
+a read-only database directory, and the database file gone while workers
+restart.  Each answers 503 with a clear message and a log line, no worker
+crashes (the pids stay the same), and the service recovers by itself once
+the fault is removed.
 
 The disk and directory faults mount a tmpfs and a read-only bind mount, so
-they need root (make test runs as root)."""
+they need root (make test runs as root); the I/O errors come from
+tests/faults/inject.c (LD_PRELOAD, tests/harness/faults.py)."""
 
 import os
 import signal
@@ -14,6 +16,9 @@ import time
 from contextlib import contextmanager
 
 import pytest
+
+from tests.harness import faults
+from tests.harness.sqlite_files import users_in
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
 
@@ -95,6 +100,54 @@ def test_disk_full(make_stack, tmp_path):
         assert s.user_count() == 5
         assert s.query("PRAGMA integrity_check") == [("ok",)]
         s.stop()
+
+
+def lines_from_close(log, pid):
+    """pid's log lines from the first time it closed its connection after a
+    failure on: that line, then what the worker did next."""
+    mine = [line for line in log.splitlines() if line.startswith(f"sqlite-fcgi[{pid}]:")]
+    for i, line in enumerate(mine):
+        if "closing the database connection after:" in line:
+            return mine[i:]
+    return []
+
+
+@pytest.mark.parametrize("profile", ["tuned", "django-default"])
+@pytest.mark.parametrize("fault,code", [(faults.IO_WRITE, "SQLITE_IOERR_WRITE, 778"),
+                                        (faults.IO_SYNC, "SQLITE_IOERR_FSYNC, 1034")])
+def test_io_error_replaces_the_connection(make_stack, tmp_path, fault, code, profile):
+    """The disk fails every write (or every sync) of the database, its WAL
+    or journal, in every worker.  Each request answers 503, rolls its user
+    back, and its worker replaces its connection; once the disk works again
+    the same workers serve.  After a failed sync in WAL mode the failed
+    commit's frames are in the WAL: had every worker closed its connection
+    while the disk failed, the next open would have recovered them as
+    committed users (so a worker opens its new connection before it closes
+    the broken one: sq_needs_reopen in db_sqlite.c)."""
+    f = faults.Faults(tmp_path / "faults")
+    s = start_on(make_stack, tmp_path, WORKERS=2, SQLITE_PROFILE=profile,
+                 **f.env(tmp_path / "db.sqlite3"))
+    pids = s.wait_for_workers(2)
+    assert create(s, "before").status_code == 200
+    failed = []
+    with f.on(fault):
+        # Until each worker has met the fault (nginx hands requests to
+        # whichever worker accepts first; 40 is a bound, 2 or 3 is usual).
+        while not all(lines_from_close(s.app_log(), p) for p in pids):
+            assert len(failed) < 40, f"not every worker met the fault:\n{s.app_log()}"
+            failed.append(f"failed{len(failed)}")
+            assert_503(create(s, failed[-1]), "database unavailable")
+    assert [create(s, f"after{i}").status_code for i in range(4)] == [200] * 4
+    assert s.worker_pids() == pids
+    log = s.app_log()
+    assert f"create_user: commit: disk I/O error ({code})" in log or \
+        f"create_user: insert user: disk I/O error ({code})" in log, log
+    for p in pids:
+        assert any("database reopened" in line for line in lines_from_close(log, p)), log
+    expected = {"before"} | {f"after{i}" for i in range(4)}
+    assert users_in(s.db_path) == expected
+    s.stop()  # the last connection's checkpoint brings no failed user back either
+    assert users_in(s.db_path) == expected
 
 
 @needs_root

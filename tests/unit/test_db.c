@@ -524,17 +524,17 @@ static void a_deleted_file_is_noticed(void **state)
 	dbtest_config(&t, &cfg, NULL);
 	db = dbtest_open(&cfg);
 	assert_int_equal(db_ping(db), DB_OK);
-	assert_false(db_needs_reopen(db));
+	assert_int_equal(db_needs_reopen(db), DB_REOPEN_NO);
 	assert_int_equal(unlink(t.path), 0);
 	assert_int_equal(db_ping(db), DB_ERR);
 	assert_int_equal(db_errcode(db), SQLITE_READONLY_DBMOVED);
-	assert_true(db_needs_reopen(db));
+	assert_int_equal(db_needs_reopen(db), DB_REOPEN_CLOSE_FIRST);
 	/* A transaction on the deleted file is refused, not silently lost. */
 	db_clear_error(db);
 	assert_int_equal(db_begin(db), DB_ERR);
-	assert_true(db_needs_reopen(db));
+	assert_int_equal(db_needs_reopen(db), DB_REOPEN_CLOSE_FIRST);
 	db_clear_error(db);
-	assert_false(db_needs_reopen(db));
+	assert_int_equal(db_needs_reopen(db), DB_REOPEN_NO);
 	db_close(db);
 }
 
