@@ -29,8 +29,10 @@
  * inode at the path with the open one, but the reopen it calls for is
  * what pairs the files).
  *
- * So a worker remembers the file it first served (device and inode).
- * When another file takes its place it stops serving for good: it closes
+ * So a worker remembers the file it first served (device and inode), and
+ * its -wal and -shm.  When another file takes its place while the old
+ * file's -wal or -shm is still at DB_PATH-wal or -shm (`mv copy db.sqlite3`
+ * under a running pool), it stops serving for good: it closes
  * its connection (the last old connection checkpoints the old WAL into
  * the old inode and deletes DB_PATH-wal and -shm, as on any close), opens
  * nothing, and answers 503 with the fix.  SQLite does not checkpoint
@@ -40,6 +42,16 @@
  * does not open the new file either.  The next pool start (migrate) sees
  * the marker, checks that no process has the old WAL index open, removes
  * the old -wal and -shm, then the marker.
+ *
+ * A database gone whole is another case: no file at DB_PATH and no -wal or
+ * -shm of the old one at their names (deleted or moved away together).
+ * Nothing of the old file can be paired with a new one, so the worker
+ * forgets the file it served and serves the next file at DB_PATH (a
+ * migrate, a restore by hand) as a new start.  While a connection holds
+ * the old -wal and -shm open their inode numbers cannot go to new files;
+ * once nothing holds them they can, and a new -wal that got the old one's
+ * number makes the new file look replaced: refused until a restart, the
+ * safe side.
  */
 
 #define MARKER_SUFFIX "-replaced"
@@ -54,12 +66,19 @@ static const char fix_msg[] =
  * worker has one DB_PATH; a process that opens another path (the unit
  * tests) starts afresh for it.
  */
+struct file_id {
+	bool present;
+	dev_t dev;
+	ino_t ino;
+};
+
 static struct {
 	char path[CONFIG_PATH_MAX];
 	bool known;
 	bool replaced;		/* sticky: another file took its place */
 	dev_t dev;
 	ino_t ino;
+	struct file_id wal, shm;	/* as they were when the file was adopted */
 } served;
 
 static void served_follow(const char *db_path)
@@ -68,6 +87,45 @@ static void served_follow(const char *db_path)
 		return;
 	memset(&served, 0, sizeof(served));
 	snprintf(served.path, sizeof(served.path), "%s", db_path);
+}
+
+/* The identity of the file at db_path + suffix, absent when there is none. */
+static struct file_id side_file(const char *db_path, const char *suffix)
+{
+	char path[CONFIG_PATH_MAX + 8];
+	struct file_id id = { 0 };
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s", db_path, suffix);
+	if (stat(path, &st) == 0)
+		id = (struct file_id){ .present = true, .dev = st.st_dev, .ino = st.st_ino };
+	return id;
+}
+
+static bool same_file_id(struct file_id a, struct file_id b)
+{
+	return a.present && b.present && a.dev == b.dev && a.ino == b.ino;
+}
+
+/* True while DB_PATH-wal or -shm is still the served file's. */
+static bool old_sides_at_path(const char *db_path)
+{
+	return same_file_id(side_file(db_path, CONFIG_WAL_SUFFIX), served.wal) ||
+	       same_file_id(side_file(db_path, CONFIG_SHM_SUFFIX), served.shm);
+}
+
+static bool any_side_at_path(const char *db_path)
+{
+	return side_file(db_path, CONFIG_WAL_SUFFIX).present ||
+	       side_file(db_path, CONFIG_SHM_SUFFIX).present;
+}
+
+/* The old file is gone whole: the next file at DB_PATH is a new start. */
+static void forget_served(const char *db_path)
+{
+	log_info("%s: the database this worker served is gone with its -wal and -shm:"
+		 " the next file at this path is served as a new one", db_path);
+	served.known = false;
 }
 
 static void marker_path(const char *db_path, char *out, size_t len)
@@ -119,18 +177,27 @@ static bool marker_exists(const char *db_path)
 
 /*
  * Compares the file at db_path with the one served.  Returns 1 when it is
- * another file (replaced: recorded), 0 when it is the same one or none
- * is known yet, -1 when there is no file at db_path.
+ * another file and the old one's -wal or -shm is still there to be paired
+ * with it (replaced: recorded), 0 when it is the same one or none is known
+ * yet, -1 when there is no file at db_path or the old one is gone whole
+ * (then forgotten: the caller closes and the next open starts afresh).
  */
 static int compare_with_served(const char *db_path)
 {
 	struct stat now;
 
 	served_follow(db_path);
-	if (stat(db_path, &now) != 0)
+	if (stat(db_path, &now) != 0) {
+		if (served.known && !any_side_at_path(db_path))
+			forget_served(db_path);
 		return -1;
+	}
 	if (!served.known || (now.st_dev == served.dev && now.st_ino == served.ino))
 		return 0;
+	if ((served.wal.present || served.shm.present) && !old_sides_at_path(db_path)) {
+		forget_served(db_path);
+		return -1;
+	}
 	mark_replaced(db_path, &now);
 	return 1;
 }
@@ -246,6 +313,9 @@ int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 		served.known = true;
 		served.dev = now.st_dev;
 		served.ino = now.st_ino;
+		/* In WAL mode the open's first read created them; none in rollback mode. */
+		served.wal = side_file(cfg->db_path, CONFIG_WAL_SUFFIX);
+		served.shm = side_file(cfg->db_path, CONFIG_SHM_SUFFIX);
 	}
 	if (compare_with_served(cfg->db_path) != 0) {
 		snprintf(err, errlen, "%s: %s", cfg->db_path, fix_msg);

@@ -182,6 +182,29 @@ def test_deleted_database_is_503_then_recovers(make_stack):
     assert s.user_count() == 4
 
 
+def test_database_recreated_before_a_worker_looks_is_served_after_one_503(make_stack):
+    """The whole database (file, -wal, -shm) deleted and a new one migrated
+    before the worker's next request: its connection still holds the old
+    inodes, so the new file cannot have the old file's number.  No -wal or
+    -shm of the old file is left to pair with it, so the worker answers one
+    503 (its connection was on the deleted file), then serves the new file
+    without a restart."""
+    s = make_stack(WORKERS=1)
+    assert s.get("/create_user/").text == "User created, num users: 1"
+    pid = s.worker_pids()
+    for suffix in ("", "-wal", "-shm"):
+        os.unlink(f"{s.db_path}{suffix}")
+    migrate = subprocess.run([s.env["SQLITE_FCGI"], "migrate"], env=s.env,
+                             capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr
+    r = s.get("/create_user/")
+    assert (r.status_code, r.text) == (503, "database unavailable\n")
+    assert s.get("/create_user/").text == "User created, num users: 1"
+    assert s.worker_pids() == pid
+    assert "gone with its -wal and -shm" in s.app_log()
+    assert "took the place" not in s.app_log()
+
+
 def fresh_database(s, path):
     """A migrated, empty database file at path, made by the service's own migrate."""
     migrate = subprocess.run([s.env["SQLITE_FCGI"], "migrate"], env=dict(s.env, DB_PATH=str(path)),
