@@ -4,7 +4,6 @@ import fcntl
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +11,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness.locks import flock_waiters, holds_wal_snapshot
 from tests.harness.waiting import wait_for
-from tests.harness.stack import STACK
 
 
 def scrape(stack):
@@ -133,8 +131,7 @@ def test_each_pool_counts_afresh_after_a_resize(make_stack):
     for _ in range(3):
         assert s.get("/create_user/").status_code == 200
     assert created_200(scrape(s)) == 3
-    resized = subprocess.run([str(STACK), "resize", "1"], env=s.env, capture_output=True,
-                             text=True, timeout=120)
+    resized = s.run_script("resize", "1", timeout=120)
     assert resized.returncode == 0, resized.stderr
     s.wait_for_workers(1)
     for _ in range(2):
