@@ -46,7 +46,7 @@ from tests.harness.accesslog import create_statuses
 from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer
 from tests.harness.sqlite_files import user_count
-from tests.harness.stack import ROOT as ROOT_PATH, STACK as STACK_PATH
+from tests.harness.stack import ROOT as ROOT_PATH, STACK as STACK_PATH, reaped
 
 ROOT = str(ROOT_PATH)
 STACK = str(STACK_PATH)
@@ -383,7 +383,9 @@ class Demo:
         say(f"{label}: starting the stack on 127.0.0.1:{port} "
             f"({' '.join(f'{k}={v}' for k, v in result.env.items())})")
         self.live_env = env
-        ok = run_step([STACK, "start"], env, stack_log, START_TIMEOUT_S)
+        # Under a reaper: the stop then returns as soon as nginx and the
+        # pool have exited, whenever init would reap them (reaper.py).
+        ok = run_step(reaped([STACK, "start"]), env, stack_log, START_TIMEOUT_S)
         if not ok:
             self.stop_stack(env, stack_log)
             result.problem = f"the stack did not start (see {stack_log})"

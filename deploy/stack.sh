@@ -53,6 +53,12 @@ say() { echo "stack: $*" >&2; }
 # left in the process table when it returns.
 pid_alive() { kill -0 "$1" 2>/dev/null; }
 
+# A stop looks every 20 ms whether what it signalled is gone: an idle nginx
+# or pool exits within milliseconds, and each stop of a test's stack waits
+# for it. STOP_POLLS_PER_S looks make one second of the stop's bound.
+STOP_POLL_S=0.02
+STOP_POLLS_PER_S=50
+
 alive() { [ -f "$1" ] && pid_alive "$(cat "$1")"; }
 
 # Some process of group $1 is alive (or not reaped yet).
@@ -68,8 +74,8 @@ stop_group() {
 	say "stopping processes left behind by process group $pgid"
 	kill -TERM "-$pgid" 2>/dev/null || true
 	i=0
-	while group_alive "$pgid" && [ $i -lt $((wait_s * 10)) ]; do
-		sleep 0.1
+	while group_alive "$pgid" && [ $i -lt $((wait_s * STOP_POLLS_PER_S)) ]; do
+		sleep "$STOP_POLL_S"
 		i=$((i + 1))
 	done
 	kill -KILL "-$pgid" 2>/dev/null || true
@@ -92,8 +98,8 @@ stop_pidfile() {
 	children=$(pgrep -P "$pid" 2>/dev/null || true)
 	kill "-$sig" "$pid" 2>/dev/null || true
 	i=0
-	while pid_alive "$pid" && [ $i -lt $((wait_s * 10)) ]; do
-		sleep 0.1
+	while pid_alive "$pid" && [ $i -lt $((wait_s * STOP_POLLS_PER_S)) ]; do
+		sleep "$STOP_POLL_S"
 		i=$((i + 1))
 	done
 	if pid_alive "$pid"; then

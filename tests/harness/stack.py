@@ -4,6 +4,7 @@ started by deploy/stack.sh on a free loopback port in a temporary directory."""
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,14 @@ from tests.harness.settings import without_settings
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "stack.sh"
 BINARY = ROOT / "build" / "sqlite-fcgi"
+# Adopts and reaps the processes stack.sh leaves running (see reaper.py).
+REAPER = ROOT / "tests" / "harness" / "reaper.py"
+
+
+def reaped(command):
+    """command, run so that the daemons it leaves behind are reaped as soon
+    as they exit: a stop then returns when they have, not when init looks."""
+    return [sys.executable, str(REAPER), *command]
 
 
 class Stack:
@@ -33,9 +42,9 @@ class Stack:
         self.env.update({k: str(v) for k, v in settings.items()})
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def run_script(self, command, timeout=60):
-        return subprocess.run([str(STACK), command], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+    def run_script(self, command, *args, timeout=60):
+        return subprocess.run(reaped([str(STACK), command, *args]), env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
 
     def start(self):
         result = self.run_script("start")

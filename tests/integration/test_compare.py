@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPARE = ROOT / "bench" / "compare.py"
 STACKS = ["django-default", "django-fixed", "fcgi-django-default", "fcgi-tuned"]
 # 4 x (4 s of load + migrate or start, drain and stop) + the hash costs:
-# about 35 s on 2 cores; the margin is for a machine busy with other builds.
+# about 25 s on 2 cores; the margin is for a machine busy with other builds.
 COMPARE_TIMEOUT_S = 180
 
 @pytest.fixture(scope="module")

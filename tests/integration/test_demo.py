@@ -29,7 +29,7 @@ CONFIGS = ["django-default", "wal-only", "immediate-only", "wal-busy",
 USERS = 10
 DURATION = "5s"
 # 7 x (5 s of load + start, drain and stop) and PostgreSQL's initdb + start
-# (about 3 s): about 70 s on 2 cores shared with other work.
+# (about 3 s): about 45 s on 2 cores shared with other work.
 DEMO_TIMEOUT_S = 130
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +10,6 @@ from tests.harness.inflight import HeldWriteLock
 from tests.harness.locks import holds_wal_snapshot
 from tests.harness.metrics import busy_count, created_200, scrape
 from tests.harness.waiting import wait_for
-from tests.harness.stack import STACK
 
 
 def one_request_on_each_worker(s, pids):
@@ -111,8 +109,7 @@ def test_each_pool_counts_afresh_after_a_resize(make_stack):
     for _ in range(3):
         assert s.get("/create_user/").status_code == 200
     assert created_200(scrape(s)) == 3
-    resized = subprocess.run([str(STACK), "resize", "1"], env=s.env, capture_output=True,
-                             text=True, timeout=120)
+    resized = s.run_script("resize", "1", timeout=120)
     assert resized.returncode == 0, resized.stderr
     s.wait_for_workers(1)
     for _ in range(2):
