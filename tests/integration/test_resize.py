@@ -13,15 +13,13 @@ from tests.harness.getload import GetLoad
 from tests.harness.inflight import HeldWriteLock, accept_queue, pending_signals, stopped_after
 from tests.harness.metrics import created_200, requests_total, scrape
 from tests.harness.waiting import wait_for
-from tests.harness.stack import STACK, Stack
+from tests.harness.stack import STACK, Stack, reaped
 
 LOAD_THREADS = 12
 
 
 def resize(stack, n):
-    result = subprocess.run([str(STACK), "resize", str(n)], env=stack.env,
-                            capture_output=True, text=True, timeout=120)
-    return result
+    return stack.run_script("resize", str(n), timeout=120)
 
 
 def created(r):
@@ -141,7 +139,7 @@ def test_the_old_pool_answers_what_it_holds(make_stack, queued):
                 sent.append(clients.submit(s.get, "/create_user/"))
                 wait_for(lambda: accept_queue(old_sock) == 1,
                          what="a request queued on the old socket")
-            resizing = subprocess.Popen([str(STACK), "resize", "2"], env=s.env, text=True,
+            resizing = subprocess.Popen(reaped([str(STACK), "resize", "2"]), env=s.env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             # stack.sh records the new pool in workers.pid once it is up and
             # the link points at it, right before it drains the old one.
