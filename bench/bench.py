@@ -21,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from measure import wait_idle, worker_time_shares, workers_memory_kb
+from measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
 from tests.harness.postgres import PostgresServer
 from tests.harness.stack import ROOT, Stack
 from tests.harness.wrk import wrk
@@ -91,6 +91,7 @@ def run_stack(tmp, name, settings, path, connections, writes_beside=False):
         result = load(stack, path, connections, writes_beside)
         wait_idle(stack)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
+        result["private_max_kb"] = workers_private_kb(stack)
         result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
         wal = Path(f"{stack.db_path}-wal")
         result["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
@@ -193,7 +194,7 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
         "| --- | --- |",
         *[f"| {label} | {ms:.1f} ms |" for label, ms in hash_costs],
         "",
-        "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | worker time: hashing / lock wait | idle RSS per worker (max) | peak RSS | WAL after |",
+        "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | worker time: hashing / lock wait | idle RSS per worker, max (of it private) | peak RSS | WAL after |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = []
@@ -206,7 +207,7 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
         lines.append(
             f"| {label} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
-            f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB | "
+            f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB ({r['private_max_kb'] / 1024:.1f}) | "
             f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
         rows.append({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
     text = "\n".join(lines) + "\n"

@@ -49,6 +49,13 @@ def workers_memory_kb(stack):
     return sum(rss), max(rss), max(proc_field(p, "VmHWM") for p in pids)
 
 
+def workers_private_kb(stack):
+    """The largest idle RssAnon of a worker, in kB: what is its own.  The rest
+    of its RSS is pages of the binary and its shared libraries, which every
+    worker maps from the same page cache."""
+    return max(proc_field(p, "RssAnon") for p in stack.worker_pids())
+
+
 
 
 def worker_time_shares(stack):
