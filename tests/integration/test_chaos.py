@@ -79,9 +79,10 @@ def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path):
                f"{len(unacknowledged)} committed without an answer")
     print("\n" + summary)
     sys.stdout.flush()
-    # Not a rate: a floor that says the run killed workers at all (each kill
-    # is confirmed by kill_loop); the checks below hold for any number.
-    assert kills >= 5, summary
+    # A kill a second is planned, each confirmed by kill_loop (23 in 25 s in a
+    # run here, with stacks stopped beside it); half of them is the margin for
+    # a loaded machine, where a replacement takes longer to show.
+    assert kills >= CHAOS_SECONDS // 2, summary
     assert len(records) > 100, out[-2000:]
     assert len(pids) == WORKERS
     assert "died to often" not in s.app_log()  # multiwatch never gave up a slot
