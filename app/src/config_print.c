@@ -6,7 +6,9 @@
 /*
  * The settings printed from the table: their values (`sqlite-fcgi config`),
  * and what each is (`config --list`, `--markdown` for README.md, `--names`
- * for what the tests clear).
+ * for what the tests clear).  The prints are not checked one by one: a
+ * failed write sets the stream's error flag, which the caller checks once
+ * at the end (main.c, output_done).
  */
 
 static void setting_print_value(const struct setting *s, const struct config *cfg,

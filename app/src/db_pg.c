@@ -211,15 +211,27 @@ static enum db_result pg_commit(struct db *db)
 	return pg_check(p, res, PGRES_COMMAND_OK);
 }
 
-static void pg_rollback(struct db *db)
+void pg_rollback_tx(struct db_pg *p)
 {
-	struct db_pg *p = pg(db);
 	PGTransactionStatusType ts = PQtransactionStatus(p->conn);
+	PGresult *res;
 
 	/* Nothing to roll back: no transaction, or no connection any more. */
 	if (ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN)
 		return;
-	PQclear(PQexec(p->conn, "ROLLBACK"));
+	res = PQexec(p->conn, "ROLLBACK");
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+
+		msg = msg[0] != '\0' ? msg : PQerrorMessage(p->conn);
+		log_warn("rollback failed: %.*s", (int)strcspn(msg, "\n"), msg);
+	}
+	PQclear(res);	/* NULL is a no-op */
+}
+
+static void pg_rollback(struct db *db)
+{
+	pg_rollback_tx(pg(db));
 }
 
 static enum db_result pg_users_read_recent(struct db *db, int *nread)

@@ -51,6 +51,12 @@ enum db_result pg_fail(struct db_pg *p, PGresult *res);
 /* Runs sql (no parameters, no rows wanted); DB_OK or pg_fail's answer. */
 enum db_result pg_exec(struct db_pg *p, const char *sql);
 /* Runs a one-row, one-column query and copies its value. */
+/*
+ * Rolls back the open transaction, if any.  The caller is reporting the
+ * error that made it roll back: a failed ROLLBACK is logged, not recorded,
+ * so that db_errmsg and db_needs_reopen still answer for that error.
+ */
+void pg_rollback_tx(struct db_pg *p);
 enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 			     size_t outlen);
 

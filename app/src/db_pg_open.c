@@ -162,7 +162,8 @@ enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 		err[strcspn(err, "\n")] = '\0';
 		return DB_ERR;
 	}
-	PQsetNoticeProcessor(p->conn, drop_notice, NULL);
+	/* Returns the previous processor, not a result: nothing to check. */
+	(void)PQsetNoticeProcessor(p->conn, drop_notice, NULL);
 	if (apply_settings(p, err, errlen) != DB_OK)
 		return DB_ERR;
 	if (p->mode == DB_OPEN_MIGRATE)
@@ -294,7 +295,7 @@ enum db_result pg_migrate(struct db *db, char *err, size_t errlen)
 				 sizeof(version))) != DB_OK)
 		goto fail;
 	if (atoi(version) > PG_SCHEMA_VERSION) {
-		PQclear(PQexec(p->conn, "ROLLBACK"));
+		pg_rollback_tx(p);
 		snprintf(err, errlen, "schema version %s is newer than this program's %d",
 			 version, PG_SCHEMA_VERSION);
 		return DB_ERR;
@@ -308,7 +309,7 @@ enum db_result pg_migrate(struct db *db, char *err, size_t errlen)
 	return DB_OK;
 fail:
 	snprintf(err, errlen, "%s (%s)", p->base.last_msg, p->base.last_name);
-	PQclear(PQexec(p->conn, "ROLLBACK"));
+	pg_rollback_tx(p);
 	return res;
 }
 

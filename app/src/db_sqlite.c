@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "monotonic.h"
 #include "writelock.h"
 
 /*
@@ -106,14 +107,6 @@ static enum db_result acquire_writelock(struct db_sqlite *s)
 			    "write lock file: %s", strerror(errno));
 }
 
-static long elapsed_ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - start->tv_sec) * 1000 +
-	       (now.tv_nsec - start->tv_nsec) / 1000000;
-}
 
 /*
  * With the lock file, a writer waits first in flock and then, for a
@@ -123,17 +116,16 @@ static long elapsed_ms_since(const struct timespec *start)
  */
 static enum db_result begin_after_writelock(struct db_sqlite *s)
 {
-	struct timespec start;
+	uint64_t start = monotonic_ns();
 	enum db_result res;
 	long left;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	if ((res = acquire_writelock(s)) != DB_OK)
 		return res;
-	left = s->busy_timeout_ms - elapsed_ms_since(&start);
-	sqlite3_busy_timeout(s->conn, left > 0 ? (int)left : 0);
+	left = s->busy_timeout_ms - (long)((monotonic_ns() - start) / 1000000u);
+	sq_set_busy_timeout(s->conn, left > 0 ? (int)left : 0);
 	res = sq_step_done(s, s->stmt[ST_BEGIN]);
-	sqlite3_busy_timeout(s->conn, s->busy_timeout_ms);
+	sq_set_busy_timeout(s->conn, s->busy_timeout_ms);
 	return res;
 }
 
@@ -168,21 +160,30 @@ static enum db_result sq_commit(struct db *db)
 	return res;
 }
 
+/*
+ * The caller is reporting the error that made it roll back: a failed
+ * ROLLBACK is logged, not recorded, so that db_errmsg and db_needs_reopen
+ * still answer for that error.
+ */
 void sq_rollback(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
+	int rc;
 
 	/* A failed statement may already have rolled the transaction back. */
 	if (sqlite3_get_autocommit(s->conn))
 		goto out;
 	if (s->stmt[ST_ROLLBACK] != NULL) {
-		int rc = sqlite3_step(s->stmt[ST_ROLLBACK]);
-
-		sqlite3_reset(s->stmt[ST_ROLLBACK]);
+		rc = sqlite3_step(s->stmt[ST_ROLLBACK]);
+		sq_reset(s->stmt[ST_ROLLBACK]);
 		if (rc == SQLITE_DONE)
 			goto out;
 	}
-	sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+	rc = sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		log_warn("rollback failed: %s (%s)%s", sqlite3_errmsg(s->conn),
+			 db_sqlite_code_name(rc), sqlite3_get_autocommit(s->conn) ? ""
+			 : ": the transaction is still open");
 out:
 	release_writelock_if_done(s);
 }
@@ -195,7 +196,7 @@ static enum db_result sq_users_read_recent(struct db *db, int *nread)
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		n++;
-	sqlite3_reset(st);
+	sq_reset(st);
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, rc);
 	*nread = n;
@@ -214,11 +215,11 @@ static enum db_result sq_user_insert(struct db *db, const char *username,
 	if ((rc = sqlite3_bind_text(st, 1, password_hash, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC)) != SQLITE_OK) {
-		sqlite3_clear_bindings(st);
+		sq_clear_bindings(st);
 		return sq_fail(s, rc);
 	}
 	res = sq_step_done(s, st);
-	sqlite3_clear_bindings(st);
+	sq_clear_bindings(st);
 	return res;
 }
 
@@ -230,7 +231,7 @@ static enum db_result sq_user_count(struct db *db, long long *count)
 
 	if (rc == SQLITE_ROW)
 		*count = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	sq_reset(st);
 	if (rc == SQLITE_DONE)
 		return db_fail_with(db, DB_INTEGRITY, SQLITE_ERROR,
 				    db_sqlite_code_name(SQLITE_ERROR),
@@ -261,7 +262,7 @@ static enum db_result read_page(struct db_sqlite *s, long long before_id,
 		copy_text(rows[n].date_joined, sizeof(rows[n].date_joined), st, 2);
 		n++;
 	}
-	sqlite3_reset(st);
+	sq_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return sq_fail(s, rc);
 	*nrows = n;

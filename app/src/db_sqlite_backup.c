@@ -9,8 +9,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db_sqlite_rc.h"
+
 /* Between two tries of a backup step that found the database locked. */
 #define RETRY_SLEEP_MS 5
+
+/*
+ * Closes conn and returns ret, or -1 with err set when ret was 0 and the
+ * close failed (statements left open: the connection stays open); an
+ * earlier error in err is kept.
+ */
+static int close_conn(sqlite3 *conn, const char *path, int ret, char *err,
+		      size_t errlen)
+{
+	if (sqlite3_close(conn) == SQLITE_OK)	/* NULL: a no-op */
+		return ret;
+	if (ret == 0)
+		snprintf(err, errlen, "%s: close failed: %s", path, sqlite3_errmsg(conn));
+	return -1;
+}
 
 static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **out,
 		     char *err, size_t errlen)
@@ -26,8 +43,7 @@ static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **out,
 		snprintf(err, errlen, "%s: cannot open: %s", path,
 			 conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
 		/* sqlite3_open_v2 hands out a handle even on failure. */
-		sqlite3_close(conn);
-		return -1;
+		return close_conn(conn, path, -1, err, errlen);
 	}
 	*out = conn;
 	return 0;
@@ -43,7 +59,7 @@ static int query_int(sqlite3 *conn, const char *sql, int *out)
 		*out = sqlite3_column_int(st, 0);
 		rc = SQLITE_OK;
 	}
-	sqlite3_finalize(st);
+	sq_finalize(st);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -65,7 +81,7 @@ static int check_integrity(sqlite3 *conn, const char *path, char *err, size_t er
 		snprintf(err, errlen, "%s: integrity_check failed: %s", path,
 			 sqlite3_errmsg(conn));
 	}
-	sqlite3_finalize(st);
+	sq_finalize(st);
 	return ok ? 0 : -1;
 }
 
@@ -117,7 +133,7 @@ static int sync_path(const char *path, int flags, char *err, size_t errlen)
 	if (fd < 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
 		if (fd >= 0)
-			close(fd);
+			(void)close(fd);	/* read-only; err has the fsync error */
 		return -1;
 	}
 	if (close(fd) != 0) {
@@ -160,7 +176,7 @@ static int write_copy(const char *db_path, const char *tmp, int busy_ms,
 		if (sqlite3_prepare_v2(dst, "PRAGMA journal_mode = delete", -1, &st, NULL) ==
 			    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 			snprintf(mode, sizeof(mode), "%s", sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
+		sq_finalize(st);
 	}
 	if (strcmp(mode, "delete") != 0) {
 		snprintf(err, errlen, "%s: journal_mode delete: %s", tmp, sqlite3_errmsg(dst));
@@ -168,12 +184,8 @@ static int write_copy(const char *db_path, const char *tmp, int busy_ms,
 	}
 	ret = 0;
 out:
-	sqlite3_close(src);
-	if (sqlite3_close(dst) != SQLITE_OK && ret == 0) {
-		snprintf(err, errlen, "%s: close failed", tmp);
-		ret = -1;
-	}
-	return ret;
+	ret = close_conn(src, db_path, ret, err, errlen);
+	return close_conn(dst, tmp, ret, err, errlen);
 }
 
 int sqlite_backup_to(const char *db_path, const char *dest, int busy_ms,
@@ -248,7 +260,6 @@ int sqlite_restore_from(const char *db_path, const char *src_path, int busy_ms,
 		goto out;
 	ret = 0;
 out:
-	sqlite3_close(src);
-	sqlite3_close(live);
-	return ret;
+	ret = close_conn(src, src_path, ret, err, errlen);
+	return close_conn(live, db_path, ret, err, errlen);
 }

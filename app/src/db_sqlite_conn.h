@@ -6,6 +6,7 @@
 
 #include "db_engine.h"
 #include "db_sqlite.h"
+#include "db_sqlite_rc.h"
 
 /*
  * The inside of the SQLite engine, shared by its files only:
@@ -42,6 +43,12 @@ enum db_result sq_fail(struct db_sqlite *s, int rc);
 /* Runs a prepared statement that returns no rows we need, then resets it. */
 enum db_result sq_step_done(struct db_sqlite *s, sqlite3_stmt *st);
 enum db_result sq_exec(struct db_sqlite *s, const char *sql);
+/*
+ * sqlite3_busy_timeout and sqlite3_close, checked: a failure (a handle
+ * not open; a connection with statements left, so not closed) is logged.
+ */
+void sq_set_busy_timeout(sqlite3 *conn, int ms);
+void sq_close_conn(sqlite3 *conn);
 /* Runs a one-row, one-column query and copies its text (or integer) result. */
 enum db_result sq_query_text(struct db_sqlite *s, const char *sql, char *out,
 			     size_t outlen);

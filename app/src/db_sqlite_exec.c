@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /*
  * Running SQL on a SQLite connection, and what a failure is: the result
  * code's name, SQLite's message, and the db_result it maps to.
@@ -91,7 +93,7 @@ enum db_result sq_step_done(struct db_sqlite *s, sqlite3_stmt *st)
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		res = sq_fail(s, rc);
-	sqlite3_reset(st);
+	sq_reset(st);
 	return res;
 }
 
@@ -100,6 +102,22 @@ enum db_result sq_exec(struct db_sqlite *s, const char *sql)
 	int rc = sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? DB_OK : sq_fail(s, rc);
+}
+
+void sq_set_busy_timeout(sqlite3 *conn, int ms)
+{
+	int rc = sqlite3_busy_timeout(conn, ms);
+
+	if (rc != SQLITE_OK)
+		log_warn("%s: %d ms: %s", __func__, ms, sqlite3_errstr(rc));
+}
+
+void sq_close_conn(sqlite3 *conn)
+{
+	/* sqlite3_close(NULL) is a no-op; a failed close leaves conn open. */
+	if (sqlite3_close(conn) != SQLITE_OK)
+		log_warn("%s: the connection stays open: %s", __func__,
+			 sqlite3_errmsg(conn));
 }
 
 enum db_result sq_query_text(struct db_sqlite *s, const char *sql, char *out,
@@ -119,7 +137,7 @@ enum db_result sq_query_text(struct db_sqlite *s, const char *sql, char *out,
 	} else {
 		res = sq_fail(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc);
 	}
-	sqlite3_finalize(st);
+	sq_finalize(st);
 	return res;
 }
 

@@ -138,6 +138,7 @@ static void write_marker(const char *db_path, const struct stat *now)
 {
 	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)], text[256];
 	int fd, n;
+	ssize_t wrote;
 
 	marker_path(db_path, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -150,8 +151,10 @@ static void write_marker(const char *db_path, const struct stat *now)
 		     " replaced by inode %lu on device %lu\n",
 		     (unsigned long)served.ino, (unsigned long)served.dev,
 		     (unsigned long)now->st_ino, (unsigned long)now->st_dev);
-	if (write(fd, text, (size_t)n) != n)
-		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+	/* A short count (a full disk) sets no errno. */
+	if ((wrote = write(fd, text, (size_t)n)) != n)
+		log_warn("%s: %s: %s", __func__, path,
+			 wrote < 0 ? strerror(errno) : "short write");
 	if (close(fd) != 0)
 		log_warn("%s: %s: %s", __func__, path, strerror(errno));
 }
@@ -230,7 +233,7 @@ static int shm_in_use(const char *shm)
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
 	ret = fcntl(fd, F_GETLK, &fl) != 0 ? -1 : fl.l_type != F_UNLCK;
-	close(fd);
+	(void)close(fd);	/* read-only, nothing to flush */
 	return ret;
 }
 

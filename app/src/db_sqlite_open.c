@@ -92,9 +92,9 @@ static int wal_hook(void *ctx, sqlite3 *conn, const char *name, int pages)
 		rc = sqlite3_wal_checkpoint_v2(conn, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	} else {
 		s->last_truncate = time(NULL);
-		sqlite3_busy_timeout(conn, WAL_TRUNCATE_WAIT_MS);
+		sq_set_busy_timeout(conn, WAL_TRUNCATE_WAIT_MS);
 		rc = sqlite3_wal_checkpoint_v2(conn, name, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		sqlite3_busy_timeout(conn, s->busy_timeout_ms);
+		sq_set_busy_timeout(conn, s->busy_timeout_ms);
 	}
 	/* Busy only means "not this time": the next commit tries again. */
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
@@ -107,7 +107,8 @@ static int set_wal_checkpoints(struct db_sqlite *s)
 {
 	if (sq_exec(s, wal_sql) != DB_OK)
 		return -1;
-	sqlite3_wal_hook(s->conn, wal_hook, s);
+	/* Returns the previous hook's argument (none), not a result code. */
+	(void)sqlite3_wal_hook(s->conn, wal_hook, s);
 	return 0;
 }
 
@@ -167,13 +168,15 @@ static int open_conn(struct db_sqlite *s, const struct config *cfg,
 	if (mode == DB_OPEN_MIGRATE)
 		flags |= SQLITE_OPEN_CREATE;
 	rc = sqlite3_open_v2(cfg->db_path, &s->conn, flags, NULL);
+	/* Extended codes: username_taken() tells SQLITE_CONSTRAINT_UNIQUE apart. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_extended_result_codes(s->conn, 1);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: cannot open: %s%s", cfg->db_path,
 			 s->conn ? sqlite3_errmsg(s->conn) : sqlite3_errstr(rc),
 			 mode == DB_OPEN_SERVE ? " (run 'sqlite-fcgi migrate' first)" : "");
 		return -1;
 	}
-	sqlite3_extended_result_codes(s->conn, 1);
 	return 0;
 }
 
@@ -233,8 +236,8 @@ void sq_close(struct db *db)
 	struct db_sqlite *s = sq(db);
 
 	for (int i = 0; i < DB_NSTMT; i++)
-		sqlite3_finalize(s->stmt[i]);
-	sqlite3_close(s->conn);
+		sq_finalize(s->stmt[i]);
+	sq_close_conn(s->conn);
 	writelock_close(s->wl);
 	free(s);
 }

@@ -46,7 +46,8 @@ enum http_body_result http_read_body(struct http_request *r, char *buf,
 /*
  * Sends a complete response in one write: status, Content-Type, optional
  * extra header lines (each ending in "\r\n", or NULL), and body.
- * Returns 0, or -1 when the client went away.
+ * Returns 0, or -1 when the client went away, already logged here: the
+ * caller has nothing left to do with it (the three http_respond* alike).
  */
 int http_respond(struct http_request *r, int status, const char *content_type,
 		 const char *extra_headers, const char *body);

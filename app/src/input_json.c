@@ -86,8 +86,9 @@ static void refuse_duplicate(const json_error_t *e, char *err, size_t errlen)
 	}
 	name += sizeof(marker) - 1;
 	input_init(&scratch);
+	/* The second input_set refuses, for err's wording: its result is known. */
 	if (input_set(&scratch, name, (size_t)(end - name), "", 0, err, errlen) == 0)
-		input_set(&scratch, name, (size_t)(end - name), "", 0, err, errlen);
+		(void)input_set(&scratch, name, (size_t)(end - name), "", 0, err, errlen);
 }
 
 /* Words jansson's refusal without quoting the body (it may hold a password). */

@@ -21,8 +21,11 @@ static void log_vline(const char *level, const char *fmt, va_list ap)
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	/* One fprintf per line, so that lines of concurrent workers do not mix. */
-	fprintf(stderr, "%s\n", line);
+	/*
+	 * One fprintf per line, so that lines of concurrent workers do not mix.
+	 * A log line that cannot be written has nowhere else to be reported.
+	 */
+	(void)fprintf(stderr, "%s\n", line);
 }
 
 void log_info(const char *fmt, ...)

@@ -9,6 +9,7 @@
  *   sqlite-fcgi backup DEST [--keep N]   an online copy of the database
  *   sqlite-fcgi restore SRC              SRC's content into the live database
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,11 +46,28 @@ static const struct {
 	{ "--names", CONFIG_LIST_NAMES },
 };
 
+/*
+ * 0 when everything printed to out reached it, else 1 with the cause on
+ * stderr (a full disk, a closed pipe with SIGPIPE ignored).  A failed
+ * write sets the stream's error flag, so the prints before need no check
+ * of their own; fflush sends what is still buffered.
+ */
+static int output_done(FILE *out)
+{
+	int flushed = fflush(out) == 0;
+
+	if (flushed && !ferror(out))
+		return 0;
+	log_warn("writing the output failed: %s",
+		 flushed ? "an earlier write failed" : strerror(errno));
+	return 1;
+}
+
 static int print_usage(FILE *out)
 {
 	fputs(usage, out);
 	config_list(CONFIG_LIST_TEXT, out);
-	return fflush(out) == 0 ? 0 : 1;
+	return output_done(out);
 }
 
 /* `config --list` and friends: describe the settings without reading them. */
@@ -58,7 +76,7 @@ static int run_listing(const char *option)
 	for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
 		if (strcmp(option, listings[i].option) == 0) {
 			config_list(listings[i].how, stdout);
-			return fflush(stdout) == 0 ? 0 : 1;
+			return output_done(stdout);
 		}
 	}
 	fprintf(stderr, "sqlite-fcgi: unknown option '%s'\n%s", option, usage);
@@ -97,7 +115,7 @@ static int run_config(const struct config *cfg)
 	config_print(cfg, stdout);
 	printf("\n# what each worker runs on its connection (%s):\n", db_engine_name(cfg));
 	db_print_plan(cfg, stdout);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return output_done(stdout);
 }
 
 int main(int argc, char **argv)
@@ -119,7 +137,7 @@ int main(int argc, char **argv)
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
 		return print_usage(stdout);
 	if (argc != 2) {
-		print_usage(stderr);
+		(void)print_usage(stderr);	/* 2 whether or not it was shown */
 		return 2;
 	}
 	if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "migrate") != 0 &&

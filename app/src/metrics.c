@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "monotonic.h"
 
 #ifndef F_OFD_SETLK
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
@@ -134,12 +135,17 @@ int metrics_open(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Not checked: munmap of the whole mapping we made cannot fail (EINVAL is
+ * for bad arguments), and close has nothing to flush: the counters live in
+ * the shared mapping, which close neither writes nor drops.
+ */
 void metrics_close(void)
 {
 	if (region != NULL)
-		munmap(region, sizeof(struct region));
+		(void)munmap(region, sizeof(struct region));
 	if (region_fd >= 0)
-		close(region_fd);	/* drops the slot's lock */
+		(void)close(region_fd);	/* drops the slot's lock */
 	region = NULL;
 	mine = NULL;
 	region_fd = -1;
@@ -147,10 +153,7 @@ void metrics_close(void)
 
 uint64_t metrics_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return monotonic_ns();
 }
 
 void metrics_count_request(size_t route, int status)

@@ -30,9 +30,10 @@ static void on_stop_signal(int sig)
 	 * Signals are blocked while a request is handled, so this runs only
 	 * around accept().  Closing our copy of the listening socket makes an
 	 * accept() that is about to start fail at once instead of waiting for
-	 * the next client; the other workers keep their copies.
+	 * the next client; the other workers keep their copies.  Its result
+	 * does not matter: the stop is already requested.
 	 */
-	close(FCGI_LISTENSOCK_FILENO);
+	(void)close(FCGI_LISTENSOCK_FILENO);
 	errno = saved;
 }
 
@@ -41,14 +42,14 @@ static int install_signals(sigset_t *stop_set)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sigemptyset(stop_set);
 	/* sa_flags = 0, no SA_RESTART: a blocked accept() returns EINTR. */
 	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++) {
-		sigaddset(stop_set, stop_signals[i]);
-		sigaddset(&sa.sa_mask, stop_signals[i]);
-	}
+	if (sigemptyset(stop_set) != 0 || sigemptyset(&sa.sa_mask) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		if (sigaddset(stop_set, stop_signals[i]) != 0 ||
+		    sigaddset(&sa.sa_mask, stop_signals[i]) != 0)
+			return -1;
 	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
 		if (sigaction(stop_signals[i], &sa, NULL) != 0)
 			return -1;
@@ -180,8 +181,17 @@ static bool accept_error_passes(int error)
 	}
 	pause.tv_sec = accept_pause_ms / 1000;
 	pause.tv_nsec = (accept_pause_ms % 1000) * 1000000L;
-	nanosleep(&pause, NULL);
+	(void)nanosleep(&pause, NULL);	/* a signal only cuts the pause short */
 	return true;
+}
+
+/*
+ * Blocks (SIG_BLOCK) or unblocks the stop signals.  sigprocmask fails
+ * only for an unknown how or a bad pointer (EINVAL, EFAULT): not checked.
+ */
+static void mask_stop_signals(int how, const sigset_t *stop_set)
+{
+	(void)sigprocmask(how, stop_set, NULL);
 }
 
 static void serve_requests(struct app *app, FCGX_Request *req,
@@ -194,9 +204,9 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 		int rc = FCGX_Accept_r(req);
 
 		/* Let a stop signal wait until this request is answered. */
-		sigprocmask(SIG_BLOCK, stop_set, NULL);
+		mask_stop_signals(SIG_BLOCK, stop_set);
 		if (rc < 0) {
-			sigprocmask(SIG_UNBLOCK, stop_set, NULL);
+			mask_stop_signals(SIG_UNBLOCK, stop_set);
 			if (stop_requested || !accept_error_passes(-rc))
 				break;
 			continue;
@@ -209,11 +219,16 @@ static void serve_requests(struct app *app, FCGX_Request *req,
 				db_clear_error(app->db);
 			routes_dispatch(app, &r);
 		}
+		/*
+		 * Sends what http_respond buffered.  It returns nothing: a write
+		 * that fails here (nginx gave up on the client) ends with the
+		 * connection, and nginx logs the request.
+		 */
 		FCGX_Finish_r(req);
 		/* After the answer: the client does not wait for the open. */
 		replace_broken_db(app);
 		served++;
-		sigprocmask(SIG_UNBLOCK, stop_set, NULL);
+		mask_stop_signals(SIG_UNBLOCK, stop_set);
 	}
 	log_info("stopping after %ld requests", served);
 }
@@ -227,7 +242,7 @@ int server_run(const struct config *cfg)
 	pid_t parent = getppid();
 
 	if (install_signals(&stop_set) != 0) {
-		log_warn("%s: sigaction: %s", __func__, strerror(errno));
+		log_warn("%s: installing the signal handlers: %s", __func__, strerror(errno));
 		return 1;
 	}
 	/* After the handlers: the death signal must find them in place. */

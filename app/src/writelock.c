@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monotonic.h"
 
 struct writelock {
 	int fd;
@@ -32,7 +33,8 @@ static int install_alarm_handler(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;	/* no SA_RESTART: flock() returns EINTR */
-	sigemptyset(&sa.sa_mask);
+	if (sigemptyset(&sa.sa_mask) != 0)
+		return -1;
 	return sigaction(SIGALRM, &sa, NULL);
 }
 
@@ -71,19 +73,18 @@ static int arm_alarm(long ms)
 	return setitimer(ITIMER_REAL, &t, NULL);
 }
 
+/* An alarm left armed would interrupt the worker every 10 ms from now on. */
 static void disarm_alarm(void)
 {
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 
-	setitimer(ITIMER_REAL, &off, NULL);
+	if (setitimer(ITIMER_REAL, &off, NULL) != 0)
+		log_warn("%s: setitimer: %s", __func__, strerror(errno));
 }
 
 static double now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)monotonic_ns() / 1e6;
 }
 
 enum writelock_result writelock_acquire(struct writelock *wl)
@@ -130,7 +131,8 @@ void writelock_close(struct writelock *wl)
 {
 	if (wl == NULL)
 		return;
+	/* Read-only: nothing to flush, so close cannot lose anything. */
 	if (wl->fd >= 0)
-		close(wl->fd);
+		(void)close(wl->fd);
 	free(wl);
 }
