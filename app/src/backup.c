@@ -65,16 +65,52 @@ static int compare_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * The names in dir of base's stamped copies, in *names (*n of them, each
+ * to free).  -1, logged, when the directory cannot be read whole.
+ */
+static int list_stamped(const char *dir, const char *base, char ***names, size_t *n)
+{
+	size_t cap = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int ret = 0;
+
+	if (d == NULL) {
+		log_warn("backup: %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* readdir returns NULL at the end and on an error: errno tells which. */
+	while ((errno = 0, e = readdir(d)) != NULL) {
+		if (!is_stamped(e->d_name, base))
+			continue;
+		if (*n == cap) {
+			char **grown = realloc(*names, (cap = cap ? cap * 2 : 16) * sizeof(**names));
+
+			if (grown == NULL)
+				break;
+			*names = grown;
+		}
+		if (((*names)[*n] = strdup(e->d_name)) == NULL)
+			break;
+		(*n)++;
+	}
+	if (errno != 0) {
+		log_warn("backup: reading %s: %s", dir, strerror(errno));
+		ret = -1;
+	}
+	(void)closedir(d);	/* read only: nothing is lost if it fails */
+	return ret;
+}
+
 /* Deletes all but the newest keep stamped copies of dest (names sort by time). */
 static int prune(const char *dest, long keep)
 {
 	char dir[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
 	const char *slash = strrchr(dest, '/'), *base = slash ? slash + 1 : dest;
 	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	DIR *d;
-	int ret = 0;
+	size_t n = 0;
+	int ret;
 
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
@@ -82,30 +118,9 @@ static int prune(const char *dest, long keep)
 		snprintf(dir, sizeof(dir), "/");
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - dest), dest);
-	if ((d = opendir(dir)) == NULL) {
-		log_warn("backup: %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (!is_stamped(e->d_name, base))
-			continue;
-		if (n == cap) {
-			char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-
-			if (grown == NULL) {
-				ret = -1;
-				break;
-			}
-			names = grown;
-		}
-		if ((names[n] = strdup(e->d_name)) == NULL) {
-			ret = -1;
-			break;
-		}
-		n++;
-	}
-	closedir(d);
-	qsort(names, n, sizeof(*names), compare_names);
+	ret = list_stamped(dir, base, &names, &n);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), compare_names);
 	for (size_t i = 0; ret == 0 && i + (size_t)keep < n; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path) ||
 		    unlink(path) != 0) {

@@ -143,3 +143,15 @@ def test_the_test_stack_clears_every_setting_of_the_shell(monkeypatch, tmp_path)
     assert leaked == set()
     assert {k for k in s.env if k in setting_names() or k in SCRIPT_SETTINGS} == {
         "PORT", "RUN_DIR", "DB_PATH", "SQLITE_FCGI", "WORKERS"}
+
+
+@pytest.mark.parametrize("args", [["config"], ["config", "--list"], ["config", "--names"],
+                                  ["--help"]])
+def test_output_to_a_full_disk_fails_with_the_cause(args):
+    """A listing that did not reach its reader is a failure, said on stderr:
+    /dev/full refuses every write with ENOSPC."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([str(BINARY), *args], stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "writing the output failed: No space left on device" in result.stderr
