@@ -107,7 +107,6 @@ static enum db_result acquire_writelock(struct db_sqlite *s)
 			    "write lock file: %s", strerror(errno));
 }
 
-
 /*
  * With the lock file, a writer waits first in flock and then, for a
  * writer that does not take the lock file (a sqlite3 shell, a backup), in
