@@ -179,10 +179,17 @@ void sq_rollback(struct db *db)
 			goto out;
 	}
 	rc = sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		log_warn("rollback failed: %s (%s)%s", sqlite3_errmsg(s->conn),
-			 db_sqlite_code_name(rc), sqlite3_get_autocommit(s->conn) ? ""
-			 : ": the transaction is still open");
+	if (rc == SQLITE_OK)
+		goto out;
+	/*
+	 * Still open, the transaction would keep SQLite's write lock and the
+	 * lock file for good: every later BEGIN of this worker would fail.
+	 * Closing the connection rolls it back and lets both go.
+	 */
+	s->txn_stuck = !sqlite3_get_autocommit(s->conn);
+	log_warn("rollback failed: %s (%s)%s", sqlite3_errmsg(s->conn),
+		 db_sqlite_code_name(rc), s->txn_stuck
+		 ? ": the transaction is still open; the connection will be replaced" : "");
 out:
 	release_writelock_if_done(s);
 }
@@ -313,6 +320,8 @@ static enum db_result sq_ping(struct db *db)
  */
 static enum db_reopen sq_needs_reopen(const struct db *db)
 {
+	if (((const struct db_sqlite *)db)->txn_stuck)
+		return DB_REOPEN_CLOSE_FIRST;
 	switch (db->last_code & 0xff) {
 	case SQLITE_IOERR:
 		return DB_REOPEN_OPEN_FIRST;

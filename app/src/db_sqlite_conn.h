@@ -29,6 +29,7 @@ struct db_sqlite {
 	int busy_timeout_ms;
 	time_t last_truncate;	/* when this connection last tried a TRUNCATE */
 	struct writelock *wl;	/* NULL unless WRITE_LOCK_WAIT=flock */
+	bool txn_stuck;		/* a ROLLBACK failed with the transaction open */
 	sqlite3_stmt *stmt[DB_NSTMT];
 	char db_path[CONFIG_PATH_MAX];	/* as configured: the file served */
 };
