@@ -5,6 +5,7 @@ file exists, in every process of the stack at once."""
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.harness.built import built
 from tests.harness.stack import ROOT
 
 INJECT = ROOT / "build" / "faults" / "inject.so"
@@ -24,7 +25,7 @@ class Faults:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def env(self, db_path):
-        assert INJECT.exists(), "make faults-build"
+        built("faults-build", INJECT)
         # The injector compares with the paths in /proc/self/fd: resolved.
         return {"LD_PRELOAD": str(INJECT), "FAULTS_DIR": str(self.dir),
                 "FAULTS_DB": str(Path(db_path).resolve())}

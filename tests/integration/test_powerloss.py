@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.harness.built import built
 from tests.harness.stack import ROOT, BINARY, Stack
 from tests.powerloss import replay
 
@@ -105,7 +106,7 @@ def run_powerloss(tmp_path, **settings):
 
 @pytest.fixture(autouse=True, scope="module")
 def recorder_built():
-    assert RECORDER.exists(), "make powerloss-build"
+    built("powerloss-build", RECORDER)
 
 
 def test_default_loses_no_acknowledged_user(tmp_path):
