@@ -8,6 +8,7 @@ networks only."""
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from tests.harness.stack import BINARY, Stack
+from tests.harness.waiting import wait_for
 
 SECRETS = ["Tr0ub4dor&3-form", "correct horse battery staple json", "pw-in-a-refused-request"]
 
@@ -103,8 +105,7 @@ def test_nginx_limits_are_in_the_configuration(sec_stack):
 def test_metrics_is_allowed_to_loopback_and_private_networks_only(sec_stack):
     """The allow list of /metrics in the rendered config, in order, ending in
     deny all: nginx stops at the first match, so nothing else gets through.
-    (A request from a public source address would need traffic from outside
-    loopback, which these tests never send.)"""
+    The deny at work: the next test."""
     conf = (sec_stack.run_dir / "nginx.conf").read_text()
     block = re.search(r"location = /metrics \{(.*?)\}", conf, re.S)
     assert block, "no /metrics location"
@@ -113,6 +114,44 @@ def test_metrics_is_allowed_to_loopback_and_private_networks_only(sec_stack):
                      ("allow", "172.16.0.0/12"), ("allow", "192.168.0.0/16"),
                      ("deny", "all")], rules
     assert sec_stack.get("/metrics").status_code == 200  # from 127.0.0.1
+
+
+def unix_http_get(sock_path, path):
+    """The status of GET path over nginx's unix socket listener, None while
+    it does not answer (the reload in progress)."""
+    try:
+        return _unix_http_get(sock_path, path)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _unix_http_get(sock_path, path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(str(sock_path))
+        c.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+        head = c.recv(4096).decode(errors="replace")
+    return int(head.split()[1])
+
+
+def test_metrics_denied_to_a_client_outside_the_allow_list(make_stack):
+    """The deny at work, with local traffic only: the stack's nginx gets a
+    second listener on a unix socket (nginx reloaded), where a client's
+    address is "unix:", in none of the allowed ranges.  /healthz answers
+    there (the same server block), /metrics is 403; over TCP from 127.0.0.1
+    /metrics still answers."""
+    s = make_stack(WORKERS=1)
+    conf = s.run_dir / "nginx.conf"
+    probe = s.run_dir / "probe.sock"
+    text, n = re.subn(r"^(\s*)listen (127\.0\.0\.1:\d+);", rf"\g<0>\n\1listen unix:{probe};",
+                      conf.read_text(), count=1, flags=re.M)
+    assert n == 1, "no listen line in the rendered config"
+    conf.write_text(text)
+    os.kill(s.pid("nginx"), signal.SIGHUP)
+    wait_for(probe.exists, 10, "nginx's unix listener after the reload")
+    assert wait_for(lambda: unix_http_get(probe, "/healthz") == 200, 10, "/healthz over it")
+    assert unix_http_get(probe, "/metrics") == 403
+    assert s.get("/metrics").status_code == 200
 
 
 def test_query_strings_are_not_logged(sec_stack):
