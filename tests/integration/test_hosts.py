@@ -167,7 +167,10 @@ def kill_pool(pool):
     pid = pool.pid("workers")
     kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     for p in [pid] + [int(k) for k in kids.split()]:
-        os.kill(p, signal.SIGKILL)
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # a worker already gone: it dies with multiwatch (PR_SET_PDEATHSIG)
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the killed multiwatch to go")
 
 
