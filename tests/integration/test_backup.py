@@ -110,3 +110,39 @@ def test_restore_refuses_a_bad_source_and_changes_nothing(make_stack, tmp_path):
         assert result.returncode == 1 and why in result.stderr, result.stderr
     assert s.user_count() == 1
     assert s.get("/create_user/").status_code == 200
+
+
+def swap_index_roots(path):
+    """Makes path malformed in the way a torn copy can be while it still
+    opens and reads: an index added beside the username's, then the two
+    indexes' root pages swapped in the schema, so that each index holds
+    the other's entries (integrity_check: "row N missing from index")."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute("CREATE INDEX swapped ON auth_user(email)")
+        con.commit()
+        roots = dict(con.execute("SELECT name, rootpage FROM sqlite_schema WHERE type = 'index'"
+                                 " AND tbl_name = 'auth_user'").fetchall())
+        unique = next(name for name in roots if name != "swapped")
+        con.execute("PRAGMA writable_schema = ON")
+        con.execute("UPDATE sqlite_schema SET rootpage = CASE name WHEN 'swapped' THEN ? ELSE ? END"
+                    " WHERE name IN ('swapped', ?)", (roots[unique], roots["swapped"], unique))
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_restore_refuses_a_source_that_fails_integrity_check(make_stack, tmp_path):
+    """A copy that opens and reads but is malformed (what a restore read
+    beside a writer can give, docs/durability.md) is refused by name, and
+    the live database keeps its content."""
+    s = make_stack(**SETTINGS)
+    for _ in range(3):
+        assert s.get("/create_user/").status_code == 200
+    copy = tmp_path / "copy.sqlite3"
+    assert run_cli(s, "backup", str(copy)).returncode == 0
+    swap_index_roots(copy)
+    result = run_cli(s, "restore", str(copy))
+    assert result.returncode == 1 and "integrity_check" in result.stderr, result.stderr
+    assert s.user_count() == 3
+    assert s.get("/create_user/").text == "User created, num users: 4"
