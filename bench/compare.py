@@ -40,7 +40,6 @@ import math
 import os
 import platform
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -51,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from demo import Report, parse_duration, positive_int
+from plot import histogram_preamble, run_gnuplot
 from tests.harness import locust
 from tests.harness.accesslog import create_statuses
 from tests.harness.django_app import APP_DIR, DjangoApp
@@ -266,25 +266,9 @@ class Compare:
         with open(log_path, "wb") as log:
             self.load = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True)
-            start, shown = time.monotonic(), None
-            limit = self.args.seconds + STOP_TIMEOUT_S + 30
-            while self.load.poll() is None:
-                elapsed = time.monotonic() - start
-                if elapsed > limit:
-                    self.load.kill()
-                    self.load.wait()
-                    result.problem = f"locust did not finish within {limit} s (see {log_path})"
-                    break
-                result.peak_rss_kb = max(result.peak_rss_kb,
-                                         sum(rss_kb(p) for p in descendants(roots)))
-                left = max(0, math.ceil(self.args.seconds - elapsed))
-                if left != shown and (left % 5 == 0 or left == 0):
-                    say(f"{label}: {left} s left" if left else
-                        f"{label}: time is up, waiting for the requests in flight")
-                    shown = left
-                time.sleep(SAMPLE_EVERY_S)
-            rc = self.load.returncode
-            self.load = None
+            rc = self.watch_load(result, label, roots, self.args.seconds + STOP_TIMEOUT_S + 30,
+                                 f"locust (see {log_path})",
+                                 "time is up, waiting for the requests in flight")
         # Every answer is in: locust waited for the requests in flight.
         result.cpu_s = cpu_seconds(before, cpu_snapshot(roots))
         if result.problem:
@@ -295,6 +279,28 @@ class Compare:
         t = locust.totals(prefix)
         result.requests, result.failures, result.rps = t.requests, t.failures, t.rps
         result.p50, result.p99, result.p999, result.errors = t.p50, t.p99, t.p999, t.errors
+
+    def watch_load(self, result, label, roots, limit, what, at_the_end):
+        """Waits for self.load, sampling the server's memory and saying how
+        long is left; kills it past limit seconds (result.problem says so).
+        Its exit status."""
+        start, shown = time.monotonic(), None
+        while self.load.poll() is None:
+            elapsed = time.monotonic() - start
+            if elapsed > limit:
+                self.load.kill()
+                self.load.wait()
+                result.problem = f"{what} did not finish within {limit} s"
+                break
+            result.peak_rss_kb = max(result.peak_rss_kb,
+                                     sum(rss_kb(p) for p in descendants(roots)))
+            left = max(0, math.ceil(self.args.seconds - elapsed))
+            if left != shown and (left % 5 == 0 or left == 0):
+                say(f"{label}: {left} s left" if left else f"{label}: {at_the_end}")
+                shown = left
+            time.sleep(SAMPLE_EVERY_S)
+        rc, self.load = self.load.returncode, None
+        return rc
 
     def run_wrk(self, result, label, server, run_dir):
         """wrk -c USERS for the same time, sampling the server's memory."""
@@ -307,23 +313,7 @@ class Compare:
                 wrk.command(server.impl.url("/create_user/"), self.args.users, self.args.seconds),
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True)
-            start, shown = time.monotonic(), None
-            while self.load.poll() is None:
-                elapsed = time.monotonic() - start
-                if elapsed > limit:
-                    self.load.kill()
-                    self.load.wait()
-                    result.problem = f"wrk did not finish within {limit} s"
-                    break
-                result.peak_rss_kb = max(result.peak_rss_kb,
-                                         sum(rss_kb(p) for p in descendants(roots)))
-                left = max(0, math.ceil(self.args.seconds - elapsed))
-                if left != shown and (left % 5 == 0 or left == 0):
-                    say(f"{label}: {left} s left" if left else f"{label}: time is up")
-                    shown = left
-                time.sleep(SAMPLE_EVERY_S)
-            rc = self.load.returncode
-            self.load = None
+            rc = self.watch_load(result, label, roots, limit, "wrk", "time is up")
         # wrk closes its connections at the deadline: let the server finish
         # what they had asked.
         wait_idle(roots)
@@ -548,9 +538,6 @@ class Compare:
     def write_chart(self):
         """results.png: users created/s and failure % per stack, one bar per
         hash and load; an error or ""."""
-        gnuplot = shutil.which("gnuplot")
-        if gnuplot is None:
-            return "gnuplot not found (deploy/install-deps.sh bench installs gnuplot-nox)"
         series = [(h, t) for h in self.args.hashes for t in self.args.tools
                   if any(r.hash == h and r.tool == t for r in self.results)]
         by_key = {(r.hash, r.tool, r.name): r for r in self.results}
@@ -571,15 +558,7 @@ class Compare:
             f"'{dat}' using {3 + 2 * i}{':xtic(1)' if i == 0 else ''} title '{h} hash, {t}'"
             for i, (h, t) in enumerate(series))
         a = self.args
-        script = f"""
-set terminal pngcairo size 1200,500 font ',10'
-set output '{self.out / "results.png"}'
-set datafile separator '\\t'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set xtics scale 0
-set grid ytics
+        script = histogram_preamble(self.out / "results.png") + f"""
 set key top left
 set multiplot layout 1,2 title 'Django + gunicorn and sqlite-fcgi: {a.users} users, {a.seconds} s per run'
 # The rates span three orders of magnitude: a log scale keeps all readable.
@@ -593,12 +572,7 @@ set yrange [0:105]
 plot {fail_plot}
 unset multiplot
 """
-        try:
-            p = subprocess.run([gnuplot], input=script, text=True, capture_output=True,
-                               timeout=60, cwd=self.out)
-        except subprocess.TimeoutExpired:
-            return "gnuplot did not finish within 60 s"
-        return f"gnuplot failed: {p.stderr.strip()}" if p.returncode else ""
+        return run_gnuplot(script, self.out)
 
 
 def short_kind(failure):

@@ -41,6 +41,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from plot import histogram_preamble, run_gnuplot
 from tests.harness import locust
 from tests.harness.accesslog import create_statuses
 from tests.harness.ports import free_port
@@ -585,9 +586,6 @@ class Report:
 
     def write_chart(self):
         """results.png: req/s and failure % per configuration; an error or ""."""
-        gnuplot = shutil.which("gnuplot")
-        if gnuplot is None:
-            return "gnuplot not found (deploy/install-deps.sh bench installs gnuplot-nox)"
         dat = os.path.join(self.out, "results.dat")
         with open(dat, "w") as f:
             for r in self.results:
@@ -595,15 +593,8 @@ class Report:
                 # Rounded as the table rounds them, so that both say the same.
                 f.write(f'"{r.name}"\t{r.rps:.1f}\t{r.failure_pct:.1f}\t{ok_rps:.1f}\n')
         a = self.demo.args
-        script = f"""
-set terminal pngcairo size 1200,500 font ',10'
-set output '{os.path.join(self.out, "results.png")}'
-set datafile separator '\\t'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set xtics rotate by -25 scale 0
-set grid ytics
+        script = histogram_preamble(os.path.join(self.out, "results.png"),
+                                    xtics="rotate by -25 scale 0") + f"""
 set multiplot layout 1,2 title 'sqlite-fcgi: {a.users} locust users, {a.seconds} s per configuration'
 # Fast failures can outnumber answers a hundredfold: a log scale keeps both readable.
 set title 'requests/s, log scale (all answers, and the 2xx among them)'
@@ -623,14 +614,7 @@ plot '{dat}' using 3:xtic(1) linecolor rgb '#c0392b', \
      '' using 0:3:(sprintf('%.1f',$3)) with labels offset 0,0.7 notitle
 unset multiplot
 """
-        try:
-            p = subprocess.run([gnuplot], input=script, text=True, capture_output=True,
-                               timeout=60, cwd=self.out)
-        except subprocess.TimeoutExpired:
-            return "gnuplot did not finish within 60 s"
-        if p.returncode != 0:
-            return f"gnuplot failed: {p.stderr.strip()}"
-        return ""
+        return run_gnuplot(script, self.out)
 
     def write(self):
         text = self.text()

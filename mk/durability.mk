@@ -4,13 +4,13 @@
 #   make backup BACKUP_DEST=var/backup/db.sqlite3 [BACKUP_KEEP=N]
 #   make restore RESTORE_SRC=FILE
 
-# Built without _FORTIFY_SOURCE: the recorder defines open() itself, which
-# the fortified headers declare as an inline wrapper.
-$(BUILD)/powerloss/recorder.so: tests/powerloss/recorder.c | $(BUILD)/powerloss
+# The tests' LD_PRELOAD shims: tests/DIR/NAME.c -> build/DIR/NAME.so (the
+# power-loss recorder here, the fault injector of mk/reliability.mk).  Built
+# without _FORTIFY_SOURCE: they define open() and friends themselves, which
+# the fortified headers declare as inline wrappers.
+$(BUILD)/%.so: tests/%.c
+	mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
-
-$(BUILD)/powerloss:
-	mkdir -p $@
 
 .PHONY: powerloss-build
 powerloss-build: $(BUILD)/powerloss/recorder.so

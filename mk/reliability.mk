@@ -43,13 +43,8 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_OUT) $(FUZZ_BIN)
 
-# The fault injector (LD_PRELOAD) of test_faults.py and test_bugs_are_500.py.
-$(BUILD)/faults/inject.so: tests/faults/inject.c | $(BUILD)/faults
-	$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
-
-$(BUILD)/faults:
-	mkdir -p $@
-
+# The fault injector (LD_PRELOAD) of test_faults.py and test_bugs_are_500.py,
+# built by the shims' rule in mk/durability.mk.
 .PHONY: faults-build
 faults-build: $(BUILD)/faults/inject.so
 

@@ -144,6 +144,20 @@ def last_n(project):
     return int(r.text[len(prefix):])
 
 
+def load_counts_every_user(project, name, count_rows, where):
+    """locust against the stack fails nothing, and the next creation's N is
+    every row: the ones before, one per request, and its own."""
+    before = count_rows(project)
+    t = load(project, name)
+    assert t.requests > 0, "locust made no request"
+    assert t.failures == 0, t.errors
+    n = last_n(project)
+    count = count_rows(project)
+    say(f"{name}: last num users {n}, {where} {count} (before {before}, + {t.requests} + 1)")
+    assert n == count
+    assert count == before + t.requests + 1
+
+
 def test_compose_file_is_valid():
     r = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                        cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -167,16 +181,7 @@ def test_tuned_loses_no_write(project):
     assert r.stdout.split() and all(line.startswith("127.0.0.1:")
                                     for line in r.stdout.split()), r.stdout
 
-    before = rows(project)
-    t = load(project, "tuned")
-    assert t.requests > 0, "locust made no request"
-    assert t.failures == 0, t.errors
-    n = last_n(project)
-    count = rows(project)
-    say(f"tuned: last num users {n}, rows in the volume's database {count} "
-        f"(before {before}, + {t.requests} + 1)")
-    assert n == count
-    assert count == before + t.requests + 1
+    load_counts_every_user(project, "tuned", rows, "rows in the volume's database")
     assert integrity(project) == "ok"
 
 
@@ -273,16 +278,7 @@ def test_postgres_variant_loses_no_write(pg_project):
     # The database publishes no port on the host.
     assert p.engine.run("port", p.container("db")).stdout.strip() == ""
 
-    before = pg_rows(p)
-    t = load(p, "postgres")
-    assert t.requests > 0, "locust made no request"
-    assert t.failures == 0, t.errors
-    n = last_n(p)
-    count = pg_rows(p)
-    say(f"postgres: last num users {n}, rows in the db container's PostgreSQL {count} "
-        f"(before {before}, + {t.requests} + 1)")
-    assert n == count
-    assert count == before + t.requests + 1
+    load_counts_every_user(p, "postgres", pg_rows, "rows in the db container's PostgreSQL")
     p.compose("down", "-v", timeout=120)
     assert p.container("db", all_states=True) == "", "down -v left the db container"
     say(f"PostgreSQL variant: up, load, checks and down -v in {time.monotonic() - t0:.0f} s")

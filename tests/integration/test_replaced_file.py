@@ -33,21 +33,34 @@ def wait_for_answers_after(load, t, count, timeout=30):
         time.sleep(0.02)
 
 
+def load_across(stack, prefix, act):
+    """Creations under load; act(load) once 100 are answered, then
+    ANSWERS_AFTER answers to requests sent after it.  The load (stopped)
+    and the time act returned."""
+    load = UserLoad(stack, prefix).start()
+    try:
+        load.wait_for(100)
+        act(load)
+        done = time.monotonic()
+        wait_for_answers_after(load, done, ANSWERS_AFTER)
+    finally:
+        load.stop()
+    return load, done
+
+
 def test_a_file_replaced_under_load_is_never_mixed(make_stack, tmp_path):
     s = make_stack(**SETTINGS)
     db = s.db_path
     copy = tmp_path / "copy.sqlite3"
-    load = UserLoad(s, "r").start()
-    try:
-        load.wait_for(100)
+    kept = set()
+
+    def replace(load):
         subprocess.run(["sqlite3", str(db), f".backup {copy}"], check=True, timeout=60)
-        kept = users_in(copy)
+        kept.update(users_in(copy))
         load.wait_for(50)  # these go into the old file only
         os.rename(copy, db)
-        replaced_at = time.monotonic()
-        wait_for_answers_after(load, replaced_at, ANSWERS_AFTER)
-    finally:
-        load.stop()
+
+    load, replaced_at = load_across(s, "r", replace)
     acked_after = load.acked(sent_after=replaced_at)
     statuses = {a[1] for a in answers_sent_after(load, replaced_at)}
     assert statuses <= {200, 503}, statuses
@@ -99,14 +112,7 @@ def test_a_file_moved_away_under_load_keeps_every_acknowledged_user(make_stack, 
     s = make_stack(**SETTINGS)
     db = s.db_path
     moved = tmp_path / "moved.sqlite3"
-    load = UserLoad(s, "m").start()
-    try:
-        load.wait_for(100)
-        os.rename(db, moved)
-        moved_at = time.monotonic()
-        wait_for_answers_after(load, moved_at, ANSWERS_AFTER)
-    finally:
-        load.stop()
+    load, moved_at = load_across(s, "m", lambda load: os.rename(db, moved))
     assert load.acked(sent_after=moved_at) == set()  # nothing to keep them in
     assert s.get("/healthz").status_code == 503
     # Moved back: the same file, served again by the same workers, with its
