@@ -40,7 +40,7 @@ def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
     proc = subprocess.run(
         [sys.executable, str(COMPARE), "--users", "5", "--duration", "4s", "--hashes", "cheap",
-         "--tools", "locust", "--no-chart", "--hash-seconds", "0.3", "--out", str(out)],
+         "--tools", "locust", "--hash-seconds", "0.3", "--out", str(out)],
         cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=COMPARE_TIMEOUT_S)
     assert proc.returncode == 0, f"compare.py failed:\n{proc.stdout}\n{proc.stderr}"
@@ -85,3 +85,9 @@ def test_every_user_in_the_database_is_a_2xx_answer(out, stack):
     answered = sum(n for s, n in statuses(run).items() if 200 <= s < 300)
     assert answered > 0
     assert users_in_db(run) == answered
+
+
+def test_the_chart_is_drawn(out):
+    """bench/plot.py's preamble and runner, as compare uses them."""
+    chart = out.parents[1] / "results.png"  # out is OUT/cheap/locust
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
