@@ -1,5 +1,6 @@
 #include "db_pg_conn.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,14 @@ const struct pg_stmt_def pg_stmts[PG_NSTMT] = {
 	/* The count the insert's trigger has just updated: see db_pg_open.c. */
 	[PG_COUNT] = { "sqlitefcgi_count",
 		"SELECT n FROM sqlitefcgi_user_count WHERE id = 1", 0 },
-	/* GET /users/: newest first; $1 = 0 starts from the newest. */
+	/*
+	 * GET /users/: newest first, from id $1 down (an index scan of the
+	 * primary key for every page: no "$1 = 0 OR" that a generic plan
+	 * turns into a walk from the newest row).
+	 */
 	[PG_PAGE] = { "sqlitefcgi_page",
 		"SELECT id, username, date_joined::text FROM auth_user"
-		" WHERE $1::bigint = 0 OR id < $1::bigint ORDER BY id DESC LIMIT $2::integer", 2 },
+		" WHERE id <= $1::bigint ORDER BY id DESC LIMIT $2::integer", 2 },
 };
 
 /* The constraint Django's migration names for the unique username. */
@@ -300,7 +305,8 @@ static enum db_result read_page(struct db_pg *p, long long before_id, int limit,
 	PGresult *res;
 	int n;
 
-	snprintf(before, sizeof(before), "%lld", before_id);
+	/* The first page starts at the largest id a row can have. */
+	snprintf(before, sizeof(before), "%lld", before_id == 0 ? LLONG_MAX : before_id - 1);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	res = run_prepared(p, PG_PAGE, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)

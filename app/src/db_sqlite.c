@@ -1,6 +1,7 @@
 #include "db_sqlite_conn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +31,13 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_PING] = "SELECT 1",
 	/* Reads: DEFERRED whatever SQLITE_TXN says, so no write lock is taken. */
 	[ST_READ_BEGIN] = "BEGIN DEFERRED",
-	/* The primary key's order; ?1 = 0 starts from the newest. */
+	/*
+	 * The primary key's order, from id ?1 down: a SEARCH on the rowid,
+	 * whatever the page (an "?1 = 0 OR" for the first page would make it
+	 * a SCAN from the newest row, walking every row above the page).
+	 */
 	[ST_PAGE] = "SELECT id, username, date_joined FROM auth_user"
-		    " WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
+		    " WHERE id <= ?1 ORDER BY id DESC LIMIT ?2",
 };
 
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
@@ -257,9 +262,11 @@ static enum db_result read_page(struct db_sqlite *s, long long before_id,
 				int limit, struct db_user_row *rows, int *nrows)
 {
 	sqlite3_stmt *st = s->stmt[ST_PAGE];
+	/* The first page starts at the largest id a row can have. */
+	sqlite3_int64 from = before_id == 0 ? LLONG_MAX : before_id - 1;
 	int n = 0, rc;
 
-	if ((rc = sqlite3_bind_int64(st, 1, before_id)) != SQLITE_OK ||
+	if ((rc = sqlite3_bind_int64(st, 1, from)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int(st, 2, limit)) != SQLITE_OK)
 		return sq_fail(s, rc);
 	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
