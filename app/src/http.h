@@ -13,8 +13,11 @@
 
 /* The largest request body read; nginx refuses larger ones first (413). */
 #define HTTP_BODY_MAX (64 * 1024)
-/* The largest response body (the /metrics text is the largest). */
-#define HTTP_RESPONSE_MAX (64 * 1024)
+/*
+ * The largest response body: a full page of GET /users/ at its worst
+ * (USERS_LIST_BODY_MAX, about 390 KB), then the /metrics text.
+ */
+#define HTTP_RESPONSE_MAX (512 * 1024)
 
 enum http_media { MEDIA_NONE, MEDIA_FORM, MEDIA_JSON, MEDIA_OTHER };
 

@@ -129,10 +129,13 @@ static void respond_read_failed(struct app *app, struct http_request *r,
 	}
 }
 
+_Static_assert(USERS_LIST_BODY_MAX <= HTTP_RESPONSE_MAX,
+	       "a full page of the longest usernames fits one response");
+
 static void handle_users(struct app *app, struct http_request *r)
 {
 	static struct db_user_row rows[DB_PAGE_MAX];
-	static char body[HTTP_RESPONSE_MAX];
+	static char body[USERS_LIST_BODY_MAX];
 	struct users_list_query q;
 	char err[ERR_LEN];
 	long long count;

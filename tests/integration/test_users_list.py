@@ -89,3 +89,44 @@ def test_reads_never_wait_for_the_write_lock(users_stack):
         con.execute("ROLLBACK")
         con.close()
         lock.close()
+
+
+def insert_users(path, names):
+    """Users stored by another program on the same file: Django's
+    create_user takes any letter (its validator allows Unicode word
+    characters), where this service's POST takes ASCII only."""
+    con = sqlite3.connect(path, timeout=10)
+    with con:
+        con.executemany("INSERT INTO auth_user (password, is_superuser, username, last_name, email,"
+                        " is_staff, is_active, date_joined, first_name) VALUES"
+                        " ('x', 0, ?, '', '', 0, 1, '2020-01-01 00:00:00.000', '')",
+                        [(n,) for n in names])
+    con.close()
+
+
+def two_of(alphabet, i):
+    return alphabet[i // len(alphabet)] + alphabet[i % len(alphabet)]
+
+
+BOLD = [chr(c) for c in range(0x1D400, 0x1D434)]  # four bytes each in UTF-8
+CONTROL = [chr(c) for c in range(1, 0x20) if chr(c) not in "\n\r"]  # \u00XX each in JSON
+
+
+@pytest.mark.parametrize("name_of", [
+    # Django's longest username: 150 letters of four bytes each.
+    lambda i: BOLD[0] * 148 + two_of(BOLD, i),
+    # The worst case for JSON, whatever Django would store: the 600 bytes a
+    # row keeps, each escaped as six.
+    lambda i: CONTROL[0] * 598 + two_of(CONTROL, i),
+], ids=["150-four-byte-letters", "600-control-characters"])
+def test_a_full_page_of_the_longest_names_is_answered_whole(make_stack, name_of):
+    s = make_stack(WORKERS=1)
+    names = [name_of(i) for i in range(100)]
+    insert_users(s.db_path, names)
+    r = s.get("/users/?limit=100", headers=JSON)
+    assert r.status_code == 200, r.text[:200]
+    page = r.json()
+    assert [u["username"] for u in page["users"]] == names[::-1]
+    assert page["count"] == 100 and page["next_after_id"] == page["users"][-1]["id"]
+    r = s.get("/users/?limit=100")
+    assert r.status_code == 200 and r.text.count("\n") == 101, r.text[:200]
