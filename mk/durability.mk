@@ -3,6 +3,7 @@
 #
 #   make backup BACKUP_DEST=var/backup/db.sqlite3 [BACKUP_KEEP=N]
 #   make restore RESTORE_SRC=FILE
+# (SQLite only: with DATABASE_URL=postgres://... both refuse; use pg_dump.)
 
 # The tests' LD_PRELOAD shims: tests/DIR/NAME.c -> build/DIR/NAME.so (the
 # power-loss recorder here, the fault injector of mk/reliability.mk).  Built

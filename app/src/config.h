@@ -33,11 +33,16 @@ enum config_hash_method {
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_URL_MAX 1024
 
-/* The files beside DB_PATH: the default METRICS_PATH, the flock file, WAL. */
+/*
+ * The files beside DB_PATH: the default METRICS_PATH, the flock file, WAL,
+ * the rollback journal, the marker of a file replaced under the pool.
+ */
 #define CONFIG_METRICS_SUFFIX "-metrics"
 #define CONFIG_WRITELOCK_SUFFIX "-writelock"
 #define CONFIG_WAL_SUFFIX "-wal"
 #define CONFIG_SHM_SUFFIX "-shm"
+#define CONFIG_JOURNAL_SUFFIX "-journal"
+#define CONFIG_REPLACED_SUFFIX "-replaced"
 
 struct config {
 	enum config_engine engine;

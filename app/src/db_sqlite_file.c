@@ -54,7 +54,7 @@
  * safe side.
  */
 
-#define MARKER_SUFFIX "-replaced"
+#define MARKER_SUFFIX CONFIG_REPLACED_SUFFIX
 
 static const char fix_msg[] =
 	"the database file was replaced under the running pool: restart the pool"

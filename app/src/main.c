@@ -6,8 +6,8 @@
  *   sqlite-fcgi migrate   create or upgrade the schema
  *   sqlite-fcgi config    print the effective settings and SQLite statements
  *   sqlite-fcgi config --list|--markdown|--names   describe every setting
- *   sqlite-fcgi backup DEST [--keep N]   an online copy of the database
- *   sqlite-fcgi restore SRC              SRC's content into the live database
+ *   sqlite-fcgi backup DEST [--keep N] [--wait S]   an online copy of the database
+ *   sqlite-fcgi restore SRC [--wait S]              SRC's content into the live database
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,18 +23,21 @@
 static const char usage[] =
 	"usage: sqlite-fcgi serve|migrate|config\n"
 	"       sqlite-fcgi config --list|--markdown|--names\n"
-	"       sqlite-fcgi backup DEST [--keep N]\n"
-	"       sqlite-fcgi restore SRC\n"
+	"       sqlite-fcgi backup DEST [--keep N] [--wait SECONDS]\n"
+	"       sqlite-fcgi restore SRC [--wait SECONDS]\n"
 	"  serve    answer FastCGI requests on the socket on fd 0 (run by spawn-fcgi)\n"
 	"  migrate  create the schema in DB_PATH (or DATABASE_URL) when missing (idempotent)\n"
 	"  config   print the effective settings and the statements a worker runs\n"
 	"  config --list      every setting with its default and what it does\n"
 	"  config --markdown  the same as README.md's table\n"
 	"  config --names     every variable read, one a line\n"
-	"  backup   copy DB_PATH to DEST while the pool serves (SQLite's backup API);\n"
-	"           --keep N: copies named DEST.<UTC time>, the newest N kept\n"
+	"  backup   copy DB_PATH to DEST while the pool serves (SQLite's backup API),\n"
+	"           with the database's mode; --keep N: copies named DEST.<UTC time>,\n"
+	"           the newest N kept\n"
 	"  restore  replace DB_PATH's content with SRC's in one transaction, while\n"
 	"           the pool serves, after checking SRC's integrity and schema\n"
+	"           (both: SQLite only, pg_dump for PostgreSQL; --wait: the most\n"
+	"           seconds to wait in all for locks other connections hold, 30)\n"
 	"\nSettings, read from the environment (empty: the default):\n\n";
 
 static const struct {

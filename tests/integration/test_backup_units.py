@@ -16,6 +16,14 @@ SERVICE = "etc/systemd/system/sqlite-fcgi-backup.service"
 TIMER = "etc/systemd/system/sqlite-fcgi-backup.timer"
 
 
+def service_argv(service, env, binary):
+    """The service's ExecStart as systemd runs it: ${VAR} from env, the
+    program at binary (under DESTDIR here)."""
+    [argv] = unit_commands(service)["ExecStart"]
+    argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a) for a in argv]
+    return [str(binary), *argv[1:]]
+
+
 @pytest.fixture
 def staged(tmp_path):
     dest = tmp_path / "stage"
@@ -53,9 +61,7 @@ def test_backup_service_command_makes_a_checked_copy(staged, tmp_path):
     env.update(DB_PATH=str(db), BACKUP_DEST=str(backups / "db.sqlite3"), BACKUP_KEEP="2")
     binary = staged / "usr/bin/sqlite-fcgi"
     subprocess.run([str(binary), "migrate"], env=env, check=True, capture_output=True)
-    [argv] = unit_commands(service)["ExecStart"]
-    argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a) for a in argv]
-    argv[0] = str(binary)
+    argv = service_argv(service, env, binary)
     for _ in range(3):
         result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
@@ -67,3 +73,19 @@ def test_backup_service_command_makes_a_checked_copy(staged, tmp_path):
     assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     assert con.execute("PRAGMA user_version").fetchone()[0] >= 1
     con.close()
+
+
+def test_backup_service_refuses_a_postgresql_database(staged, tmp_path):
+    """With DATABASE_URL=postgres://... in the settings file the unit fails,
+    naming pg_dump, instead of copying a leftover SQLite file every day."""
+    service = (staged / SERVICE).read_text()
+    env = unit_environment(service)
+    db = tmp_path / "db.sqlite3"
+    binary = staged / "usr/bin/sqlite-fcgi"
+    env.update(DB_PATH=str(db), BACKUP_DEST=str(tmp_path / "copy.sqlite3"))
+    subprocess.run([str(binary), "migrate"], env=env, check=True, capture_output=True)
+    env["DATABASE_URL"] = "postgres://sqlitefcgi:pw@127.0.0.1:1/sqlitefcgi"
+    argv = service_argv(service, env, binary)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "pg_dump" in result.stderr, result.stderr
+    assert not list(tmp_path.glob("copy.sqlite3*"))
