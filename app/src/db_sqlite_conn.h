@@ -75,6 +75,8 @@ void sq_rollback(struct db *db);
  * opened (serve: it replaced the served one; migrate: the replaced file's
  * WAL is still there).  sq_file_adopt: after the open, records the file
  * as the one served; -1 when it is not the one served before.
+ * sq_file_before_close: before a connection closes, the replaced file's
+ * WAL checkpointed into that file (SQLite's close does not: the file moved).
  */
 enum db_result sq_file_check(struct db_sqlite *s);
 int sq_refusal(const struct config *cfg, char *msg, size_t msglen);
@@ -82,5 +84,6 @@ int sq_file_before_open(const struct config *cfg, enum db_open_mode mode,
 			char *err, size_t errlen);
 int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 		  size_t errlen);
+void sq_file_before_close(struct db_sqlite *s);
 
 #endif

@@ -30,18 +30,29 @@
  * what pairs the files).
  *
  * So a worker remembers the file it first served (device and inode), and
- * its -wal and -shm.  When another file takes its place while the old
- * file's -wal or -shm is still at DB_PATH-wal or -shm (`mv copy db.sqlite3`
- * under a running pool), it stops serving for good: it closes
- * its connection (the last old connection checkpoints the old WAL into
- * the old inode and deletes DB_PATH-wal and -shm, as on any close), opens
- * nothing, and answers 503 with the fix.  SQLite does not checkpoint
- * into a moved file when the last connection closes (databaseIsUnmoved in
- * pager.c), so the old WAL stays at DB_PATH-wal.  The worker also leaves a
- * marker, DB_PATH-replaced, so that a worker multiwatch restarts meanwhile
- * does not open the new file either.  The next pool start (migrate) sees
- * the marker, checks that no process has the old WAL index open, removes
- * the old -wal and -shm, then the marker.
+ * the -wal and -shm its connection uses.  When another file takes its
+ * place while the old file's -wal or -shm is still at DB_PATH-wal or -shm
+ * (`mv copy db.sqlite3` under a running pool), it stops serving for good
+ * and answers 503 with the fix.  It leaves a marker, DB_PATH-replaced, so
+ * that a worker multiwatch restarts meanwhile does not open the new file
+ * either; the worker that created the marker then unlinks the old -wal and
+ * -shm from the path.  The workers that have them open keep them, by
+ * descriptor, and stay paired with the old file only; whatever opens
+ * DB_PATH next (an operator's sqlite3, a backup tool, Litestream) creates
+ * a WAL and a WAL index of its own for the new file.  Left at the path
+ * until a restart, the old WAL would be replayed into the new file by the
+ * next opener, and the old WAL index, shared with the idle workers, would
+ * hand it the old file's frames and page count (a larger new file then
+ * looks corrupt).
+ *
+ * SQLite does not checkpoint into a moved file when its last connection
+ * closes (databaseIsUnmoved in pager.c), so the worker that saw the
+ * replacement checkpoints the old WAL into the old inode itself before
+ * closing (sq_file_before_close): a file moved away, then replaced, keeps
+ * its last commits.  The next pool start (migrate) sees the marker and
+ * removes it; when the marker does not say that the old -wal and -shm were
+ * taken off the path, it first checks that no process has the WAL index
+ * at the path open and removes the -wal and -shm there.
  *
  * A database gone whole is another case: no file at DB_PATH and no -wal or
  * -shm of the old one at their names (deleted or moved away together).
@@ -58,8 +69,9 @@
 
 static const char fix_msg[] =
 	"the database file was replaced under the running pool: restart the pool"
-	" (its start removes DB_PATH-wal and DB_PATH-shm, which belong to the"
-	" replaced file); to restore while serving, use 'sqlite-fcgi restore'";
+	" to serve the new file (the replaced file's DB_PATH-wal and DB_PATH-shm"
+	" are never paired with it); to restore while serving, use"
+	" 'sqlite-fcgi restore'";
 
 /*
  * The file this process serves: the first one it opened at DB_PATH.  A
@@ -120,43 +132,126 @@ static bool any_side_at_path(const char *db_path)
 	       side_file(db_path, CONFIG_SHM_SUFFIX).present;
 }
 
-/* The old file is gone whole: the next file at DB_PATH is a new start. */
-static void forget_served(const char *db_path)
-{
-	log_info("%s: the database this worker served is gone with its -wal and -shm:"
-		 " the next file at this path is served as a new one", db_path);
-	served.known = false;
-}
-
 static void marker_path(const char *db_path, char *out, size_t len)
 {
 	snprintf(out, len, "%s" MARKER_SUFFIX, db_path);
 }
 
-/* Best effort: the sticky flag protects this process without it. */
-static void write_marker(const char *db_path, const struct stat *now)
+static bool marker_exists(const char *db_path)
+{
+	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)];
+
+	marker_path(db_path, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * The old file is gone whole (or another worker saw it replaced and took
+ * its -wal and -shm off the path): the next file at DB_PATH is a new
+ * start, once no marker stops it.
+ */
+static void forget_served(const char *db_path)
+{
+	if (marker_exists(db_path))
+		log_warn("%s: another worker saw the database replaced (DB_PATH"
+			 MARKER_SUFFIX " is there): serving nothing until the pool"
+			 " restarts", db_path);
+	else
+		log_info("%s: the database this worker served is gone with its -wal and"
+			 " -shm: the next file at this path is served as a new one", db_path);
+	served.known = false;
+}
+
+/* Writes text to fd, then closes it; a failure is logged (best effort). */
+static void write_and_close(int fd, const char *path, const char *text, size_t n)
+{
+	ssize_t wrote = write(fd, text, n);
+
+	/* A short count (a full disk) sets no errno. */
+	if (wrote != (ssize_t)n)
+		log_warn("%s: %s: %s", __func__, path,
+			 wrote < 0 ? strerror(errno) : "short write");
+	if (close(fd) != 0)
+		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+}
+
+/*
+ * Best effort: the sticky flag protects this process without it.  Returns
+ * false when the marker was there already (another worker saw the
+ * replacement first, and takes the old side files off the path).
+ */
+static bool write_marker(const char *db_path, const struct stat *now)
 {
 	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)], text[256];
 	int fd, n;
-	ssize_t wrote;
 
 	marker_path(db_path, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		if (errno != EEXIST)
-			log_warn("%s: %s: %s", __func__, path, strerror(errno));
-		return;
+		if (errno == EEXIST)
+			return false;
+		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+		return true;
 	}
 	n = snprintf(text, sizeof(text), "served inode %lu on device %lu;"
 		     " replaced by inode %lu on device %lu\n",
 		     (unsigned long)served.ino, (unsigned long)served.dev,
 		     (unsigned long)now->st_ino, (unsigned long)now->st_dev);
-	/* A short count (a full disk) sets no errno. */
-	if ((wrote = write(fd, text, (size_t)n)) != n)
-		log_warn("%s: %s: %s", __func__, path,
-			 wrote < 0 ? strerror(errno) : "short write");
-	if (close(fd) != 0)
+	write_and_close(fd, path, text, (size_t)n);
+	return true;
+}
+
+/* Appends line to the marker, for the next pool start to read. */
+static void note_in_marker(const char *db_path, const char *line)
+{
+	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)];
+	int fd;
+
+	marker_path(db_path, path, sizeof(path));
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
 		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+	else
+		write_and_close(fd, path, line, strlen(line));
+}
+
+/*
+ * Unlinks DB_PATH + suffix when it is still old, the served file's.  0
+ * when it is not at the path (any more), -1 when it stays.
+ */
+static int detach_side(const char *db_path, const char *suffix, struct file_id old)
+{
+	char path[CONFIG_PATH_MAX + 8];
+
+	if (!same_file_id(side_file(db_path, suffix), old))
+		return 0;
+	snprintf(path, sizeof(path), "%s%s", db_path, suffix);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_warn("%s: %s: %s", __func__, path, strerror(errno));
+		return -1;
+	}
+	log_info("removed %s from the path: it belonged to the replaced database file"
+		 " (the workers that have it open keep it until they close it)", path);
+	return 0;
+}
+
+#define DETACHED_NOTE "detached: the replaced file's -wal and -shm are off the path\n"
+
+/*
+ * Takes the replaced file's -wal and -shm off DB_PATH (unlinked: the
+ * workers that have them open keep them, by descriptor), so that whatever
+ * opens DB_PATH next (an operator's sqlite3, a backup tool, Litestream, a
+ * restore) starts the new file with a WAL and a WAL index of its own: the
+ * old WAL's frames are never replayed into it, and the old index's page
+ * count never makes it look corrupt.  No other worker pairs them with the
+ * new file either: each remembers its file, and the marker is there.
+ * Recorded in the marker, so that the next start leaves the -wal and -shm
+ * it finds alone: they are the new file's.
+ */
+static void detach_old_sides(const char *db_path)
+{
+	if (detach_side(db_path, CONFIG_WAL_SUFFIX, served.wal) == 0 &&
+	    detach_side(db_path, CONFIG_SHM_SUFFIX, served.shm) == 0)
+		note_in_marker(db_path, DETACHED_NOTE);
 }
 
 static void mark_replaced(const char *db_path, const struct stat *now)
@@ -167,15 +262,9 @@ static void mark_replaced(const char *db_path, const struct stat *now)
 			 " the pool restarts", db_path, (unsigned long)now->st_ino,
 			 (unsigned long)served.ino);
 	served.replaced = true;
-	write_marker(db_path, now);
-}
-
-static bool marker_exists(const char *db_path)
-{
-	char path[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)];
-
-	marker_path(db_path, path, sizeof(path));
-	return access(path, F_OK) == 0;
+	/* The marker first: a worker multiwatch restarts must not open the path. */
+	if (write_marker(db_path, now) && (served.wal.present || served.shm.present))
+		detach_old_sides(db_path);
 }
 
 /*
@@ -253,10 +342,31 @@ static int remove_file(const char *path, char *err, size_t errlen)
 }
 
 /*
- * At the start of a pool (migrate) after a replacement: the -wal and -shm
- * at DB_PATH are the replaced file's (SQLite keeps the WAL of a moved
- * file on close: it will not checkpoint into it), and must not be paired
- * with the file now at DB_PATH.  Removed once no connection has them open.
+ * True when the worker that wrote the marker took the replaced file's -wal
+ * and -shm off the path: the ones there now are the new file's.
+ */
+static bool marker_says_detached(const char *marker)
+{
+	char text[512];
+	ssize_t n;
+	int fd = open(marker, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	(void)close(fd);	/* read-only, nothing to flush */
+	if (n < 0)
+		return false;
+	text[n] = '\0';
+	return strstr(text, DETACHED_NOTE) != NULL;
+}
+
+/*
+ * At the start of a pool (migrate) after a replacement.  When the worker
+ * that saw it could not take the old -wal and -shm off the path, those at
+ * DB_PATH are the replaced file's and must not be paired with the file
+ * now there: removed once no connection has them open.  Otherwise the
+ * -wal and -shm at the path (if any) are the new file's, and stay.
  */
 static int clear_replaced(const struct config *cfg, const char *marker, char *err,
 			  size_t errlen)
@@ -264,6 +374,8 @@ static int clear_replaced(const struct config *cfg, const char *marker, char *er
 	char wal[CONFIG_PATH_MAX + 8], shm[CONFIG_PATH_MAX + 8];
 	int in_use;
 
+	if (marker_says_detached(marker))
+		goto done;
 	snprintf(wal, sizeof(wal), "%s" CONFIG_WAL_SUFFIX, cfg->db_path);
 	snprintf(shm, sizeof(shm), "%s" CONFIG_SHM_SUFFIX, cfg->db_path);
 	if ((in_use = shm_in_use(shm)) != 0) {
@@ -275,6 +387,7 @@ static int clear_replaced(const struct config *cfg, const char *marker, char *er
 	}
 	if (remove_file(wal, err, errlen) != 0 || remove_file(shm, err, errlen) != 0)
 		return -1;
+done:
 	if (unlink(marker) != 0 && errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", marker, strerror(errno));
 		return -1;
@@ -301,6 +414,17 @@ int sq_file_before_open(const struct config *cfg, enum db_open_mode mode,
 	return clear_replaced(cfg, marker, err, errlen);
 }
 
+/*
+ * A connection refused at its open may have the replaced file's WAL open
+ * beside the new file: its close must not checkpoint that WAL into it.
+ */
+static void never_checkpoint_on_close(struct db_sqlite *s)
+{
+	if (sqlite3_db_config(s->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+		log_warn("%s: SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE: %s", s->db_path,
+			 sqlite3_errmsg(s->conn));
+}
+
 int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 		  size_t errlen)
 {
@@ -309,22 +433,45 @@ int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 	served_follow(cfg->db_path);
 	/* The stat and the open can race a rename: HAS_MOVED then says so. */
 	if (stat(cfg->db_path, &now) != 0 || sq_file_check(s) != DB_OK) {
+		never_checkpoint_on_close(s);
 		snprintf(err, errlen, "%s: the file moved while it was opened", cfg->db_path);
 		return -1;
 	}
-	if (!served.known) {
+	if (!served.known || (now.st_dev == served.dev && now.st_ino == served.ino)) {
 		served.known = true;
 		served.dev = now.st_dev;
 		served.ino = now.st_ino;
-		/* In WAL mode the open's first read created them; none in rollback mode. */
+		/*
+		 * The -wal and -shm this connection uses (the open's first read
+		 * opened or created them; none in rollback mode): after every
+		 * connection of the pool closed, they are new files.
+		 */
 		served.wal = side_file(cfg->db_path, CONFIG_WAL_SUFFIX);
 		served.shm = side_file(cfg->db_path, CONFIG_SHM_SUFFIX);
 	}
 	if (compare_with_served(cfg->db_path) != 0) {
+		never_checkpoint_on_close(s);
 		snprintf(err, errlen, "%s: %s", cfg->db_path, fix_msg);
 		return -1;
 	}
 	return 0;
+}
+
+void sq_file_before_close(struct db_sqlite *s)
+{
+	int has_moved = 0, rc;
+
+	if (s->conn == NULL || !served.replaced || strcmp(served.path, s->db_path) != 0 ||
+	    sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_HAS_MOVED, &has_moved) !=
+		    SQLITE_OK || !has_moved)
+		return;
+	rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (rc == SQLITE_OK)
+		log_info("%s: the replaced file's WAL is checkpointed into it (inode %lu)",
+			 s->db_path, (unsigned long)served.ino);
+	else
+		log_warn("%s: checkpointing the replaced file's WAL into it: %s (%s)",
+			 s->db_path, sqlite3_errmsg(s->conn), db_sqlite_code_name(rc));
 }
 
 enum db_result sq_file_check(struct db_sqlite *s)

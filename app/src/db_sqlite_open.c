@@ -235,6 +235,7 @@ void sq_close(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
 
+	sq_file_before_close(s);
 	for (int i = 0; i < DB_NSTMT; i++)
 		sq_finalize(s->stmt[i]);
 	sq_close_conn(s->conn);

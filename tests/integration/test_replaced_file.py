@@ -4,15 +4,17 @@ more creations, `mv copy db.sqlite3`, more requests).  The workers must not
 acknowledge a user the file at DB_PATH does not keep, nor pair a new file
 with the old file's WAL: they answer 503 with the fix, and the file at
 DB_PATH holds exactly what it held plus the users answered 2xx after the
-replacement."""
+replacement, for any program that opens it, from the moment one worker saw
+the replacement (it takes the old -wal and -shm off the path)."""
 
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 
 from tests.harness.userload import UserLoad
-from tests.harness.sqlite_files import users_in
+from tests.harness.sqlite_files import insert_users, users_in
 
 SETTINGS = dict(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
 # Enough requests after the change for every worker to meet it under load.
@@ -67,14 +69,19 @@ def test_a_file_replaced_under_load_is_never_mixed(make_stack, tmp_path):
     answer = s.get("/healthz")
     assert answer.status_code == 503
     assert "sqlite-fcgi restore" in answer.text and "DB_PATH-wal" in answer.text, answer.text
-    s.stop()
-    # SQLite does not checkpoint into a moved file on close: the old file's
-    # last commits stay in DB_PATH-wal, which must not meet the new file.
-    assert os.path.exists(f"{db}-replaced")
-    assert os.path.exists(f"{db}-wal")
-    s.start()  # removes the old -wal and -shm before any worker opens the file
-    assert not os.path.exists(f"{db}-replaced")
+    # The first worker that saw the new file took the old file's -wal and
+    # -shm off the path: before any restart, whatever opens DB_PATH sees
+    # the new file alone, never the old file's last commits on top of it.
     assert "belonged to the replaced database file" in s.app_log()
+    assert shell_users(db) == kept | acked_after
+    s.stop()
+    # SQLite does not checkpoint into a moved file on close: the workers
+    # did it themselves, into the old file, through their descriptors.
+    assert os.path.exists(f"{db}-replaced")
+    assert not os.path.exists(f"{db}-wal")
+    assert "the replaced file's WAL is checkpointed into it" in s.app_log()
+    s.start()
+    assert not os.path.exists(f"{db}-replaced")
     final = users_in(db)
     assert final == kept | acked_after, (
         f"missing: {sorted((kept | acked_after) - final)[:5]},"
@@ -85,6 +92,67 @@ def test_a_file_replaced_under_load_is_never_mixed(make_stack, tmp_path):
     assert r.status_code == 200, r.text
     assert f"num users: {len(final) + 1}" in r.text, r.text
     assert users_in(db) == final | {"afterrestart"}
+
+
+def shell_users(db):
+    """The usernames an operator's sqlite3 shell sees at db, after its
+    integrity_check said ok."""
+    result = subprocess.run(["sqlite3", str(db), "PRAGMA integrity_check;"
+                             " SELECT username FROM auth_user;"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:1] == ["ok"], lines[:5]
+    return set(lines[1:])
+
+
+# Commits a user in the database at argv[1], then exits without closing
+# the connection (as a killed process would): the commit stays in the WAL.
+WRITE_AND_DIE = """
+import os, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("INSERT INTO auth_user (password, is_superuser, username, last_name, email,"
+            " is_staff, is_active, date_joined, first_name) VALUES ('x', 0,"
+            " 'written-then-killed', '', '', 0, 1, '2020-01-01 00:00:00.000', '')")
+os._exit(0)
+"""
+
+
+def test_the_path_holds_exactly_the_new_file_once_a_worker_noticed(make_stack, tmp_path):
+    """As soon as one worker has seen the replacement, the old file's WAL
+    and WAL index are no longer at DB_PATH-wal and -shm: a client opening
+    the path (an operator's sqlite3, a backup tool, Litestream) sees the
+    new file alone, even while another worker, idle, still has the old
+    one open.  The new file is larger than the old one, so that a page
+    count read from the old WAL index would make it look corrupt."""
+    s = make_stack(**SETTINGS)
+    db = s.db_path
+    for i in range(20):
+        assert s.post("/create_user/", data={"username": f"a{i}", "password": "pw-a"}).status_code == 200
+    copy = tmp_path / "copy.sqlite3"
+    subprocess.run(["sqlite3", str(db), f".backup {copy}"], check=True, timeout=60)
+    insert_users(copy, [f"c{i}" for i in range(3000)])
+    for i in range(20):  # commits the old file keeps in its WAL
+        assert s.post("/create_user/", data={"username": f"b{i}", "password": "pw-b"}).status_code == 200
+    expected = shell_users(copy)
+    assert len(expected) == 3020
+    os.rename(copy, db)
+    assert s.get("/healthz").status_code == 503  # one worker noticed
+    assert shell_users(db) == expected
+    # Every worker refuses, also the one that had not seen it yet, and the
+    # path still holds the new file alone.
+    assert {s.get("/healthz").status_code for _ in range(10)} == {503}
+    assert shell_users(db) == expected
+    # A program that writes to the new file before the restart and dies
+    # before it closes leaves its commit in the new file's own WAL: the
+    # restart keeps that WAL (only the old file's was to be removed).
+    subprocess.run([sys.executable, "-c", WRITE_AND_DIE, str(db)], check=True, timeout=60)
+    assert os.path.exists(f"{db}-wal")
+    s.stop()
+    s.start()
+    assert shell_users(db) == expected | {"written-then-killed"}
+    r = s.post("/create_user/", data={"username": "after", "password": "pw-after"})
+    assert r.status_code == 200 and r.text.endswith("num users: 3022"), r.text
 
 
 def test_a_start_refuses_while_a_worker_has_the_replaced_wal_open(make_stack):

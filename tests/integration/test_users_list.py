@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.harness.sqlite_files import insert_users
+
 JSON = {"Accept": "application/json"}
 
 
@@ -89,19 +91,6 @@ def test_reads_never_wait_for_the_write_lock(users_stack):
         con.execute("ROLLBACK")
         con.close()
         lock.close()
-
-
-def insert_users(path, names):
-    """Users stored by another program on the same file: Django's
-    create_user takes any letter (its validator allows Unicode word
-    characters), where this service's POST takes ASCII only."""
-    con = sqlite3.connect(path, timeout=10)
-    with con:
-        con.executemany("INSERT INTO auth_user (password, is_superuser, username, last_name, email,"
-                        " is_staff, is_active, date_joined, first_name) VALUES"
-                        " ('x', 0, ?, '', '', 0, 1, '2020-01-01 00:00:00.000', '')",
-                        [(n,) for n in names])
-    con.close()
 
 
 def two_of(alphabet, i):
