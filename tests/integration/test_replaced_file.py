@@ -155,6 +155,25 @@ def test_the_path_holds_exactly_the_new_file_once_a_worker_noticed(make_stack, t
     assert r.status_code == 200 and r.text.endswith("num users: 3022"), r.text
 
 
+def test_a_file_moved_away_then_replaced_keeps_its_last_commits(make_stack, tmp_path):
+    """`mv db old; mv new db` under the pool: the commits still in the old
+    WAL are checkpointed into the moved file by the worker that sees the
+    replacement (SQLite's close does not checkpoint into a moved file), so
+    the moved file holds every user acknowledged before the move."""
+    s = make_stack(**SETTINGS)
+    db = s.db_path
+    names = {f"m{i}" for i in range(30)}
+    for name in sorted(names):
+        assert s.post("/create_user/", data={"username": name, "password": "pw-" + name}).status_code == 200
+    new = tmp_path / "new.sqlite3"
+    subprocess.run(["sqlite3", str(db), f".backup {new}"], check=True, timeout=60)
+    moved = tmp_path / "moved.sqlite3"
+    os.rename(db, moved)
+    os.rename(new, db)
+    assert s.get("/healthz").status_code == 503
+    assert shell_users(moved) == names
+
+
 def test_a_start_refuses_while_a_worker_has_the_replaced_wal_open(make_stack):
     s = make_stack(**SETTINGS)
     db = s.db_path
