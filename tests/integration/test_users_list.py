@@ -119,3 +119,32 @@ def test_a_full_page_of_the_longest_names_is_answered_whole(make_stack, name_of)
     assert page["count"] == 100 and page["next_after_id"] == page["users"][-1]["id"]
     r = s.get("/users/?limit=100")
     assert r.status_code == 200 and r.text.count("\n") == 101, r.text[:200]
+
+
+def test_a_deep_page_on_postgresql_searches_the_primary_key(postgres_server, make_stack):
+    """PostgreSQL may run the page statement with one generic plan for all
+    pages (its plan cache chooses one after five executions; forced here):
+    a deep page must still be an index condition on the primary key, not a
+    walk from the newest row through a filter.  auto_explain logs the plan
+    the worker's own session ran."""
+    pg = postgres_server
+    db = pg.new_database()
+    for setting in ("session_preload_libraries = 'auto_explain'",
+                    "auto_explain.log_min_duration = 0", "auto_explain.log_analyze = on",
+                    "plan_cache_mode = force_generic_plan"):
+        pg.psql(f"ALTER DATABASE {db} SET {setting}")
+    s = make_stack(DATABASE_URL=pg.url(db), WORKERS=1, HASH_METHOD="sha512crypt",
+                   HASH_COST=1000)
+    pg.psql("INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined) SELECT 'x', false, 'u' || i, '', '',"
+            " '', false, true, now() FROM generate_series(1, 300000) i", db)
+    log = pg.dir / "server.log"
+    seen = log.stat().st_size
+    r = s.get("/users/?after_id=3&limit=2", headers=JSON)
+    assert [u["username"] for u in r.json()["users"]] == ["u2", "u1"]
+    with open(log, errors="replace") as f:
+        f.seek(seen)
+        plans = f.read()
+    page = plans[max(0, plans.index("auth_user_pkey") - 300):]
+    assert "Index Cond: (id <= $1)" in page, page[:1500]
+    assert "Rows Removed by Filter" not in page, page[:1500]
