@@ -1,10 +1,14 @@
 """GET /metrics: Prometheus text, summed over the workers, kept across worker deaths."""
 
+import errno
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from tests.harness.inflight import HeldWriteLock
 from tests.harness.locks import holds_wal_snapshot
@@ -119,3 +123,45 @@ def test_each_pool_counts_afresh_after_a_resize(make_stack):
     assert samples[("sqlite_fcgi_worker_restarts_total", ())] == 0
     assert s.user_count() == 5
     assert not list(s.run_dir.glob("fcgi-1.sock*"))  # the old pool's file went with it
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A 64 KiB tmpfs mounted for the test and filled up; unmounted after,
+    whatever the test did."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)],
+                   check=True, timeout=30)
+    try:
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+        finally:
+            os.close(fd)
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], timeout=30).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(mnt)], timeout=30)
+
+
+def test_a_full_disk_leaves_the_workers_serving_without_metrics(make_stack, full_tmpfs):
+    """METRICS_PATH on a full file system: the file cannot be allocated, and
+    the workers serve without metrics.  A file only grown with ftruncate is
+    sparse there, and the first store to its mapping raised SIGBUS: every
+    worker died as it started."""
+    s = make_stack(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000,
+                   METRICS_PATH=full_tmpfs / "pool.metrics")
+    pids = s.wait_for_workers(2)
+    for _ in range(4):
+        assert s.get("/create_user/").status_code == 200
+    r = s.get("/metrics")
+    assert (r.status_code, r.text) == (503, "metrics unavailable\n")
+    assert s.worker_pids() == pids  # none died
+    assert s.user_count() == 4
+    assert "serving without metrics" in s.app_log()
+    assert "No space left on device" in s.app_log()
+
