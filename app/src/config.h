@@ -78,9 +78,10 @@ typedef const char *(*config_getenv_fn)(const char *name);
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 
 /*
- * Copies url into out (outlen bytes) with the password of its user info
- * (postgres://user:PASSWORD@host) and the value of any password=
- * parameter replaced by "***".
+ * DATABASE_URL (cfg->database_url) as it may be printed, into out (outlen
+ * bytes): rebuilt from libpq's parse of it with every secret (the user
+ * info's password, password=, sslpassword=, however encoded) replaced by
+ * "***"; a URL libpq cannot parse is not shown.  Empty for SQLite.
  */
 void config_mask_url(const char *url, char *out, size_t outlen);
 

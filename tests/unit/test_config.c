@@ -338,27 +338,82 @@ static void database_url_refused_without_echoing_it(void **state)
 	assert_non_null(strstr(err, "DATABASE_URL"));
 }
 
+/* The secrets a masked URL must never show, in any form. */
+static void assert_no_secret(const char *url, const char *out)
+{
+	static const char *const secrets[] = { "hunter", "pw", "s3cr", "%3F", "%40", "%25" };
+
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (strstr(out, secrets[i]) != NULL)
+			fail_msg("%s printed as %s", url, out);
+}
+
+/*
+ * Rebuilt from libpq's parse: a '?' in the user info is the password's,
+ * as libpq reads it; percent-encoded '@' and '%'; password= and
+ * sslpassword= in the query, and a key percent-encoded (pass%77ord).
+ */
 static void mask_url_hides_every_password(void **state)
 {
 	static const struct { const char *url, *masked; } cases[] = {
 		{ "postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db" },
 		{ "postgres://u@h/db", "postgres://u@h/db" },
 		{ "postgres://h/db", "postgres://h/db" },
-		/* unencoded '@' and '/' in the password: hidden whole */
-		{ "postgres://u:p@ss/w@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:hunter?2@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:hunter?2@h/db?sslmode=require",
+		  "postgres://u:***@h/db?sslmode=require" },
+		{ "postgres://u:hunter%402@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:hunter%252@h/db", "postgres://u:***@h/db" },
 		{ "postgresql:///db?user=u&password=pw&sslmode=require",
-		  "postgresql:///db?user=u&password=***&sslmode=require" },
-		{ "postgres://u:a@h/db?password=b", "postgres://u:***@h/db?password=***" },
+		  "postgresql://u:***@/db?sslmode=require" },
+		{ "postgres://u:a@h/db?password=hunter2", "postgres://u:***@h/db" },
+		{ "postgres://u@h/db?pass%77ord=hunter2", "postgres://u:***@h/db" },
+		{ "postgres://u@h/db?sslpassword=hunter2&sslmode=require",
+		  "postgres://u@h/db?sslmode=require&sslpassword=***" },
+		{ "postgres://u:pw@[::1]:5433/db", "postgres://u:***@[::1]:5433/db" },
+		{ "postgres://u:pw@h1:5432,h2:5433/db?target_session_attrs=read-write",
+		  "postgres://u:***@/db?host=h1,h2&port=5432,5433&target_session_attrs=read-write" },
+		{ "postgres://u@%2Frun%2Fpostgresql/db", "postgres://u@%2Frun%2Fpostgresql/db" },
+		/* libpq would read the rest of the password as host and name. */
+		{ "postgres://u:hunter@2/x@h/db", "postgres://(not shown: an unencoded '@' in it)" },
+		{ "postgres://u:s3cr/t@h/db", "postgres://(not shown: an unencoded '@' in it)" },
+		{ "postgres://u:s3cr@h/db?bogus=1", "postgres://(not shown: libpq cannot parse it)" },
 	};
-	char out[128];
+	char out[256];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		config_mask_url(cases[i].url, out, sizeof(out));
 		assert_string_equal(out, cases[i].masked);
+		assert_no_secret(cases[i].url, out);
 	}
 	config_mask_url("postgres://u:secretsecret@h/db", out, 12);
 	assert_null(strstr(out, "secret"));
+	config_mask_url("", out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
+/* libpq's message about a URL it cannot parse is shown only when it cannot quote a secret. */
+static void database_url_libpq_refuses_without_quoting_a_secret(void **state)
+{
+	const char *hidden[] = { "DATABASE_URL=postgres://u:s3cr@h/db?bogus=1", NULL };
+	const char *stray[] = { "DATABASE_URL=postgres://u:s3cr@t@h/db", NULL };
+	const char *shown[] = { "DATABASE_URL=postgres://h/db?bogus=1", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, hidden, err, sizeof(err)), 0);
+	assert_int_equal(db_check_config(&cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "DATABASE_URL: libpq cannot parse it (its message is not"
+			    " shown: it may quote the password)");
+	assert_int_equal(test_config(&cfg, stray, err, sizeof(err)), 0);
+	assert_int_equal(db_check_config(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "write '@' as %40"));
+	assert_null(strstr(err, "s3cr"));
+	assert_int_equal(test_config(&cfg, shown, err, sizeof(err)), 0);
+	assert_int_equal(db_check_config(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bogus"));
 }
 
 int main(void)
@@ -376,6 +431,7 @@ int main(void)
 		cmocka_unit_test(database_url_picks_the_engine),
 		cmocka_unit_test(database_url_refused_without_echoing_it),
 		cmocka_unit_test(mask_url_hides_every_password),
+		cmocka_unit_test(database_url_libpq_refuses_without_quoting_a_secret),
 		cmocka_unit_test(markdown_lists_every_setting),
 	};
 
