@@ -207,3 +207,17 @@ def test_slow_headers_are_cut_off_by_client_header_timeout(sec_stack):
         waited = time.monotonic() - start
     assert got == b"" or got.startswith(b"HTTP/1.1 408"), got
     assert 9.5 <= waited < 60, waited
+
+
+def test_bcrypt_is_djangos_cost_and_refuses_what_it_would_cut(make_stack):
+    """HASH_METHOD=bcrypt with HASH_COST unset stores Django's cost 12 (not
+    libxcrypt's 5, 128 times cheaper to guess); bcrypt reads 72 bytes, so
+    a longer password is refused, naming the limit, rather than cut."""
+    s = make_stack(WORKERS=1, HASH_METHOD="bcrypt")
+    r = s.post("/create_user/", data={"username": "bc.72", "password": "p" * 72})
+    assert r.status_code == 200, r.text
+    r = s.post("/create_user/", data={"username": "bc.73", "password": "p" * 73})
+    assert (r.status_code, r.text) == (400, "password: at most 72 bytes with HASH_METHOD=bcrypt\n")
+    (stored,) = s.query("SELECT password FROM auth_user")[0]
+    assert stored.startswith("$2b$12$")
+    assert s.user_count() == 1
