@@ -34,7 +34,7 @@ FILES = {  # path under DESTDIR: mode
     "usr/bin/sqlite-fcgi": 0o755,
     "usr/lib/sqlite-fcgi/workers.sh": 0o755,
     UNIT: 0o644,
-    DEFAULTS: 0o644,
+    DEFAULTS: 0o600,  # may hold DATABASE_URL's password
     SITE: 0o644,
 }
 
@@ -109,6 +109,20 @@ def test_install_keeps_edited_settings_and_uninstall_removes_the_rest(staged):
     assert "kept " + str(defaults) + " (edited)" in out
     left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if not p.is_dir())
     assert left == [DEFAULTS]
+
+
+def test_an_older_settings_file_readable_by_others_is_tightened(staged):
+    """An install before this one left the settings 0644: a new install keeps
+    what it says and makes it its owner's alone (it may hold a password)."""
+    dest, _ = staged
+    defaults = dest / DEFAULTS
+    defaults.write_text(defaults.read_text() + "DATABASE_URL=postgres://u:s3cret@db/app\n")
+    defaults.chmod(0o644)
+    out = make("install", dest)
+    assert "made readable by its owner only" in out
+    assert stat.S_IMODE(defaults.stat().st_mode) == 0o600
+    assert defaults.read_text().endswith("DATABASE_URL=postgres://u:s3cret@db/app\n")
+    assert stat.S_IMODE((dest / (DEFAULTS + ".new")).stat().st_mode) == 0o600
 
 
 def test_site_passes_nginx_t(staged, tmp_path):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.harness.stack import BINARY, Stack
+from tests.harness.stack import BINARY, ROOT, Stack
 from tests.harness.waiting import wait_for
 
 SECRETS = ["Tr0ub4dor&3-form", "correct horse battery staple json", "pw-in-a-refused-request"]
@@ -221,3 +221,9 @@ def test_bcrypt_is_djangos_cost_and_refuses_what_it_would_cut(make_stack):
     (stored,) = s.query("SELECT password FROM auth_user")[0]
     assert stored.startswith("$2b$12$")
     assert s.user_count() == 1
+
+
+def test_the_compose_env_file_is_git_ignored():
+    """.env is where docs/containers.md puts POSTGRES_PASSWORD: never committed."""
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", ".env"], timeout=30)
+    assert ignored.returncode == 0, ".env is not in .gitignore"
