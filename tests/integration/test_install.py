@@ -7,6 +7,7 @@ KillMode=mixed stops it with a request in flight."""
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -171,6 +173,25 @@ def test_unit_verifies(staged, tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", str(d / "sqlite-fcgi@3.service")],
                             capture_output=True, text=True, cwd=d)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_unit_lets_the_pool_reach_what_its_settings_name(staged):
+    """RestrictAddressFamilies= against the settings the unit's settings file
+    offers: a PostgreSQL DATABASE_URL on a TCP host needs AF_INET and
+    AF_INET6 (an address of either family, and the name lookup), the pool's
+    socket AF_UNIX, the drain's ss AF_NETLINK.  systemd is not PID 1 on the
+    test machines, so this reads the unit rather than running it."""
+    dest, _ = staged
+    (families,) = unit_settings((dest / UNIT).read_text())["RestrictAddressFamilies"]
+    allowed = set(families.split())
+    needed = {"AF_UNIX", "AF_NETLINK"}
+    urls = re.findall(r"postgres(?:ql)?://\S+", (dest / DEFAULTS).read_text())
+    assert urls, "the settings file shows no PostgreSQL URL"
+    for url in urls:
+        host = urlsplit(url).hostname
+        if host and not host.startswith("/"):
+            needed |= {"AF_INET", "AF_INET6"}
+    assert needed <= allowed, f"RestrictAddressFamilies={families} lacks {needed - allowed}"
 
 
 # --- the unit's commands, run as the unit runs them, without systemd ------
