@@ -133,8 +133,8 @@ const struct setting config_settings[] = {
 	  " (PostgreSQL through libpq, see docs/postgresql.md) or sqlite:///PATH (in place of"
 	  " DB_PATH); printed with its password masked" },
 	{ "METRICS_PATH", NULL, PATH, NULL, NULL, default_metrics_path,
-	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, fresh for each pool)",
-	  AT(metrics_path), "the small file the workers share their counters through" },
+	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, or with FCGI_LISTEN DB_PATH" CONFIG_METRICS_SUFFIX "-ADDR-PORT, fresh for each pool)",
+	  AT(metrics_path), "the small file the workers share their counters through: created 0600, never through a symlink; a file of another user, or one others may read, is refused (the workers then serve without metrics)" },
 	{ "SQLITE_JOURNAL_MODE", NULL, CHOICES(journals), "wal", "delete", NULL, NULL,
 	  AT(journal), "SQLite's journal mode" },
 	/* A 2xx survives a power loss: NORMAL (opt-in) may not. */

@@ -4,6 +4,7 @@ import errno
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,9 @@ import pytest
 from tests.harness.inflight import HeldWriteLock
 from tests.harness.locks import holds_wal_snapshot
 from tests.harness.metrics import busy_count, created_200, scrape
+from tests.harness.ports import free_port
+from tests.harness.settings import without_settings
+from tests.harness.stack import BINARY, ROOT
 from tests.harness.waiting import wait_for
 
 
@@ -165,3 +169,38 @@ def test_a_full_disk_leaves_the_workers_serving_without_metrics(make_stack, full
     assert "serving without metrics" in s.app_log()
     assert "No space left on device" in s.app_log()
 
+
+
+def test_a_tcp_pool_keeps_its_counters_beside_the_database(tmp_path):
+    """deploy/workers.sh with FCGI_LISTEN and no METRICS_PATH: the file goes
+    beside DB_PATH, in the service's directory, 0600; nothing in TMPDIR (a
+    predictable name in a shared directory could be planted by anyone)."""
+    tmpdir = tmp_path / "shared-tmp"
+    tmpdir.mkdir()
+    port = free_port()
+    env = without_settings(os.environ)
+    env.update(DB_PATH=str(tmp_path / "db.sqlite3"), FCGI_LISTEN=f"127.0.0.1:{port}",
+               WORKERS="1", SQLITE_FCGI=str(BINARY), TMPDIR=str(tmpdir))
+    log = open(tmp_path / "pool.log", "wb")
+    pool = subprocess.Popen([str(ROOT / "deploy/workers.sh")], env=env, stdout=log,
+                            stderr=log, start_new_session=True)
+    try:
+        up = subprocess.run([str(ROOT / "deploy/workers.sh"), "wait", f"127.0.0.1:{port}",
+                             str(pool.pid), "1"], env=env, capture_output=True, text=True,
+                            timeout=60)
+        assert up.returncode == 0, up.stderr + (tmp_path / "pool.log").read_text()
+        metrics = tmp_path / f"db.sqlite3-metrics-127.0.0.1-{port}"
+        wait_for(metrics.exists, 10, "the pool's metrics file")
+        assert stat.S_IMODE(metrics.stat().st_mode) == 0o600
+        assert list(tmpdir.iterdir()) == []
+    finally:
+        pool.terminate()  # multiwatch: its workers finish and exit with it
+        try:
+            pool.wait(30)
+        finally:
+            try:
+                os.killpg(pool.pid, signal.SIGKILL)  # whatever is left of the pool
+            except ProcessLookupError:
+                pass
+            pool.wait()
+            log.close()
