@@ -48,6 +48,8 @@ struct config {
 	char database_url[CONFIG_URL_MAX];
 	char db_path[CONFIG_PATH_MAX];
 	char metrics_path[CONFIG_PATH_MAX];	/* the workers' shared counters */
+	/* Who nginx lets read /metrics (nginx/render.sh): addresses and CIDRs. */
+	char metrics_allow[CONFIG_PATH_MAX];
 	enum config_profile profile;
 	enum config_journal journal;
 	enum config_sync sync;

@@ -6,7 +6,8 @@
 #
 # Environment (mk/install.mk sets it): DESTDIR (staging root, empty: this
 # machine), PREFIX (/usr/local), SYSTEMDDIR (/etc/systemd/system),
-# NGINX_LISTEN (127.0.0.1:8000), BINARY (build/sqlite-fcgi).
+# NGINX_LISTEN (127.0.0.1:8000), METRICS_ALLOW (nginx/render.sh's: who may
+# read /metrics), BINARY (build/sqlite-fcgi).
 #
 #   PREFIX/bin/sqlite-fcgi                  the binary
 #   PREFIX/lib/sqlite-fcgi/workers.sh       the pool's start, activate, drain

@@ -23,6 +23,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
 	assert_int_equal(cfg.port, 8000);
 	assert_string_equal(cfg.metrics_path, "var/db.sqlite3-metrics");
+	assert_string_equal(cfg.metrics_allow, "127.0.0.0/8,::1");
 	assert_int_equal(cfg.multiwatch_retries, 10);
 	assert_int_equal(cfg.multiwatch_timeout_ms, 1000);
 	assert_int_equal(cfg.pool_timeout_s, 30);
@@ -156,6 +157,14 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "APP_UPSTREAMS=h:1,", "APP_UPSTREAMS=h:1,: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
 		{ "APP_UPSTREAMS=h:1,,g:2", "APP_UPSTREAMS=h:1,,g:2: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
 		{ "APP_UPSTREAMS=h 1:2", "APP_UPSTREAMS=h 1:2: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
+#define ALLOW_RULE ": must be IPv4 or IPv6 addresses, each with an optional /BITS (127.0.0.0/8, ::1), comma-separated, at most 64"
+		{ "METRICS_ALLOW=all", "METRICS_ALLOW=all" ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.0/33", "METRICS_ALLOW=10.0.0.0/33" ALLOW_RULE },
+		{ "METRICS_ALLOW=::1/129", "METRICS_ALLOW=::1/129" ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.1/", "METRICS_ALLOW=10.0.0.1/" ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.1,", "METRICS_ALLOW=10.0.0.1," ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.1;allow", "METRICS_ALLOW=10.0.0.1;allow" ALLOW_RULE },
+		{ "METRICS_ALLOW=256.0.0.1", "METRICS_ALLOW=256.0.0.1" ALLOW_RULE },
 	};
 	struct config cfg;
 	char err[ERR_LEN];
@@ -209,6 +218,7 @@ static void config_print_names_every_setting(void **state)
 {
 	const char *env[] = {
 		"SQLITE_PROFILE=django-default", "DB_PATH=/d/db", "METRICS_PATH=/d/m",
+		"METRICS_ALLOW=10.0.0.1,fd00::/8",
 		"DATABASE_URL=postgres://u:pw@h/d", "SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
 		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
@@ -220,6 +230,7 @@ static void config_print_names_every_setting(void **state)
 	static const char want[] =
 		"SQLITE_PROFILE=django-default\n" "DB_PATH=/d/db\n"
 		"DATABASE_URL=postgres://u:***@h/d\n" "METRICS_PATH=/d/m\n"
+		"METRICS_ALLOW=10.0.0.1,fd00::/8\n"
 		"SQLITE_JOURNAL_MODE=truncate\n" "SQLITE_SYNCHRONOUS=extra\n"
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
