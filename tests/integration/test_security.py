@@ -2,8 +2,9 @@
 passwords stored only as libxcrypt hashes and never logged, the database
 files unreachable through nginx, the FastCGI socket 0660, the binary
 hardened, nginx's limits in its rendered configuration and at work (body,
-header line, slow headers), and /metrics allowed to loopback and private
-networks only."""
+header line, slow headers), /metrics allowed to METRICS_ALLOW only (loopback
+by default), nosniff on every answer, bcrypt at Django's cost and its 72
+bytes, and .env git-ignored."""
 
 import os
 import re
@@ -15,6 +16,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 from tests.harness.stack import BINARY, ROOT, Stack
 from tests.harness.waiting import wait_for
@@ -248,3 +250,16 @@ def test_the_compose_env_file_is_git_ignored():
     """.env is where docs/containers.md puts POSTGRES_PASSWORD: never committed."""
     ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", ".env"], timeout=30)
     assert ignored.returncode == 0, ".env is not in .gitignore"
+
+
+def test_every_answer_says_nosniff(sec_stack):
+    """X-Content-Type-Options: nosniff on the workers' answers, whatever the
+    status: a browser never reads a body that echoes input as HTML."""
+    s = sec_stack
+    answers = [s.get("/healthz"), s.get("/users/"), s.get("/nope"), s.get("/metrics"),
+               s.post("/create_user/", data={"username": "<b>x</b>", "password": "x"}),
+               requests.delete(s.url("/create_user/"), timeout=30),
+               requests.options(s.url("/users/"), timeout=30)]
+    assert [r.status_code for r in answers] == [200, 200, 404, 200, 400, 405, 204]
+    for r in answers:
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", (r.url, r.headers)
