@@ -57,11 +57,14 @@ static long connect_timeout_s(const struct config *cfg)
  * SQLite's wait for its write lock, and twice that bounds each statement
  * (a lock wait included), so that a wait for a lock is reported as one
  * (55P03) and a statement slow for another reason still ends (57014).
- * Both are answered 503.  (0 turns both off in PostgreSQL.)
+ * Both are answered 503.  (0 turns both off in PostgreSQL.)  The session's
+ * TimeZone is UTC, as Django sets it (USE_TZ): a timestamp's text, such as
+ * GET /users/'s date_joined, is UTC as SQLite's is, whatever the server's.
  */
 static const char settings_sql[] =
 	"SELECT set_config('lock_timeout', $1, false),"
-	" set_config('statement_timeout', $2, false)";
+	" set_config('statement_timeout', $2, false),"
+	" set_config('TimeZone', 'UTC', false)";
 
 void pg_print_plan(const struct config *cfg, FILE *out)
 {

@@ -3,9 +3,11 @@ through the real stack: DATABASE_URL, migrate, exact counts under
 concurrency (both engines), and the failures of issue 11."""
 
 import os
+import re
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -393,3 +395,21 @@ def test_a_tricky_password_is_never_printed(postgres_server, make_stack):
         log = stack.app_log()
         assert "connecting to DATABASE_URL=" in log and masked in log, log
         assert_no_tricky_secret(log, "\n".join(stack.access_log()))
+
+
+def test_date_joined_is_utc_whatever_the_servers_timezone(postgres_server, pg_db, make_stack):
+    """A database whose sessions default to Asia/Tokyo (UTC+9, no daylight
+    saving): GET /users/ still gives date_joined in UTC, as SQLite's is."""
+    db, url = pg_db
+    postgres_server.psql(f"ALTER DATABASE {db} SET timezone TO 'Asia/Tokyo'")
+    assert postgres_server.value("SHOW timezone", db) == "Asia/Tokyo"
+    stack = make_stack(DATABASE_URL=url, WORKERS=1, **CHEAP_HASH)
+    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert stack.post("/create_user/", data={"username": "tz", "password": "pw"}).status_code == 200
+    after = datetime.now(timezone.utc).replace(tzinfo=None)
+    (user,) = stack.get("/users/", headers={"Accept": "application/json"}).json()["users"]
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\+00", user["date_joined"])
+    assert m, user["date_joined"]
+    joined = datetime.fromisoformat(m.group(1))
+    assert before - timedelta(seconds=2) <= joined <= after + timedelta(seconds=2), \
+        (before, user["date_joined"], after)
