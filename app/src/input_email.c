@@ -56,17 +56,19 @@ static int is_cased(uint32_t cp)
  */
 static int is_case_ignorable(uint32_t cp)
 {
-	static const uint32_t marks[][2] = {
+	static const uint32_t mark_ranges[][2] = {
 		{ 0x2b0, 0x36f }, { 0x483, 0x489 }, { 0x1ab0, 0x1aff }, { 0x1dc0, 0x1dff },
 		{ 0x20d0, 0x20ff }, { 0xfe20, 0xfe2f },
 	};
+	static const uint32_t marks_alone[] = {
+		'.', ':', '\'', 0xb7, 0x387, 0x2018, 0x2019, 0x2024,
+	};
 
-	if (strchr(".:'", (int)cp) != NULL && cp != 0)
-		return 1;
-	if (cp == 0xb7 || cp == 0x387 || cp == 0x2018 || cp == 0x2019 || cp == 0x2024)
-		return 1;
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
-		if (cp >= marks[i][0] && cp <= marks[i][1])
+	for (size_t i = 0; i < sizeof(marks_alone) / sizeof(marks_alone[0]); i++)
+		if (cp == marks_alone[i])
+			return 1;
+	for (size_t i = 0; i < sizeof(mark_ranges) / sizeof(mark_ranges[0]); i++)
+		if (cp >= mark_ranges[i][0] && cp <= mark_ranges[i][1])
 			return 1;
 	return 0;
 }
