@@ -12,6 +12,19 @@ static void path_in(const char *dir, const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/%s", dir, name);
 }
 
+/* A fresh directory in dir, and in it a file "m" of size bytes, 0600, in path. */
+static void file_of_size(char *dir, size_t dirlen, char *path, size_t pathlen, off_t size)
+{
+	int fd;
+
+	test_mkdtemp(dir, dirlen);
+	path_in(dir, "m", path, pathlen);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	assert_int_equal(close(fd), 0);
+}
+
 /* Every block is allocated: no store to the mapping can meet a full disk. */
 static void a_new_file_is_private_and_allocated(void **state)
 {
@@ -35,15 +48,9 @@ static void a_sparse_file_is_allocated(void **state)
 {
 	char dir[64], path[128], err[ERR_LEN];
 	struct stat st;
-	int fd;
 
 	(void)state;
-	test_mkdtemp(dir, sizeof(dir));
-	path_in(dir, "m", path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, 1 << 20), 0);
-	assert_int_equal(close(fd), 0);
+	file_of_size(dir, sizeof(dir), path, sizeof(path), 1 << 20);
 	assert_int_equal(metrics_open(path, err, sizeof(err)), 0);
 	metrics_close();
 	assert_int_equal(stat(path, &st), 0);
@@ -83,14 +90,9 @@ static void a_symlink_is_refused(void **state)
 static void a_file_others_may_use_is_refused(void **state)
 {
 	char dir[64], path[128];
-	int fd;
 
 	(void)state;
-	test_mkdtemp(dir, sizeof(dir));
-	path_in(dir, "m", path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(close(fd), 0);
+	file_of_size(dir, sizeof(dir), path, sizeof(path), 0);
 	assert_int_equal(chmod(path, 0644), 0);
 	refused(path, "not a private file of this user");
 	assert_int_equal(chmod(path, 0600), 0);
