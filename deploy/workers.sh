@@ -64,7 +64,7 @@ start_pool() {
 	if [ -n "$listen" ]; then
 		parse_listen "$listen"
 		set -- -a "$listen_addr" -p "$listen_port"
-		metrics_default=${TMPDIR:-/tmp}/sqlite-fcgi-$listen_addr-$listen_port.metrics
+		metrics_default=
 	else
 		: "${SOCKET:?SOCKET must name the FastCGI socket to create (or FCGI_LISTEN an ADDR:PORT)}"
 		set -- -s "$SOCKET" -M 0660
@@ -78,6 +78,12 @@ start_pool() {
 	# resolves the worker count (WORKERS, WEB_CONCURRENCY or CPUs + 1).
 	settings=$("$SQLITE_FCGI" config)
 	workers=$(printf '%s\n' "$settings" | sed -n 's/^WORKERS=//p')
+	# A TCP pool's counters go beside the database (DB_PATH as resolved,
+	# sqlite:/// included), in the service's own directory: never in a
+	# shared one such as /tmp, where another user could plant the name.
+	if [ -z "$metrics_default" ]; then
+		metrics_default=$(printf '%s\n' "$settings" | sed -n 's/^DB_PATH=//p')-metrics-$listen_addr-$listen_port
+	fi
 
 	"$SQLITE_FCGI" migrate
 

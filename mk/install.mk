@@ -6,7 +6,8 @@
 #   make uninstall                     same knobs
 #
 # Knobs: PREFIX, DESTDIR, SYSTEMDDIR (/etc/systemd/system), NGINX_LISTEN
-# (127.0.0.1:8000: the site's listen address).
+# (127.0.0.1:8000: the site's listen address), METRICS_ALLOW (who may read
+# /metrics: 127.0.0.0/8,::1).
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -14,7 +15,7 @@ SYSTEMDDIR ?= /etc/systemd/system
 NGINX_LISTEN ?= 127.0.0.1:8000
 
 INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSTEMDDIR="$(SYSTEMDDIR)" \
-	NGINX_LISTEN="$(NGINX_LISTEN)" BINARY="$(BUILD)/sqlite-fcgi"
+	NGINX_LISTEN="$(NGINX_LISTEN)" METRICS_ALLOW="$(METRICS_ALLOW)" BINARY="$(BUILD)/sqlite-fcgi"
 
 .PHONY: install uninstall resize
 

@@ -14,6 +14,9 @@
 #   nginx/render.sh --site ACCESS_LOG LISTEN UPSTREAMS
 #       the site alone (site.conf.template), for the host's nginx:
 #       /etc/nginx/sites-available/sqlite-fcgi (make install).
+#
+# METRICS_ALLOW (environment; default 127.0.0.0/8,::1): who may read
+# /metrics, addresses and CIDRs, comma-separated.
 set -eu
 
 usage() {
@@ -94,17 +97,33 @@ servers() {
 	done
 }
 
-# site ACCESS_LOG LISTEN UPSTREAMS: the server lines replace the marker
-# line, indented as it was.
+# The allow lines of /metrics from METRICS_ALLOW (addresses and CIDRs,
+# comma-separated; sqlite-fcgi config checks each), then deny all.
+metrics_allow() {
+	list=${METRICS_ALLOW:-127.0.0.0/8,::1}
+	case $list in ,* | *, | *,,* | *[!0-9A-Fa-f.:/,]*)
+		die "METRICS_ALLOW='$list': IPv4 or IPv6 addresses or CIDRs, comma-separated" ;;
+	esac
+	rest=$list
+	while [ -n "$rest" ]; do
+		printf 'allow %s;\n' "${rest%%,*}"
+		case $rest in *,*) rest=${rest#*,} ;; *) rest='' ;; esac
+	done
+	echo 'deny all;'
+}
+
+# site ACCESS_LOG LISTEN UPSTREAMS: the server lines and the allow lines
+# replace their marker lines, indented as they were.
 site() {
 	SERVERS=$(servers "$3") || exit 2
-	export SERVERS
+	ALLOW=$(metrics_allow) || exit 2
+	export SERVERS ALLOW
 	sed -e "s|@ACCESS_LOG@|$(quote "$1")|g" -e "s|@LISTEN@|$2|g" \
 		"$dir/site.conf.template" |
 	awk '
-	/^[ \t]*@SERVERS@[ \t]*$/ {
-		indent = $0; sub(/@SERVERS@.*/, "", indent)
-		n = split(ENVIRON["SERVERS"], lines, "\n")
+	/^[ \t]*@(SERVERS|METRICS_ALLOW)@[ \t]*$/ {
+		indent = $0; sub(/@.*/, "", indent)
+		n = split(ENVIRON[$0 ~ /@SERVERS@/ ? "SERVERS" : "ALLOW"], lines, "\n")
 		for (i = 1; i <= n; i++)
 			print indent lines[i]
 		next

@@ -1,5 +1,6 @@
 #include "config_table.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static const struct choice profiles[] = {
@@ -119,6 +122,7 @@ static int default_workers(struct config *cfg, char *err, size_t errlen);
 #define PATH SETTING_PATH, NULL, 0, 0, 0
 #define DATABASE_URL SETTING_DATABASE_URL, NULL, 0, 0, 0
 #define ENDPOINTS(tcp_only, most) SETTING_ENDPOINTS, NULL, 0, tcp_only, most
+#define ADDRESSES(most) SETTING_ADDRESSES, NULL, 0, 0, most
 #define AT(field) offsetof(struct config, field)
 
 const struct setting config_settings[] = {
@@ -133,8 +137,11 @@ const struct setting config_settings[] = {
 	  " (PostgreSQL through libpq, see docs/postgresql.md) or sqlite:///PATH (in place of"
 	  " DB_PATH); printed with its password masked" },
 	{ "METRICS_PATH", NULL, PATH, NULL, NULL, default_metrics_path,
-	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, fresh for each pool)",
-	  AT(metrics_path), "the small file the workers share their counters through" },
+	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, or with FCGI_LISTEN DB_PATH" CONFIG_METRICS_SUFFIX "-ADDR-PORT, fresh for each pool)",
+	  AT(metrics_path), "the small file the workers share their counters through: created 0600, never through a symlink; a file of another user, or one others may read, is refused (the workers then serve without metrics)" },
+	/* Loopback only: a proxy or a port forwarding in 10/8 looks private too. */
+	{ "METRICS_ALLOW", NULL, ADDRESSES(64), "127.0.0.0/8,::1", NULL, NULL, NULL,
+	  AT(metrics_allow), "who may read GET /metrics: nginx's allow list for it (nginx/render.sh), every other address denied" },
 	{ "SQLITE_JOURNAL_MODE", NULL, CHOICES(journals), "wal", "delete", NULL, NULL,
 	  AT(journal), "SQLite's journal mode" },
 	/* A 2xx survives a power loss: NORMAL (opt-in) may not. */
@@ -153,7 +160,7 @@ const struct setting config_settings[] = {
 	{ "HASH_METHOD", NULL, CHOICES(hash_methods), "yescrypt", NULL, NULL, NULL,
 	  AT(hash_method), "the password hashing method: libxcrypt's, or Django's formats (pbkdf2_sha256, which a stock Django verifies, and django-bcrypt): see docs/passwords.md" },
 	{ "HASH_COST", NULL, RANGE(0, 999999999), "0", NULL, NULL, NULL, AT(hash_cost),
-	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: libxcrypt's default; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
+	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: the method's default: libxcrypt's; 12, Django's, for bcrypt and django-bcrypt, whose passwords are then at most 72 bytes; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
@@ -287,6 +294,56 @@ static int parse_endpoints(const struct setting *s, const char *name, const char
 	return parse_path(name, v, out, err, errlen);
 }
 
+/* One entry of a SETTING_ADDRESSES list: ADDR or ADDR/BITS, IPv4 or IPv6. */
+static bool address_ok(const char *entry, size_t n)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *slash = memchr(entry, '/', n);
+	size_t alen = slash ? (size_t)(slash - entry) : n;
+	long bits = -1, most;
+	int family;
+
+	if (alen == 0 || alen >= sizeof(addr))
+		return false;
+	memcpy(addr, entry, alen);
+	addr[alen] = '\0';
+	family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+	if (inet_pton(family, addr, bin) != 1)
+		return false;
+	if (slash == NULL)
+		return true;
+	most = family == AF_INET6 ? 128 : 32;
+	for (const char *d = slash + 1; d < entry + n; d++) {
+		if (!isdigit((unsigned char)*d) || bits > most)
+			return false;
+		bits = (bits < 0 ? 0 : bits * 10) + (*d - '0');
+	}
+	return bits >= 0 && bits <= most;
+}
+
+/* Checks a comma-separated list of addresses, then stores it. */
+static int parse_addresses(const struct setting *s, const char *name, const char *v,
+			   char *out, char *err, size_t errlen)
+{
+	const char *p = v;
+
+	for (long count = 1;; count++) {
+		size_t n = strcspn(p, ",");
+
+		if (!address_ok(p, n) || count > s->max) {
+			snprintf(err, errlen, "%s=%s: must be IPv4 or IPv6 addresses, each with"
+				 " an optional /BITS (127.0.0.0/8, ::1), comma-separated, at most"
+				 " %ld", name, v, s->max);
+			return -1;
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	return parse_path(name, v, out, err, errlen);
+}
+
 /* Stores value v, read from variable name, in s's field of cfg. */
 static int setting_store(const struct setting *s, const char *name, const char *v,
 			 struct config *cfg, char *err, size_t errlen)
@@ -305,6 +362,8 @@ static int setting_store(const struct setting *s, const char *name, const char *
 		return config_parse_database_url(v, cfg, err, errlen);
 	case SETTING_ENDPOINTS:
 		return parse_endpoints(s, name, v, field, err, errlen);
+	case SETTING_ADDRESSES:
+		return parse_addresses(s, name, v, field, err, errlen);
 	}
 	return -1;
 }

@@ -53,6 +53,8 @@ struct config {
 	char database_url[CONFIG_URL_MAX];
 	char db_path[CONFIG_PATH_MAX];
 	char metrics_path[CONFIG_PATH_MAX];	/* the workers' shared counters */
+	/* Who nginx lets read /metrics (nginx/render.sh): addresses and CIDRs. */
+	char metrics_allow[CONFIG_PATH_MAX];
 	enum config_profile profile;
 	enum config_journal journal;
 	enum config_sync sync;
@@ -83,9 +85,10 @@ typedef const char *(*config_getenv_fn)(const char *name);
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 
 /*
- * Copies url into out (outlen bytes) with the password of its user info
- * (postgres://user:PASSWORD@host) and the value of any password=
- * parameter replaced by "***".
+ * DATABASE_URL (cfg->database_url) as it may be printed, into out (outlen
+ * bytes): rebuilt from libpq's parse of it with every secret (the user
+ * info's password, password=, sslpassword=, however encoded) replaced by
+ * "***"; a URL libpq cannot parse is not shown.  Empty for SQLite.
  */
 void config_mask_url(const char *url, char *out, size_t outlen);
 

@@ -19,6 +19,7 @@ static void setting_print_value(const struct setting *s, const struct config *cf
 	switch (s->type) {
 	case SETTING_PATH:
 	case SETTING_ENDPOINTS:
+	case SETTING_ADDRESSES:
 		fputs(field, out);
 		break;
 	case SETTING_CHOICE:
@@ -72,6 +73,9 @@ static void setting_print_allowed(const struct setting *s, const char *q, FILE *
 		else
 			fprintf(out, "%sHOST:PORT%s, %sunix:/PATH%s or %s/PATH%s, comma-separated",
 				q, q, q, q, q, q);
+		break;
+	case SETTING_ADDRESSES:
+		fprintf(out, "IPv4 or IPv6 %sADDR%s or %sADDR/BITS%s, comma-separated", q, q, q, q);
 		break;
 	}
 }

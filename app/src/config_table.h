@@ -25,7 +25,10 @@ enum setting_type {
 	SETTING_PATH, SETTING_CHOICE, SETTING_LONG, SETTING_DATABASE_URL,
 	/* FastCGI endpoints, comma-separated: HOST:PORT, [V6]:PORT, unix:/PATH or
 	 * /PATH; min 1 allows HOST:PORT only, max is how many at most. */
-	SETTING_ENDPOINTS
+	SETTING_ENDPOINTS,
+	/* IPv4 or IPv6 addresses, each with an optional /BITS, comma-separated;
+	 * max is how many at most. */
+	SETTING_ADDRESSES
 };
 
 /* A default computed at load time rather than written in the table. */

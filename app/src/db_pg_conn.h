@@ -60,6 +60,11 @@ void pg_rollback_tx(struct db_pg *p);
 enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 			     size_t outlen);
 
+/* A secret of DATABASE_URL (password, sslpassword): never printed (db_pg_mask.c). */
+bool pg_option_is_secret(const PQconninfoOption *o);
+/* PQconninfoFree, the secret values wiped first; NULL is a no-op. */
+void pg_conninfo_free(PQconninfoOption *opts);
+
 int pg_check_config(const struct config *cfg, char *err, size_t errlen);
 void pg_print_plan(const struct config *cfg, FILE *out);
 enum db_result pg_migrate(struct db *db, char *err, size_t errlen);

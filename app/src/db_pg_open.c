@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_pg_mask.h"
 #include "log.h"
 
 /*
@@ -17,21 +18,26 @@
 
 int pg_check_config(const struct config *cfg, char *err, size_t errlen)
 {
-	char masked[CONFIG_URL_MAX + 16];
 	char *msg = NULL;
-	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, &msg);
+	PQconninfoOption *opts;
 
+	if (pg_url_has_stray_at(cfg->database_url)) {
+		snprintf(err, errlen, "DATABASE_URL: an '@' after the user info (libpq would"
+			 " read part of the password as the host or database name): write"
+			 " '@' as %%40 and '/' as %%2F in the password");
+		return -1;
+	}
+	opts = PQconninfoParse(cfg->database_url, &msg);
 	if (opts != NULL) {
-		PQconninfoFree(opts);
+		pg_conninfo_free(opts);
 		return 0;
 	}
-	config_mask_url(cfg->database_url, masked, sizeof(masked));
 	/* libpq's message may quote any part of the URL, the password too. */
-	if (strcmp(masked, cfg->database_url) != 0 || msg == NULL)
-		snprintf(err, errlen, "DATABASE_URL=%s: libpq cannot parse it (its"
-			 " message is not shown: it may quote the password)", masked);
+	if (msg == NULL || !pg_url_message_is_safe(cfg->database_url))
+		snprintf(err, errlen, "DATABASE_URL: libpq cannot parse it (its message"
+			 " is not shown: it may quote the password)");
 	else
-		snprintf(err, errlen, "DATABASE_URL=%s: %s", masked, msg);
+		snprintf(err, errlen, "DATABASE_URL=%s: %s", cfg->database_url, msg);
 	/* One line: libpq's messages end in a newline. */
 	err[strcspn(err, "\n")] = '\0';
 	PQfreemem(msg);
@@ -51,11 +57,14 @@ static long connect_timeout_s(const struct config *cfg)
  * SQLite's wait for its write lock, and twice that bounds each statement
  * (a lock wait included), so that a wait for a lock is reported as one
  * (55P03) and a statement slow for another reason still ends (57014).
- * Both are answered 503.  (0 turns both off in PostgreSQL.)
+ * Both are answered 503.  (0 turns both off in PostgreSQL.)  The session's
+ * TimeZone is UTC, as Django sets it (USE_TZ): a timestamp's text, such as
+ * GET /users/'s date_joined, is UTC as SQLite's is, whatever the server's.
  */
 static const char settings_sql[] =
 	"SELECT set_config('lock_timeout', $1, false),"
-	" set_config('statement_timeout', $2, false)";
+	" set_config('statement_timeout', $2, false),"
+	" set_config('TimeZone', 'UTC', false)";
 
 void pg_print_plan(const struct config *cfg, FILE *out)
 {
@@ -65,10 +74,10 @@ void pg_print_plan(const struct config *cfg, FILE *out)
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
 		if (o->val != NULL && o->val[0] != '\0')
 			fprintf(out, " %s=%s", o->keyword,
-				strcmp(o->keyword, "password") == 0 ? "***" : o->val);
+				pg_option_is_secret(o) ? "***" : o->val);
 	fprintf(out, "\nPQconnectdbParams(connect_timeout=%ld, application_name=sqlite-fcgi,"
 		" then DATABASE_URL's own);\n", connect_timeout_s(cfg));
-	PQconninfoFree(opts);
+	pg_conninfo_free(opts);
 	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld' (ms)\n", settings_sql,
 		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms);
 	fprintf(out, "SELECT version FROM sqlitefcgi_schema_version;  -- must be %d\n",

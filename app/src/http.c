@@ -147,6 +147,12 @@ const char *http_reason(int status)
 	return i < HTTP_NSTATUSES ? statuses[i].reason : "Unknown";
 }
 
+/*
+ * On every answer: a browser must take the Content-Type as given, never
+ * guess HTML or script from a body that echoes client input.
+ */
+#define NOSNIFF "X-Content-Type-Options: nosniff\r\n"
+
 int http_respond(struct http_request *r, int status, const char *content_type,
 		 const char *extra_headers, const char *body)
 {
@@ -155,7 +161,8 @@ int http_respond(struct http_request *r, int status, const char *content_type,
 	size_t blen = strlen(body);
 	int n = snprintf(out, sizeof(out),
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n%s",
+			 "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+			 NOSNIFF "%s\r\n%s",
 			 status, http_reason(status), content_type, blen,
 			 extra_headers ? extra_headers : "", body);
 
@@ -178,7 +185,7 @@ int http_respond_empty(struct http_request *r, int status, const char *extra_hea
 {
 	char out[512];
 	/* No Content-Length and no Content-Type: a 204 has no body at all. */
-	int n = snprintf(out, sizeof(out), "Status: %d %s\r\n%s\r\n", status,
+	int n = snprintf(out, sizeof(out), "Status: %d %s\r\n" NOSNIFF "%s\r\n", status,
 			 http_reason(status), extra_headers ? extra_headers : "");
 
 	if (n < 0 || (size_t)n >= sizeof(out))

@@ -259,6 +259,17 @@ static int check_password(const struct user_input *in, char *err, size_t errlen)
 		snprintf(err, errlen, "password: must not contain NUL bytes");
 		return -1;
 	}
+	/*
+	 * Django decodes a form body as UTF-8, putting U+FFFD for what is not:
+	 * a user stored from other bytes could never log in there.
+	 */
+	for (size_t i = 0, seq; i < f->len; i += seq) {
+		seq = utf8_sequence((const unsigned char *)in->password + i, f->len - i);
+		if (seq == 0) {
+			snprintf(err, errlen, "password: must be UTF-8");
+			return -1;
+		}
+	}
 	return 0;
 }
 

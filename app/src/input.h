@@ -70,10 +70,18 @@ enum input_result input_parse_json(struct user_input *in, const char *body, size
 /*
  * Django's rules: username 1-150 of letters, digits and @.+-_; email
  * optional, at most 254 bytes of UTF-8 with one '@' between a local part
- * and a domain; password 1-511 bytes without NUL.  Returns -1 with a
+ * and a domain; password 1-511 bytes of UTF-8 without NUL.  Returns -1 with a
  * message naming the field in err when one is broken.
  */
 int input_validate(const struct user_input *in, char *err, size_t errlen);
+
+/*
+ * After input_validate: the email as Django's normalize_email stores it,
+ * the domain (after the last '@') lowercased as Python's str.lower does
+ * (input_email.c).  Returns -1 with a message in err when the result is
+ * longer than INPUT_EMAIL_MAX bytes.
+ */
+int input_normalize(struct user_input *in, char *err, size_t errlen);
 
 /* Wipes the password (explicit_bzero, which the compiler may not drop). */
 void input_wipe(struct user_input *in);

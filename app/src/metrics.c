@@ -95,21 +95,73 @@ static int claim_slot(void)
 	return -1;
 }
 
-static int map_region(const char *path)
+/*
+ * The file is the workers' alone: opened without following a symlink
+ * (O_NOFOLLOW: a name planted in a shared directory cannot point the
+ * workers at another file), and refused unless it is a regular file of
+ * this user that no one else may read or write.
+ */
+static int open_region_file(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
+
+	region_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (region_fd < 0 || fstat(region_fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s: not a private file of this user (owner uid %ld,"
+			 " mode %04o; wanted uid %ld, 0600): remove it", path,
+			 (long)st.st_uid, (unsigned)(st.st_mode & 07777), (long)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Allocates every block of the region before it is mapped.  A file only
+ * grown with ftruncate is sparse: on a full file system, the first store
+ * to a page without a block raises SIGBUS and kills the worker.  Skipped
+ * once the blocks are there (another worker allocated them), so that no
+ * fallback of posix_fallocate that writes zeros races a running worker's
+ * counters.
+ */
+static int allocate_region(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(region_fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_size >= (off_t)sizeof(struct region) &&
+	    (unsigned long long)st.st_blocks * 512 >= sizeof(struct region))
+		return 0;
+	/* It returns the error number; errno is left alone. */
+	rc = posix_fallocate(region_fd, 0, (off_t)sizeof(struct region));
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: allocating %zu bytes: %s", path,
+			 sizeof(struct region), strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static int map_region(const char *path, char *err, size_t errlen)
+{
 	void *p;
 
-	region_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (region_fd < 0 || fstat(region_fd, &st) != 0)
+	if (open_region_file(path, err, errlen) != 0 ||
+	    allocate_region(path, err, errlen) != 0)
 		return -1;
-	/* Growing an empty file gives zeroed counters; workers racing here agree on the size. */
-	if (st.st_size < (off_t)sizeof(struct region) &&
-	    ftruncate(region_fd, (off_t)sizeof(struct region)) != 0)
-		return -1;
+	/* An allocated file reads as zeros: zeroed counters, whoever allocated it. */
 	p = mmap(NULL, sizeof(struct region), PROT_READ | PROT_WRITE, MAP_SHARED, region_fd, 0);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
+	}
 	region = p;
 	return 0;
 }
@@ -119,7 +171,11 @@ int metrics_open(const char *path, char *err, size_t errlen)
 	uint32_t expect = 0;
 	int slot;
 
-	if (map_region(path) != 0 || (slot = claim_slot()) < 0) {
+	if (map_region(path, err, errlen) != 0) {
+		metrics_close();
+		return -1;
+	}
+	if ((slot = claim_slot()) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		metrics_close();
 		return -1;

@@ -22,7 +22,13 @@
 #define METRICS_MAX_ROUTES 8
 enum metrics_histogram { HIST_CREATE_USER, HIST_LOCK_WAIT, HIST_HASH, METRICS_NHISTS };
 
-/* Maps the region at path (created when missing) and claims a slot. */
+/*
+ * Maps the region at path and claims a slot.  The file is created 0600 when
+ * missing and its blocks allocated (no SIGBUS on a full disk later); a
+ * symlink, a file of another user and one that others may read or write
+ * are refused.  Returns 0, or -1 with the path and the cause in err: the
+ * worker then serves without metrics.
+ */
 int metrics_open(const char *path, char *err, size_t errlen);
 void metrics_close(void);
 

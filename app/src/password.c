@@ -11,6 +11,14 @@
 /* Django's BCryptPasswordHasher stores "bcrypt$" before the $2b$ string. */
 #define DJANGO_BCRYPT_PREFIX "bcrypt$"
 
+/*
+ * Django's BCryptPasswordHasher.rounds: HASH_COST=0 gives it for bcrypt,
+ * not libxcrypt's default of 5, which is 128 times cheaper to guess.
+ */
+#define BCRYPT_DJANGO_COST 12
+/* bcrypt reads the first 72 bytes of a password and ignores the rest. */
+#define BCRYPT_PASSWORD_MAX 72
+
 /* Every password that passes validation can be hashed. */
 _Static_assert(INPUT_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE,
 	       "INPUT_PASSWORD_MAX exceeds what crypt_rn accepts");
@@ -32,11 +40,36 @@ static const char *method_prefix(enum config_hash_method method)
 	return "$y$";
 }
 
+static bool is_bcrypt(enum config_hash_method method)
+{
+	return method == HASH_BCRYPT || method == HASH_DJANGO_BCRYPT;
+}
+
+/* The cost crypt_gensalt gets: 0 is libxcrypt's default, but Django's for bcrypt. */
+static long crypt_cost(enum config_hash_method method, long cost)
+{
+	return cost == 0 && is_bcrypt(method) ? BCRYPT_DJANGO_COST : cost;
+}
+
+size_t pw_max_length(enum config_hash_method method)
+{
+	return is_bcrypt(method) ? BCRYPT_PASSWORD_MAX : INPUT_PASSWORD_MAX;
+}
+
+int pw_check_length(enum config_hash_method method, size_t len, char *err, size_t errlen)
+{
+	if (len <= pw_max_length(method))
+		return 0;
+	snprintf(err, errlen, "password: at most %zu bytes with HASH_METHOD=%s",
+		 pw_max_length(method), config_hash_method_name(method));
+	return -1;
+}
+
 static int make_setting(enum config_hash_method method, long cost,
 			char *setting, int size, char *err, size_t errlen)
 {
 	/* NULL random bytes: libxcrypt reads the OS's random source itself. */
-	if (crypt_gensalt_rn(method_prefix(method), (unsigned long)cost, NULL,
+	if (crypt_gensalt_rn(method_prefix(method), (unsigned long)crypt_cost(method, cost), NULL,
 			     0, setting, size) == NULL) {
 		snprintf(err, errlen, "HASH_COST=%ld: not accepted for %s (%s)",
 			 cost, config_hash_method_name(method), strerror(errno));
@@ -78,6 +111,9 @@ int pw_hash(enum config_hash_method method, long cost, const char *password,
 {
 	size_t n = strlen(DJANGO_BCRYPT_PREFIX);
 
+	/* Validation refuses it (pw_check_length): one that gets here is a bug. */
+	if (pw_check_length(method, strlen(password), err, errlen) != 0)
+		return -1;
 	if (method == HASH_PBKDF2_SHA256)
 		return pw_pbkdf2_hash(cost, password, out, outlen, err, errlen);
 	if (method != HASH_DJANGO_BCRYPT)

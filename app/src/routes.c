@@ -9,6 +9,7 @@
 #include "input.h"
 #include "log.h"
 #include "metrics.h"
+#include "password.h"
 #include "users.h"
 #include "users_list.h"
 
@@ -315,8 +316,8 @@ static void respond_failed(struct http_request *r, enum users_result res,
  * refused: a client that believed it sent a name must not get a random
  * user (GET is the way to ask for one).
  */
-static int read_posted_user(struct http_request *r, struct user_input *in,
-			    char *err, size_t errlen)
+static int read_posted_user(struct http_request *r, const struct config *cfg,
+			    struct user_input *in, char *err, size_t errlen)
 {
 	int status = read_user_input(r, in, err, errlen);
 
@@ -327,7 +328,12 @@ static int read_posted_user(struct http_request *r, struct user_input *in,
 			 " password (GET /create_user/ creates a random user)");
 		return 400;
 	}
-	return input_validate(in, err, errlen) != 0 ? 400 : 0;
+	/* bcrypt hashes 72 bytes: a longer password would be cut short, unsaid. */
+	if (input_validate(in, err, errlen) != 0 ||
+	    pw_check_length(cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
+	    input_normalize(in, err, errlen) != 0)
+		return 400;
+	return 0;
 }
 
 static void handle_create_user(struct app *app, struct http_request *r)
@@ -345,7 +351,7 @@ static void handle_create_user(struct app *app, struct http_request *r)
 			 " username and password in a POST body");
 		status = 400;
 	} else if (strcmp(r->method, "POST") == 0) {
-		status = read_posted_user(r, &in, err, sizeof(err));
+		status = read_posted_user(r, app->cfg, &in, err, sizeof(err));
 	}
 	if (status != 0) {
 		input_wipe(&in);

@@ -6,12 +6,13 @@
 #
 # Environment (mk/install.mk sets it): DESTDIR (staging root, empty: this
 # machine), PREFIX (/usr/local), SYSTEMDDIR (/etc/systemd/system),
-# NGINX_LISTEN (127.0.0.1:8000), BINARY (build/sqlite-fcgi).
+# NGINX_LISTEN (127.0.0.1:8000), METRICS_ALLOW (nginx/render.sh's: who may
+# read /metrics), BINARY (build/sqlite-fcgi).
 #
 #   PREFIX/bin/sqlite-fcgi                  the binary
 #   PREFIX/lib/sqlite-fcgi/workers.sh       the pool's start, activate, drain
 #   SYSTEMDDIR/sqlite-fcgi@.service         the unit, PREFIX filled in
-#   /etc/default/sqlite-fcgi                settings (an existing one is kept)
+#   /etc/default/sqlite-fcgi                settings, 0600 (an existing one is kept)
 #   /etc/nginx/sites-available/sqlite-fcgi  the nginx site (an existing one is kept)
 #
 # With an empty DESTDIR, as root: creates the system user sqlite-fcgi (group
@@ -98,7 +99,14 @@ do_install() {
 		mv "$DESTDIR$SYSTEMDDIR/$u.tmp.$$" "$DESTDIR$SYSTEMDDIR/$u"
 		say "$DESTDIR$SYSTEMDDIR/$u"
 	done
-	keep_or_install 0644 "$DEFAULTS" <"$ROOT/deploy/systemd/sqlite-fcgi.default"
+	# The settings may hold DATABASE_URL's password: root's alone (systemd
+	# reads the file as root before it starts the pool as sqlite-fcgi). An
+	# older install left it 0644: tightened, its content kept.
+	keep_or_install 0600 "$DEFAULTS" <"$ROOT/deploy/systemd/sqlite-fcgi.default"
+	if [ -n "$(find "$DEFAULTS" -perm /077)" ]; then
+		chmod go-rwx "$DEFAULTS"
+		say "$DEFAULTS made readable by its owner only (it may hold a password)"
+	fi
 	render_site | keep_or_install 0644 "$SITE"
 	command -v ss >/dev/null 2>&1 ||
 		say "warning: ss (Debian package iproute2) is missing: a stopping pool cannot watch its queue"

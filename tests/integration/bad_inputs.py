@@ -84,6 +84,12 @@ CASES = [
     form("password-over-libxcrypt-limit", "username=u1&password=" + "p" * 512,
          "password: at most 511 bytes"),
     form("password-4096", "username=u1&password=" + "p" * 4096, "password: at most 511 bytes"),
+    # Django decodes a form as UTF-8 (U+FFFD for the rest): it could never log these in.
+    form("password-invalid-utf8", "username=u1&password=%FF%FEpw", "password: must be UTF-8"),
+    form("password-overlong-utf8", "username=u1&password=%C0%AFpw", "password: must be UTF-8"),
+    form("password-utf16-surrogate", "username=u1&password=%ED%A0%80", "password: must be UTF-8"),
+    js("json-password-lone-surrogate", '{"username": "u1", "password": "\\ud800"}',
+       "malformed JSON"),
     form("password-1mb", "username=u1&password=" + "p" * (1 << 20), "413 Request Entity Too Large",
          status=413, by="nginx"),
     # form syntax
@@ -196,6 +202,9 @@ CASES = [
        {"username": "robert@x.org", "email": "\";DELETE/**/FROM/**/auth_user;--@example.com",
         "password": "'); DROP TABLE auth_user; --"},
        "", status=200, stored=("robert@x.org", "\";DELETE/**/FROM/**/auth_user;--@example.com")),
+    # the domain lowercased, as Django's normalize_email does; the name kept
+    form("email-domain-lowercased", "username=case.domain&email=Bob.X%40Example.COM&password=x",
+         "", status=200, stored=("case.domain", "Bob.X@example.com")),
     form("password-511-bytes-accepted", "username=longpw&password=" + "p" * 511, "",
          status=200, stored=("longpw", "")),
 ]

@@ -4,7 +4,9 @@ and message, a refused request changes nothing in the database, valid hostile
 strings are stored literally, and the workers that started the run are still
 the ones serving at its end (nothing crashed)."""
 
+import json
 import socket
+import subprocess
 
 import pytest
 
@@ -92,3 +94,36 @@ def test_the_table_still_exists_and_the_same_workers_serve(corpus_stack):
     assert r.status_code == 200
     assert s.query("SELECT COUNT(*) FROM auth_user WHERE username = 'after.corpus'") == [(1,)]
     assert "internal error" not in s.app_log()
+
+
+# Each email as a stock Django's BaseUserManager.normalize_email stores it.
+NORMALIZE = """
+import json, sys
+import django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"])
+django.setup()
+from django.contrib.auth.base_user import BaseUserManager
+print(json.dumps([BaseUserManager.normalize_email(e) for e in json.load(sys.stdin)]))
+"""
+
+EMAILS = ["Bob.X@Example.COM", "MiXed@sub.DOMAIN.org", "a@ÉXAMPLE.ORG", "a@ДОМЕН.РФ",
+          "a@İSTANBUL.TR", "a@ΣΊΣΥΦΟΣ.GR", "a@ΑΣ", "a@ΑΣ-Β.GR", "a@ǅ.com", "a@Ⱥ.com",
+          "Ünïcode@Straße.DE", "a@ẞ.de"]
+
+
+def test_emails_are_stored_as_django_normalizes_them(corpus_stack):
+    """The domain lowercased as Python's str.lower does, the name kept: what
+    Django's create_user would store, checked against Debian's Django."""
+    s = corpus_stack
+    out = subprocess.run(["/usr/bin/python3", "-c", NORMALIZE], input=json.dumps(EMAILS),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    django = json.loads(out.stdout)
+    for i, email in enumerate(EMAILS):
+        r = s.post("/create_user/", data={"username": f"norm{i}", "email": email,
+                                          "password": "x"})
+        assert r.status_code == 200, r.text
+    stored = [s.query("SELECT email FROM auth_user WHERE username = ?", f"norm{i}")[0][0]
+              for i in range(len(EMAILS))]
+    assert stored == django

@@ -7,6 +7,7 @@ KillMode=mixed stops it with a request in flight."""
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -34,7 +36,7 @@ FILES = {  # path under DESTDIR: mode
     "usr/bin/sqlite-fcgi": 0o755,
     "usr/lib/sqlite-fcgi/workers.sh": 0o755,
     UNIT: 0o644,
-    DEFAULTS: 0o644,
+    DEFAULTS: 0o600,  # may hold DATABASE_URL's password
     SITE: 0o644,
 }
 
@@ -111,6 +113,20 @@ def test_install_keeps_edited_settings_and_uninstall_removes_the_rest(staged):
     assert left == [DEFAULTS]
 
 
+def test_an_older_settings_file_readable_by_others_is_tightened(staged):
+    """An install before this one left the settings 0644: a new install keeps
+    what it says and makes it its owner's alone (it may hold a password)."""
+    dest, _ = staged
+    defaults = dest / DEFAULTS
+    defaults.write_text(defaults.read_text() + "DATABASE_URL=postgres://u:s3cret@db/app\n")
+    defaults.chmod(0o644)
+    out = make("install", dest)
+    assert "made readable by its owner only" in out
+    assert stat.S_IMODE(defaults.stat().st_mode) == 0o600
+    assert defaults.read_text().endswith("DATABASE_URL=postgres://u:s3cret@db/app\n")
+    assert stat.S_IMODE((dest / (DEFAULTS + ".new")).stat().st_mode) == 0o600
+
+
 def test_site_passes_nginx_t(staged, tmp_path):
     dest, _ = staged
     site = (dest / SITE).read_text()
@@ -157,6 +173,25 @@ def test_unit_verifies(staged, tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", str(d / "sqlite-fcgi@3.service")],
                             capture_output=True, text=True, cwd=d)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_unit_lets_the_pool_reach_what_its_settings_name(staged):
+    """RestrictAddressFamilies= against the settings the unit's settings file
+    offers: a PostgreSQL DATABASE_URL on a TCP host needs AF_INET and
+    AF_INET6 (an address of either family, and the name lookup), the pool's
+    socket AF_UNIX, the drain's ss AF_NETLINK.  systemd is not PID 1 on the
+    test machines, so this reads the unit rather than running it."""
+    dest, _ = staged
+    (families,) = unit_settings((dest / UNIT).read_text())["RestrictAddressFamilies"]
+    allowed = set(families.split())
+    needed = {"AF_UNIX", "AF_NETLINK"}
+    urls = re.findall(r"postgres(?:ql)?://\S+", (dest / DEFAULTS).read_text())
+    assert urls, "the settings file shows no PostgreSQL URL"
+    for url in urls:
+        host = urlsplit(url).hostname
+        if host and not host.startswith("/"):
+            needed |= {"AF_INET", "AF_INET6"}
+    assert needed <= allowed, f"RestrictAddressFamilies={families} lacks {needed - allowed}"
 
 
 # --- the unit's commands, run as the unit runs them, without systemd ------

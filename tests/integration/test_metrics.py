@@ -1,14 +1,22 @@
 """GET /metrics: Prometheus text, summed over the workers, kept across worker deaths."""
 
+import errno
 import os
 import signal
 import sqlite3
+import stat
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from tests.harness.inflight import HeldWriteLock
 from tests.harness.locks import holds_wal_snapshot
 from tests.harness.metrics import busy_count, created_200, scrape
+from tests.harness.ports import free_port
+from tests.harness.settings import without_settings
+from tests.harness.stack import BINARY, ROOT
 from tests.harness.waiting import wait_for
 
 
@@ -119,3 +127,80 @@ def test_each_pool_counts_afresh_after_a_resize(make_stack):
     assert samples[("sqlite_fcgi_worker_restarts_total", ())] == 0
     assert s.user_count() == 5
     assert not list(s.run_dir.glob("fcgi-1.sock*"))  # the old pool's file went with it
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A 64 KiB tmpfs mounted for the test and filled up; unmounted after,
+    whatever the test did."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)],
+                   check=True, timeout=30)
+    try:
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+        finally:
+            os.close(fd)
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], timeout=30).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(mnt)], timeout=30)
+
+
+def test_a_full_disk_leaves_the_workers_serving_without_metrics(make_stack, full_tmpfs):
+    """METRICS_PATH on a full file system: the file cannot be allocated, and
+    the workers serve without metrics.  A file only grown with ftruncate is
+    sparse there, and the first store to its mapping raised SIGBUS: every
+    worker died as it started."""
+    s = make_stack(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000,
+                   METRICS_PATH=full_tmpfs / "pool.metrics")
+    pids = s.wait_for_workers(2)
+    for _ in range(4):
+        assert s.get("/create_user/").status_code == 200
+    r = s.get("/metrics")
+    assert (r.status_code, r.text) == (503, "metrics unavailable\n")
+    assert s.worker_pids() == pids  # none died
+    assert s.user_count() == 4
+    assert "serving without metrics" in s.app_log()
+    assert "No space left on device" in s.app_log()
+
+
+
+def test_a_tcp_pool_keeps_its_counters_beside_the_database(tmp_path):
+    """deploy/workers.sh with FCGI_LISTEN and no METRICS_PATH: the file goes
+    beside DB_PATH, in the service's directory, 0600; nothing in TMPDIR (a
+    predictable name in a shared directory could be planted by anyone)."""
+    tmpdir = tmp_path / "shared-tmp"
+    tmpdir.mkdir()
+    port = free_port()
+    env = without_settings(os.environ)
+    env.update(DB_PATH=str(tmp_path / "db.sqlite3"), FCGI_LISTEN=f"127.0.0.1:{port}",
+               WORKERS="1", SQLITE_FCGI=str(BINARY), TMPDIR=str(tmpdir))
+    log = open(tmp_path / "pool.log", "wb")
+    pool = subprocess.Popen([str(ROOT / "deploy/workers.sh")], env=env, stdout=log,
+                            stderr=log, start_new_session=True)
+    try:
+        up = subprocess.run([str(ROOT / "deploy/workers.sh"), "wait", f"127.0.0.1:{port}",
+                             str(pool.pid), "1"], env=env, capture_output=True, text=True,
+                            timeout=60)
+        assert up.returncode == 0, up.stderr + (tmp_path / "pool.log").read_text()
+        metrics = tmp_path / f"db.sqlite3-metrics-127.0.0.1-{port}"
+        wait_for(metrics.exists, 10, "the pool's metrics file")
+        assert stat.S_IMODE(metrics.stat().st_mode) == 0o600
+        assert list(tmpdir.iterdir()) == []
+    finally:
+        pool.terminate()  # multiwatch: its workers finish and exit with it
+        try:
+            pool.wait(30)
+        finally:
+            try:
+                os.killpg(pool.pid, signal.SIGKILL)  # whatever is left of the pool
+            except ProcessLookupError:
+                pass
+            pool.wait()
+            log.close()

@@ -3,14 +3,17 @@ through the real stack: DATABASE_URL, migrate, exact counts under
 concurrency (both engines), and the failures of issue 11."""
 
 import os
+import re
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
 from tests.harness.metrics import busy_count, scrape
+from tests.harness.ports import free_port
 from tests.harness.postgres import PASSWORD, PASSWORD_IN_URL
 from tests.harness.stack import BINARY, ROOT
 from tests.harness.waiting import wait_for
@@ -335,3 +338,78 @@ def test_a_missing_count_row_is_named_and_migrate_repairs_it(pg_stack):
     assert "the kept user count was missing: recounted the users" in out.stderr
     r = stack.post("/create_user/", data={"username": "m2", "password": "pw"})
     assert (r.status_code, r.text) == (200, "User created, num users: 2")
+
+
+# A password with what URLs and the old masker got wrong: '?' (libpq ends
+# the user info at '@', not at '?'), '@' and '%' (percent-encoded).
+TRICKY_ROLE = "maskrole"
+TRICKY_PASSWORD = "hunter?2@x%y"
+
+
+def tricky_urls(server, db, port=None):
+    """The same role and password given three ways: in the user info, as a
+    percent-encoded key (pass%77ord=) and beside an sslpassword=."""
+    where = f"127.0.0.1:{port or server.port}/{db}"
+    return [f"postgres://{TRICKY_ROLE}:hunter?2%40x%25y@{where}",
+            f"postgres://{TRICKY_ROLE}@{where}?pass%77ord=hunter%3F2%40x%25y",
+            f"postgresql://{TRICKY_ROLE}:hunter?2%40x%25y@{where}?sslpassword=hunter-ssl"]
+
+
+def assert_no_tricky_secret(*texts):
+    for text in texts:
+        assert "hunter" not in text, text
+
+
+def test_a_tricky_password_is_never_printed(postgres_server, make_stack):
+    """`sqlite-fcgi config`, migrate's error and a worker's reconnect
+    warnings print DATABASE_URL rebuilt from libpq's parse, every secret
+    masked; the stacks create users first, so libpq read the password as
+    the role's."""
+    server = postgres_server
+    server.psql(f"CREATE ROLE {TRICKY_ROLE} LOGIN PASSWORD '{TRICKY_PASSWORD}'")
+    db = server.new_database()
+    server.psql(f"ALTER DATABASE {db} OWNER TO {TRICKY_ROLE}")
+    masked = f"{TRICKY_ROLE}:***@127.0.0.1:"
+    for url in tricky_urls(server, db):
+        out = sqlite_fcgi("config", DATABASE_URL=url)
+        assert out.returncode == 0, out.stderr
+        assert f"DATABASE_URL={url.split('://')[0]}://{masked}{server.port}/{db}" in out.stdout
+        assert_no_tricky_secret(out.stdout, out.stderr)
+    closed = free_port()
+    for url in tricky_urls(server, db, port=closed):
+        out = sqlite_fcgi("migrate", DATABASE_URL=url)
+        assert out.returncode != 0 and f"{masked}{closed}/{db}" in out.stderr, out.stderr
+        assert_no_tricky_secret(out.stdout, out.stderr)
+    stacks = [make_stack(DATABASE_URL=url, WORKERS=1, **CHEAP_HASH)
+              for url in tricky_urls(server, db)]
+    for stack in stacks:
+        assert create(stack).status_code == 200
+    server.stop("fast")
+    try:
+        for stack in stacks:
+            assert create(stack).status_code == 503
+    finally:
+        server.start()
+    for stack in stacks:
+        wait_for(lambda: stack.get("/healthz").status_code == 200, 30, "healthz after restart")
+        log = stack.app_log()
+        assert "connecting to DATABASE_URL=" in log and masked in log, log
+        assert_no_tricky_secret(log, "\n".join(stack.access_log()))
+
+
+def test_date_joined_is_utc_whatever_the_servers_timezone(postgres_server, pg_db, make_stack):
+    """A database whose sessions default to Asia/Tokyo (UTC+9, no daylight
+    saving): GET /users/ still gives date_joined in UTC, as SQLite's is."""
+    db, url = pg_db
+    postgres_server.psql(f"ALTER DATABASE {db} SET timezone TO 'Asia/Tokyo'")
+    assert postgres_server.value("SHOW timezone", db) == "Asia/Tokyo"
+    stack = make_stack(DATABASE_URL=url, WORKERS=1, **CHEAP_HASH)
+    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert stack.post("/create_user/", data={"username": "tz", "password": "pw"}).status_code == 200
+    after = datetime.now(timezone.utc).replace(tzinfo=None)
+    (user,) = stack.get("/users/", headers={"Accept": "application/json"}).json()["users"]
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\+00", user["date_joined"])
+    assert m, user["date_joined"]
+    joined = datetime.fromisoformat(m.group(1))
+    assert before - timedelta(seconds=2) <= joined <= after + timedelta(seconds=2), \
+        (before, user["date_joined"], after)

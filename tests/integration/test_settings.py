@@ -82,8 +82,9 @@ def test_env_example():
     # systemd's (the container runs one pool); FCGI_LISTEN and APP_UPSTREAMS
     # are for several hosts, not the two containers. BIND_ADDRESS is compose's own,
     # POSTGRES_PASSWORD the PostgreSQL variant's (docker-compose.postgres.yml).
+    # METRICS_ALLOW is nginx's, rendered into the nginx image when it is built.
     check_listing(found, {"DB_PATH", "METRICS_PATH", "POOL_TIMEOUT", "FCGI_LISTEN",
-                          "APP_UPSTREAMS"}, {"BIND_ADDRESS", "POSTGRES_PASSWORD"})
+                          "APP_UPSTREAMS", "METRICS_ALLOW"}, {"BIND_ADDRESS", "POSTGRES_PASSWORD"})
 
 
 def test_systemd_defaults():
@@ -92,9 +93,10 @@ def test_systemd_defaults():
     # METRICS_PATH is set by deploy/workers.sh for each pool.
     # Its DB_PATH is the package's (/var/lib/sqlite-fcgi), not the checkout's.
     # The unit serves on its unix socket: FCGI_LISTEN and APP_UPSTREAMS are
-    # deploy/stack.sh's (docs/hosts.md).
+    # deploy/stack.sh's (docs/hosts.md). METRICS_ALLOW is the nginx site's
+    # (make install METRICS_ALLOW=...), not the pool's.
     check_listing(found, {"WORKERS", "WEB_CONCURRENCY", "PORT", "METRICS_PATH", "FCGI_LISTEN",
-                          "APP_UPSTREAMS"}, own_values={"DB_PATH"})
+                          "APP_UPSTREAMS", "METRICS_ALLOW"}, own_values={"DB_PATH"})
 
 
 def test_docker_compose():
@@ -109,9 +111,10 @@ def test_docker_compose():
                        comment.group(1) if comment else ""))
     # DB_PATH is the image's (the volume), PORT is nginx's host port (below),
     # POOL_TIMEOUT is systemd's, METRICS_PATH is deploy/workers.sh's; the
-    # containers share a unix socket (FCGI_LISTEN, APP_UPSTREAMS: docs/hosts.md).
+    # containers share a unix socket (FCGI_LISTEN, APP_UPSTREAMS: docs/hosts.md);
+    # METRICS_ALLOW is rendered into the nginx image when it is built.
     check_listing(found, {"DB_PATH", "METRICS_PATH", "PORT", "POOL_TIMEOUT", "FCGI_LISTEN",
-                          "APP_UPSTREAMS"})
+                          "APP_UPSTREAMS", "METRICS_ALLOW"})
 
 
 def test_stack_clears_every_setting(tmp_path, monkeypatch):
@@ -123,7 +126,7 @@ def test_stack_clears_every_setting(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["WRITE_LOCK_WAIT", "POOL_TIMEOUT", "MULTIWATCH_RETRIES",
-                                  "FCGI_LISTEN", "APP_UPSTREAMS"])
+                                  "FCGI_LISTEN", "APP_UPSTREAMS", "METRICS_ALLOW"])
 def test_a_bad_value_is_refused_by_name(name):
     result = subprocess.run([str(BINARY), "config"], capture_output=True, text=True, timeout=30,
                             env={"PATH": "/usr/bin:/bin", name: "bogus"})

@@ -23,6 +23,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
 	assert_int_equal(cfg.port, 8000);
 	assert_string_equal(cfg.metrics_path, "var/db.sqlite3-metrics");
+	assert_string_equal(cfg.metrics_allow, "127.0.0.0/8,::1");
 	assert_int_equal(cfg.multiwatch_retries, 10);
 	assert_int_equal(cfg.multiwatch_timeout_ms, 1000);
 	assert_int_equal(cfg.pool_timeout_s, 30);
@@ -156,6 +157,14 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "APP_UPSTREAMS=h:1,", "APP_UPSTREAMS=h:1,: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
 		{ "APP_UPSTREAMS=h:1,,g:2", "APP_UPSTREAMS=h:1,,g:2: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
 		{ "APP_UPSTREAMS=h 1:2", "APP_UPSTREAMS=h 1:2: must be HOST:PORT, unix:/PATH or /PATH, comma-separated" },
+#define ALLOW_RULE ": must be IPv4 or IPv6 addresses, each with an optional /BITS (127.0.0.0/8, ::1), comma-separated, at most 64"
+		{ "METRICS_ALLOW=all", "METRICS_ALLOW=all" ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.0/33", "METRICS_ALLOW=10.0.0.0/33" ALLOW_RULE },
+		{ "METRICS_ALLOW=::1/129", "METRICS_ALLOW=::1/129" ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.1/", "METRICS_ALLOW=10.0.0.1/" ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.1,", "METRICS_ALLOW=10.0.0.1," ALLOW_RULE },
+		{ "METRICS_ALLOW=10.0.0.1;allow", "METRICS_ALLOW=10.0.0.1;allow" ALLOW_RULE },
+		{ "METRICS_ALLOW=256.0.0.1", "METRICS_ALLOW=256.0.0.1" ALLOW_RULE },
 	};
 	struct config cfg;
 	char err[ERR_LEN];
@@ -209,6 +218,7 @@ static void config_print_names_every_setting(void **state)
 {
 	const char *env[] = {
 		"SQLITE_PROFILE=django-default", "DB_PATH=/d/db", "METRICS_PATH=/d/m",
+		"METRICS_ALLOW=10.0.0.1,fd00::/8",
 		"DATABASE_URL=postgres://u:pw@h/d", "SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
 		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
@@ -220,6 +230,7 @@ static void config_print_names_every_setting(void **state)
 	static const char want[] =
 		"SQLITE_PROFILE=django-default\n" "DB_PATH=/d/db\n"
 		"DATABASE_URL=postgres://u:***@h/d\n" "METRICS_PATH=/d/m\n"
+		"METRICS_ALLOW=10.0.0.1,fd00::/8\n"
 		"SQLITE_JOURNAL_MODE=truncate\n" "SQLITE_SYNCHRONOUS=extra\n"
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
@@ -338,27 +349,82 @@ static void database_url_refused_without_echoing_it(void **state)
 	assert_non_null(strstr(err, "DATABASE_URL"));
 }
 
+/* The secrets a masked URL must never show, in any form. */
+static void assert_no_secret(const char *url, const char *out)
+{
+	static const char *const secrets[] = { "hunter", "pw", "s3cr", "%3F", "%40", "%25" };
+
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (strstr(out, secrets[i]) != NULL)
+			fail_msg("%s printed as %s", url, out);
+}
+
+/*
+ * Rebuilt from libpq's parse: a '?' in the user info is the password's,
+ * as libpq reads it; percent-encoded '@' and '%'; password= and
+ * sslpassword= in the query, and a key percent-encoded (pass%77ord).
+ */
 static void mask_url_hides_every_password(void **state)
 {
 	static const struct { const char *url, *masked; } cases[] = {
 		{ "postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db" },
 		{ "postgres://u@h/db", "postgres://u@h/db" },
 		{ "postgres://h/db", "postgres://h/db" },
-		/* unencoded '@' and '/' in the password: hidden whole */
-		{ "postgres://u:p@ss/w@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:hunter?2@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:hunter?2@h/db?sslmode=require",
+		  "postgres://u:***@h/db?sslmode=require" },
+		{ "postgres://u:hunter%402@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:hunter%252@h/db", "postgres://u:***@h/db" },
 		{ "postgresql:///db?user=u&password=pw&sslmode=require",
-		  "postgresql:///db?user=u&password=***&sslmode=require" },
-		{ "postgres://u:a@h/db?password=b", "postgres://u:***@h/db?password=***" },
+		  "postgresql://u:***@/db?sslmode=require" },
+		{ "postgres://u:a@h/db?password=hunter2", "postgres://u:***@h/db" },
+		{ "postgres://u@h/db?pass%77ord=hunter2", "postgres://u:***@h/db" },
+		{ "postgres://u@h/db?sslpassword=hunter2&sslmode=require",
+		  "postgres://u@h/db?sslmode=require&sslpassword=***" },
+		{ "postgres://u:pw@[::1]:5433/db", "postgres://u:***@[::1]:5433/db" },
+		{ "postgres://u:pw@h1:5432,h2:5433/db?target_session_attrs=read-write",
+		  "postgres://u:***@/db?host=h1,h2&port=5432,5433&target_session_attrs=read-write" },
+		{ "postgres://u@%2Frun%2Fpostgresql/db", "postgres://u@%2Frun%2Fpostgresql/db" },
+		/* libpq would read the rest of the password as host and name. */
+		{ "postgres://u:hunter@2/x@h/db", "postgres://(not shown: an unencoded '@' in it)" },
+		{ "postgres://u:s3cr/t@h/db", "postgres://(not shown: an unencoded '@' in it)" },
+		{ "postgres://u:s3cr@h/db?bogus=1", "postgres://(not shown: libpq cannot parse it)" },
 	};
-	char out[128];
+	char out[256];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		config_mask_url(cases[i].url, out, sizeof(out));
 		assert_string_equal(out, cases[i].masked);
+		assert_no_secret(cases[i].url, out);
 	}
 	config_mask_url("postgres://u:secretsecret@h/db", out, 12);
 	assert_null(strstr(out, "secret"));
+	config_mask_url("", out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
+/* libpq's message about a URL it cannot parse is shown only when it cannot quote a secret. */
+static void database_url_libpq_refuses_without_quoting_a_secret(void **state)
+{
+	const char *hidden[] = { "DATABASE_URL=postgres://u:s3cr@h/db?bogus=1", NULL };
+	const char *stray[] = { "DATABASE_URL=postgres://u:s3cr@t@h/db", NULL };
+	const char *shown[] = { "DATABASE_URL=postgres://h/db?bogus=1", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, hidden, err, sizeof(err)), 0);
+	assert_int_equal(db_check_config(&cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "DATABASE_URL: libpq cannot parse it (its message is not"
+			    " shown: it may quote the password)");
+	assert_int_equal(test_config(&cfg, stray, err, sizeof(err)), 0);
+	assert_int_equal(db_check_config(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "write '@' as %40"));
+	assert_null(strstr(err, "s3cr"));
+	assert_int_equal(test_config(&cfg, shown, err, sizeof(err)), 0);
+	assert_int_equal(db_check_config(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bogus"));
 }
 
 int main(void)
@@ -376,6 +442,7 @@ int main(void)
 		cmocka_unit_test(database_url_picks_the_engine),
 		cmocka_unit_test(database_url_refused_without_echoing_it),
 		cmocka_unit_test(mask_url_hides_every_password),
+		cmocka_unit_test(database_url_libpq_refuses_without_quoting_a_secret),
 		cmocka_unit_test(markdown_lists_every_setting),
 	};
 

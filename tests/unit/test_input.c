@@ -177,6 +177,8 @@ static void json_refusals(void **state)
 		CASE("{\"pass\\u0000word\": \"x\"}", "JSON strings must not contain NUL (\\u0000)"),
 		CASE("{\"password\": \"x\0y\"}", "JSON strings must not contain NUL (\\u0000)"),
 		CASE("{\"email\": \"\xc3\x28@x.org\"}", "malformed JSON: invalid UTF-8"),
+		CASE("{\"password\": \"\xff\xfe\"}", "malformed JSON: invalid UTF-8"),
+		CASE("{\"password\": \"\\ud800\"}", "malformed JSON"),
 #undef CASE
 	};
 	struct user_input in;
@@ -217,6 +219,63 @@ static void wipe_clears_the_password(void **state)
 		assert_int_equal(in.password[i], 0);
 }
 
+/*
+ * A password must be UTF-8: Django decodes a form body as UTF-8 (invalid
+ * bytes become U+FFFD), so other bytes would make a user it can never log
+ * in.  JSON is UTF-8 already (jansson refuses the rest).
+ */
+static void a_password_must_be_utf8(void **state)
+{
+	(void)state;
+	assert_string_equal(form_verdict("username=u&password=%FF%FE"), "password: must be UTF-8");
+	assert_string_equal(form_verdict("username=u&password=ab%C3"), "password: must be UTF-8");
+	assert_string_equal(form_verdict("username=u&password=%C0%AF"), "password: must be UTF-8");
+	assert_string_equal(form_verdict("username=u&password=%ED%A0%80"), "password: must be UTF-8");
+	assert_string_equal(form_verdict("username=u&password=p%C3%A4ss%F0%9F%94%91"), "ok");
+}
+
+/* The email as Django's normalize_email stores it (checked against Django: test_bad_inputs). */
+static void the_email_domain_is_lowercased(void **state)
+{
+	static const struct { const char *form, *stored; } cases[] = {
+		{ "email=Bob.X%40Example.COM", "Bob.X@example.com" },
+		{ "email=a%40%C3%89XAMPLE.ORG", "a@\xc3\xa9xample.org" },
+		/* U+0130 lowercases to i and U+0307; a final capital sigma to U+03C2. */
+		{ "email=a%40%C4%B0.TR", "a@i\xcc\x87.tr" },
+		{ "email=a%40%CE%91%CE%A3", "a@\xce\xb1\xcf\x82" },
+		{ "email=a%40%CE%91%CE%A3.%CE%91", "a@\xce\xb1\xcf\x83.\xce\xb1" },
+		{ "email=a%40%CE%91%CE%A3-B", "a@\xce\xb1\xcf\x82-b" },
+		{ "email=A%40b", "A@b" },
+	};
+	struct user_input in;
+	char body[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(body, sizeof(body), "username=u&password=x&%s", cases[i].form);
+		assert_int_equal(parse_form(&in, body), 0);
+		assert_int_equal(input_validate(&in, err, sizeof(err)), 0);
+		assert_int_equal(input_normalize(&in, err, sizeof(err)), 0);
+		assert_string_equal(in.email, cases[i].stored);
+		assert_int_equal(in.f_email.len, strlen(cases[i].stored));
+	}
+}
+
+/* U+023A (2 bytes) lowercases to U+2C65 (3 bytes): past 254 bytes, refused. */
+static void a_domain_that_grows_past_the_limit_is_refused(void **state)
+{
+	struct user_input in;
+	char body[1024] = "username=u&password=x&email=a%40";
+
+	(void)state;
+	for (int i = 0; i < 126; i++)
+		strcat(body, "%C8%BA");
+	assert_int_equal(parse_form(&in, body), 0);
+	assert_int_equal(input_validate(&in, err, sizeof(err)), 0);
+	assert_int_equal(input_normalize(&in, err, sizeof(err)), -1);
+	assert_string_equal(err, "email: at most 254 bytes");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +287,9 @@ int main(void)
 		cmocka_unit_test(json_refusals),
 		cmocka_unit_test(json_text_and_sizes),
 		cmocka_unit_test(wipe_clears_the_password),
+		cmocka_unit_test(a_password_must_be_utf8),
+		cmocka_unit_test(the_email_domain_is_lowercased),
+		cmocka_unit_test(a_domain_that_grows_past_the_limit_is_refused),
 	};
 
 	return cmocka_run_group_tests_name("input", tests, NULL, NULL);

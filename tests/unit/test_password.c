@@ -56,9 +56,9 @@ static void every_method_hashes_and_verifies(void **state)
 static void the_longest_valid_password_hashes(void **state)
 {
 	static const enum config_hash_method methods[] = {
-		HASH_YESCRYPT, HASH_SHA512CRYPT, HASH_SHA256CRYPT, HASH_BCRYPT,
+		HASH_YESCRYPT, HASH_SHA512CRYPT, HASH_SHA256CRYPT, HASH_PBKDF2_SHA256,
 	};
-	static const long costs[] = { 0, 1000, 1000, 4 };
+	static const long costs[] = { 0, 1000, 1000, 1000 };
 	char hash[PW_HASH_MAX], err[ERR_LEN], pw[INPUT_PASSWORD_MAX + 2];
 
 	(void)state;
@@ -147,6 +147,52 @@ static void django_bcrypt_wraps_libxcrypts(void **state)
 	assert_int_equal(pw_check_settings(HASH_DJANGO_BCRYPT, 2, err, sizeof(err)), -1);
 }
 
+/* HASH_COST=0 is Django's cost for bcrypt (12), not libxcrypt's 5. */
+static void bcrypt_defaults_to_djangos_cost(void **state)
+{
+	char hash[PW_HASH_MAX], err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(pw_hash(HASH_BCRYPT, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "$2b$12$", 7);
+	assert_int_equal(pw_hash(HASH_DJANGO_BCRYPT, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_memory_equal(hash, "bcrypt$$2b$12$", 14);
+	assert_true(pw_verify("pw", hash));
+	assert_int_equal(pw_check_settings(HASH_BCRYPT, 0, err, sizeof(err)), 0);
+}
+
+/*
+ * bcrypt reads 72 bytes: a longer password is refused, naming the limit,
+ * rather than cut short (two passwords that share 72 bytes would verify
+ * alike).  The other methods take every byte validation lets through.
+ */
+static void bcrypt_refuses_what_it_would_cut(void **state)
+{
+	static const enum config_hash_method bcrypts[] = { HASH_BCRYPT, HASH_DJANGO_BCRYPT };
+	char hash[PW_HASH_MAX], err[ERR_LEN], pw[80];
+
+	(void)state;
+	memset(pw, 'p', 73);
+	pw[73] = '\0';
+	for (size_t i = 0; i < 2; i++) {
+		char want[80];
+
+		snprintf(want, sizeof(want), "password: at most 72 bytes with HASH_METHOD=%s",
+			 config_hash_method_name(bcrypts[i]));
+		assert_int_equal(pw_check_length(bcrypts[i], 72, err, sizeof(err)), 0);
+		assert_int_equal(pw_check_length(bcrypts[i], 73, err, sizeof(err)), -1);
+		assert_string_equal(err, want);
+		assert_int_equal(pw_hash(bcrypts[i], 4, pw, hash, sizeof(hash), err, sizeof(err)), -1);
+		assert_string_equal(err, want);
+		pw[72] = '\0';
+		assert_int_equal(pw_hash(bcrypts[i], 4, pw, hash, sizeof(hash), err, sizeof(err)), 0);
+		assert_true(pw_verify(pw, hash));
+		pw[72] = 'p';
+	}
+	assert_int_equal(pw_max_length(HASH_YESCRYPT), INPUT_PASSWORD_MAX);
+	assert_int_equal(pw_check_length(HASH_PBKDF2_SHA256, INPUT_PASSWORD_MAX, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +205,8 @@ int main(void)
 		cmocka_unit_test(garbage_hash_never_verifies),
 		cmocka_unit_test(pbkdf2_sha256_is_djangos_format),
 		cmocka_unit_test(django_bcrypt_wraps_libxcrypts),
+		cmocka_unit_test(bcrypt_defaults_to_djangos_cost),
+		cmocka_unit_test(bcrypt_refuses_what_it_would_cut),
 	};
 
 	return cmocka_run_group_tests_name("password", tests, NULL, NULL);
