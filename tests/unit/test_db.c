@@ -659,6 +659,60 @@ static void a_long_wal_is_truncated_after_a_commit(void **state)
 	db_close(db);
 }
 
+/* Commits n users, one transaction each. */
+static void commit_users(struct db *db, int n)
+{
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "w%d", i);
+		assert_int_equal(db_begin(db), DB_OK);
+		assert_int_equal(db_user_insert(db, name, "", "x"), DB_OK);
+		assert_int_equal(db_commit(db), DB_OK);
+	}
+}
+
+/*
+ * SQLITE_CHECKPOINTS=external, Litestream's advice: no worker checkpoints,
+ * neither past SQLite's 1000 pages or the hook's 4096, nor when its
+ * connection is the last to close.  The database file stays as it was and
+ * every frame stays in the WAL for the program that checkpoints.  With
+ * app (the default) the same commits go back into the file.
+ */
+static void external_checkpoints_are_left_to_another_program(void **state)
+{
+	static const char *const settings[][3] = {
+		{ "SQLITE_CHECKPOINTS=external", "SQLITE_SYNCHRONOUS=off", NULL },
+		{ "SQLITE_CHECKPOINTS=app", "SQLITE_SYNCHRONOUS=off", NULL },
+	};
+	char wal[160];
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		bool external = i == 0;
+		struct config cfg;
+		struct db *db;
+		long before, wal_size;
+
+		/* Each setting on a database of its own. */
+		test_rmdir(t.dir);
+		dbtest_setup(&t);
+		snprintf(wal, sizeof(wal), "%s-wal", t.path);
+		dbtest_config(&t, &cfg, settings[i]);
+		db = dbtest_open(&cfg);
+		before = file_size(t.path);
+		commit_users(db, 2000);
+		wal_size = file_size(wal);
+		assert_true(external ? file_size(t.path) == before : file_size(t.path) > before);
+		assert_true(external ? wal_size > 4096L * 4096 : wal_size < 4096L * 4096);
+		db_close(db);
+		/* SQLite checkpoints and deletes the WAL as the last connection closes. */
+		assert_int_equal(access(wal, F_OK) == 0, external);
+		if (external)
+			assert_int_equal(file_size(wal), wal_size);
+	}
+}
+
 static void insert_count_and_unique_username(void **state)
 {
 	struct config cfg;
@@ -695,6 +749,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
 		cmocka_unit_test_setup_teardown(freed_blocks_are_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_long_wal_is_truncated_after_a_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(external_checkpoints_are_left_to_another_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
 	};
 
