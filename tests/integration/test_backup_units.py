@@ -12,6 +12,7 @@ import time
 import pytest
 
 from test_install import make
+from tests.harness.sqlite_files import users_in
 from tests.harness.unitfile import unit_commands, unit_environment
 
 SERVICE = "etc/systemd/system/sqlite-fcgi-backup.service"
@@ -61,15 +62,6 @@ def stamped(directory):
     return sorted(p.name for p in directory.iterdir() if STAMPED.fullmatch(p.name))
 
 
-def usernames(path):
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return {n for (n,) in con.execute("SELECT username FROM auth_user")}
-    finally:
-        con.close()
-
-
 def test_backup_service_command_makes_checked_copies_and_keeps_the_newest(staged, tmp_path):
     service = (staged / SERVICE).read_text()
     env = unit_environment(service)
@@ -110,6 +102,6 @@ def test_backup_service_command_makes_checked_copies_and_keeps_the_newest(staged
         assert stamped(backups) == sorted(set(OLD_COPIES) | set(made))[-2:], result.stderr
     # Both kept copies are this run's, and each holds what the database held then.
     assert stamped(backups) == made[-2:]
-    assert usernames(backups / made[-1]) == {"u1", "u2", "u3"}
-    assert usernames(backups / made[-2]) == {"u1", "u2"}
+    assert users_in(backups / made[-1]) == {"u1", "u2", "u3"}
+    assert users_in(backups / made[-2]) == {"u1", "u2"}
     assert all((backups / name).exists() for name in others)
