@@ -30,6 +30,11 @@ static const struct choice syncs[] = {
 	{ "full", SYNC_FULL },
 	{ "extra", SYNC_EXTRA },
 };
+/* external: Litestream's advice, leave checkpoints to it (docs/durability.md). */
+static const struct choice checkpoint_owners[] = {
+	{ "app", CHECKPOINTS_APP },
+	{ "external", CHECKPOINTS_EXTERNAL },
+};
 static const struct choice txns[] = {
 	{ "deferred", TXN_DEFERRED },
 	{ "immediate", TXN_IMMEDIATE },
@@ -147,6 +152,10 @@ const struct setting config_settings[] = {
 	/* A 2xx survives a power loss: NORMAL (opt-in) may not. */
 	{ "SQLITE_SYNCHRONOUS", NULL, CHOICES(syncs), "full", NULL, NULL, NULL,
 	  AT(sync), "SQLite's synchronous setting: when it waits for the disk" },
+	{ "SQLITE_CHECKPOINTS", NULL, CHOICES(checkpoint_owners), "app", NULL, NULL, NULL,
+	  AT(checkpoints), "who checkpoints the WAL: app (each worker, after its commits) or"
+	  " external (no worker ever does, not even on close: wal_autocheckpoint=0, for"
+	  " Litestream, which checkpoints itself; see docs/durability.md)" },
 	/* Both profiles keep Python's sqlite3 default busy timeout of 5 s. */
 	{ "SQLITE_BUSY_TIMEOUT_MS", NULL, RANGE(0, 600000), "5000", NULL, NULL, NULL,
 	  AT(busy_timeout_ms), "how long a connection waits for a lock, in milliseconds" },

@@ -21,6 +21,8 @@ enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
 /* How a writer waits for the write lock: SQLite's busy handler, or flock()
  * (with BEGIN IMMEDIATE only: a deferred BEGIN takes no write lock). */
 enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
+/* Who checkpoints the WAL: the workers, or another program (Litestream). */
+enum config_checkpoints { CHECKPOINTS_APP, CHECKPOINTS_EXTERNAL };
 /* The database engine, from DATABASE_URL's scheme. */
 enum config_engine { ENGINE_SQLITE, ENGINE_POSTGRES };
 enum config_hash_method {
@@ -58,6 +60,7 @@ struct config {
 	enum config_profile profile;
 	enum config_journal journal;
 	enum config_sync sync;
+	enum config_checkpoints checkpoints;
 	long busy_timeout_ms;
 	enum config_txn txn;
 	enum config_hash_when hash_when;

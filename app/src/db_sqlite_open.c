@@ -28,6 +28,15 @@
 #define WAL_TRUNCATE_WAIT_MS 20
 #define JOURNAL_SIZE_LIMIT_BYTES 67108864	/* 64 MiB, a literal for STR() */
 
+/*
+ * SQLITE_CHECKPOINTS=external: no worker checkpoints, so that the program
+ * that does (Litestream) copies every frame of the WAL before it goes back
+ * into the database, as Litestream's tips ask: no WAL hook, SQLite's
+ * autocheckpoint off, and no checkpoint when a worker's connection is the
+ * last one to close.
+ */
+static const char no_checkpoint_sql[] = "PRAGMA wal_autocheckpoint = 0";
+
 const char *sq_begin_sql(enum config_txn txn)
 {
 	return txn == TXN_IMMEDIATE ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
@@ -61,10 +70,14 @@ void sq_print_plan(const struct config *cfg, FILE *out)
 	fprintf(out, "%s;\n", journal_sql(cfg->journal));
 	fprintf(out, "%s;\n", sync_sql(cfg->sync));
 	if (cfg->journal == JOURNAL_WAL)
-		fprintf(out, "PRAGMA journal_size_limit = %d;\n"
-			"sqlite3_wal_hook(db, ...);  -- after a commit: PASSIVE checkpoint from %d"
-			" WAL pages, TRUNCATE from %d\n",
-			JOURNAL_SIZE_LIMIT_BYTES, WAL_AUTOCHECKPOINT_PAGES, WAL_TRUNCATE_PAGES);
+		fprintf(out, "PRAGMA journal_size_limit = %d;\n", JOURNAL_SIZE_LIMIT_BYTES);
+	if (cfg->journal == JOURNAL_WAL && cfg->checkpoints == CHECKPOINTS_APP)
+		fprintf(out, "sqlite3_wal_hook(db, ...);  -- after a commit: PASSIVE checkpoint from %d"
+			" WAL pages, TRUNCATE from %d\n", WAL_AUTOCHECKPOINT_PAGES, WAL_TRUNCATE_PAGES);
+	if (cfg->journal == JOURNAL_WAL && cfg->checkpoints == CHECKPOINTS_EXTERNAL)
+		fprintf(out, "%s;  -- no checkpoint after a commit\n"
+			"sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);"
+			"  -- nor when the last connection closes\n", no_checkpoint_sql);
 	if (cfg->lock_wait == LOCK_WAIT_FLOCK && cfg->txn == TXN_IMMEDIATE)
 		fprintf(out, "flock(\"%s%s\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
 			cfg->db_path, CONFIG_WRITELOCK_SUFFIX);
@@ -103,10 +116,30 @@ static int wal_hook(void *ctx, sqlite3 *conn, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-static int set_wal_checkpoints(struct db_sqlite *s)
+/* Turns every checkpoint of this connection off, and reads it back. */
+static int leave_checkpoints(struct db_sqlite *s)
+{
+	int off = 0, pages = -1, rc;
+
+	if (sq_exec(s, no_checkpoint_sql) != DB_OK ||
+	    sq_query_int(s, "PRAGMA wal_autocheckpoint", &pages) != DB_OK)
+		return -1;
+	rc = sqlite3_db_config(s->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+	if (rc != SQLITE_OK || pages != 0 || off != 1) {
+		snprintf(s->base.last_msg, sizeof(s->base.last_msg),
+			 "checkpoints still on: wal_autocheckpoint=%d no_ckpt_on_close=%d (%s)",
+			 pages, off, sqlite3_errstr(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static int set_wal_checkpoints(struct db_sqlite *s, enum config_checkpoints who)
 {
 	if (sq_exec(s, wal_sql) != DB_OK)
 		return -1;
+	if (who == CHECKPOINTS_EXTERNAL)
+		return leave_checkpoints(s);
 	/* Returns the previous hook's argument (none), not a result code. */
 	(void)sqlite3_wal_hook(s->conn, wal_hook, s);
 	return 0;
@@ -123,7 +156,7 @@ static int apply_settings(struct db_sqlite *s, const struct config *cfg, char *e
 	if (sqlite3_busy_timeout(s->conn, s->busy_timeout_ms) != SQLITE_OK ||
 	    sq_query_text(s, journal_sql(cfg->journal), mode, sizeof(mode)) != DB_OK ||
 	    sq_exec(s, sync_sql(cfg->sync)) != DB_OK ||
-	    (cfg->journal == JOURNAL_WAL && set_wal_checkpoints(s) != 0) ||
+	    (cfg->journal == JOURNAL_WAL && set_wal_checkpoints(s, cfg->checkpoints) != 0) ||
 	    db_sqlite_read_pragmas(&s->base, &p) != DB_OK) {
 		snprintf(err, errlen, "%s: applying settings: %s", cfg->db_path,
 			 s->base.last_msg);

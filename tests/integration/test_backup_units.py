@@ -1,19 +1,26 @@
 """The backup's systemd units as make install lays them out: they verify
 with systemd-analyze, and the service's command, run as the unit runs it
-(its Environment= defaults, ${VAR} expanded), makes a checked backup."""
+(its Environment= defaults, ${VAR} expanded), makes checked backups and
+keeps the newest BACKUP_KEEP of them."""
 
 import re
 import shutil
 import sqlite3
 import subprocess
+import time
 
 import pytest
 
 from test_install import make
+from tests.harness.sqlite_files import users_in
 from tests.harness.unitfile import unit_commands, unit_environment
 
 SERVICE = "etc/systemd/system/sqlite-fcgi-backup.service"
 TIMER = "etc/systemd/system/sqlite-fcgi-backup.timer"
+STAMPED = re.compile(r"db\.sqlite3\.\d{8}T\d{6}Z")
+# Copies from earlier days, stamped as the backup stamps them.
+OLD_COPIES = ("db.sqlite3.20200101T000000Z", "db.sqlite3.20210101T000000Z",
+              "db.sqlite3.20220101T000000Z")
 
 
 def service_argv(service, env, binary):
@@ -50,7 +57,20 @@ def test_backup_units_are_installed_and_verify(staged, tmp_path):
         assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
-def test_backup_service_command_makes_a_checked_copy(staged, tmp_path):
+def next_second():
+    """Waits until the wall clock enters its next second (a second at most):
+    a backup started then gets a stamp of its own."""
+    now = int(time.time())
+    while int(time.time()) == now:
+        time.sleep(0.01)
+
+
+def stamped(directory):
+    """The stamped copies of db.sqlite3 in directory, oldest first."""
+    return sorted(p.name for p in directory.iterdir() if STAMPED.fullmatch(p.name))
+
+
+def test_backup_service_command_makes_checked_copies_and_keeps_the_newest(staged, tmp_path):
     service = (staged / SERVICE).read_text()
     env = unit_environment(service)
     assert env["BACKUP_KEEP"] == "7"
@@ -61,18 +81,36 @@ def test_backup_service_command_makes_a_checked_copy(staged, tmp_path):
     env.update(DB_PATH=str(db), BACKUP_DEST=str(backups / "db.sqlite3"), BACKUP_KEEP="2")
     binary = staged / "usr/bin/sqlite-fcgi"
     subprocess.run([str(binary), "migrate"], env=env, check=True, capture_output=True)
+    # Copies from earlier days, and files that are not copies of this DEST:
+    # pruning removes the first (the oldest first) and never the rest.
+    for name in OLD_COPIES:
+        shutil.copy(db, backups / name)
+    others = ["db.sqlite3.20190101T000000Z.tmp", "db.sqlite3.2019", "other.sqlite3.20190101T000000Z"]
+    for name in others:
+        (backups / name).write_text("not a copy of this database\n")
     argv = service_argv(service, env, binary)
-    for _ in range(3):
+    made = []
+    for n in range(1, 4):
+        con = sqlite3.connect(db)
+        con.execute("INSERT INTO auth_user (password, is_superuser, username, first_name,"
+                    " last_name, email, is_staff, is_active, date_joined)"
+                    " VALUES ('x', 0, ?, '', '', '', 0, 1, '2020-01-01')", (f"u{n}",))
+        con.commit()
+        con.close()
+        next_second()
+        before = set(stamped(backups))
         result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-    copies = sorted(backups.iterdir())
-    # Three runs within a second or two: one or two names (one a second), at most BACKUP_KEEP.
-    assert 1 <= len(copies) <= 2, copies
-    assert all(re.fullmatch(r"db\.sqlite3\.\d{8}T\d{6}Z", p.name) for p in copies), copies
-    con = sqlite3.connect(copies[-1])
-    assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert con.execute("PRAGMA user_version").fetchone()[0] >= 1
-    con.close()
+        new = set(stamped(backups)) - before
+        assert len(new) == 1, (before, stamped(backups))
+        made += new
+        # The copy just made is the newest, and only the newest BACKUP_KEEP are left.
+        assert stamped(backups) == sorted(set(OLD_COPIES) | set(made))[-2:], result.stderr
+    # Both kept copies are this run's, and each holds what the database held then.
+    assert stamped(backups) == made[-2:]
+    assert users_in(backups / made[-1]) == {"u1", "u2", "u3"}
+    assert users_in(backups / made[-2]) == {"u1", "u2"}
+    assert all((backups / name).exists() for name in others)
 
 
 def test_backup_service_refuses_a_postgresql_database(staged, tmp_path):

@@ -34,15 +34,20 @@ PYTHON = "/usr/bin/python3"  # Debian's, with python3-locust
 HOST_ADDRS = ("127.0.0.2", "127.0.0.3")
 WORKERS = 2
 USERS = 10
-LOAD_SECONDS = 8
-# The host is stopped once it has answered this many creations: load is
-# flowing through both hosts (an event, not a point in time).
-SERVED_BEFORE_STOP = 50
+# The load runs from event to event, not for a set time: host A is stopped
+# once each host has answered this many creations (load is flowing through
+# both), and locust is stopped once host B has answered as many more after
+# A stopped (B carries the load).
+SERVED = 50
+# How long the first event may take at most: only a broken run waits that long.
+EVENT_TIMEOUT_S = 60
 # The stopped host must stay out of rotation for the rest of the run: nginx
-# tries a failed server again after fail_timeout (10 s, the default), longer
-# than the whole load (8 s).
+# tries a failed server again after fail_timeout (10 s, the default), so B
+# must have carried the load before then.
 FAIL_TIMEOUT_S = 10
-# Seconds locust lets a request in flight finish once the run time is up.
+# locust's own run time, a bound for a run whose test died before stopping it.
+LOAD_BOUND_S = 300
+# Seconds locust lets a request in flight finish once it is told to stop.
 STOP_TIMEOUT_S = 30
 # The upstream is a list ("A, B") when nginx tried a second host.
 ACCESS = re.compile(r'"(\w+) (\S+) HTTP/[0-9.]+" (\d{3}) .* ua=(.+)$')
@@ -154,7 +159,7 @@ def created_by(lines, upstream):
 
 def start_locust(proxy, prefix):
     cmd = [PYTHON, "-m", "locust", "-f", str(locust.LOCUSTFILE), "--headless", "-u", str(USERS),
-           "-r", str(USERS), "-t", f"{LOAD_SECONDS}s", "--stop-timeout", str(STOP_TIMEOUT_S),
+           "-r", str(USERS), "-t", f"{LOAD_BOUND_S}s", "--stop-timeout", str(STOP_TIMEOUT_S),
            "--host", proxy.base + "/", "--csv", str(prefix), "--only-summary",
            "--loglevel", "WARNING"]
     return subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -188,12 +193,17 @@ def test_one_host_stops_under_load_and_the_other_carries_it(hosts, tmp_path, sto
     prefix = tmp_path / "locust"
     load = start_locust(proxy, prefix)
     try:
-        wait_for(lambda: created_by(access(proxy), a.listen) >= SERVED_BEFORE_STOP
-                 and created_by(access(proxy), b.listen) >= SERVED_BEFORE_STOP,
-                 LOAD_SECONDS, "both hosts to serve creations")
+        wait_for(lambda: created_by(access(proxy), a.listen) >= SERVED
+                 and created_by(access(proxy), b.listen) >= SERVED,
+                 EVENT_TIMEOUT_S, f"both hosts to serve {SERVED} creations")
         stop(a)
         logged_at_stop = len(proxy.access_log())
-        out, _ = load.communicate(timeout=LOAD_SECONDS + STOP_TIMEOUT_S + 30)
+        wait_for(lambda: created_by(access(proxy)[logged_at_stop:], b.listen) >= SERVED,
+                 FAIL_TIMEOUT_S, f"host B to serve {SERVED} creations after A stopped")
+        # locust's SIGTERM: its users finish the request in flight, then it
+        # writes its results and exits.
+        load.terminate()
+        out, _ = load.communicate(timeout=STOP_TIMEOUT_S + 30)
     finally:
         if load.poll() is None:
             load.kill()
@@ -236,7 +246,7 @@ def test_one_host_stops_under_load_and_the_other_carries_it(hosts, tmp_path, sto
     else:
         assert ok <= users <= ok + failures, summary
     # The other host carried the load once A was gone.
-    assert b_after >= SERVED_BEFORE_STOP, summary
+    assert b_after >= SERVED, summary
     # Once A's pool is gone, at most what its workers were serving when it
     # was stopped can still be logged as A's.
     assert created_by(after, a.listen) <= WORKERS, summary

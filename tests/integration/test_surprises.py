@@ -2,7 +2,6 @@
 constraint other than the username's, the kept count row deleted, the
 flock wait plus SQLite's own wait, accept() out of file descriptors."""
 
-import fcntl
 import resource
 import sqlite3
 import subprocess
@@ -11,6 +10,7 @@ import time
 
 import requests
 
+from tests.harness.inflight import HeldWriteLock
 from tests.harness.stack import BINARY
 
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
@@ -73,11 +73,8 @@ def test_a_missing_count_row_is_named_and_migrate_repairs_it(make_stack):
 def test_flock_and_sqlite_waits_together_stay_within_the_busy_timeout(make_stack):
     busy_ms, flock_held_s = 2000, 1.5
     s = make_stack(WORKERS=1, WRITE_LOCK_WAIT="flock", SQLITE_BUSY_TIMEOUT_MS=busy_ms, **CHEAP)
-    s.get("/healthz")
-    # Another program holds the lock file, then SQLite's write lock alone
-    # (as a sqlite3 shell that does not know the lock file would).
-    lock = open(f"{s.db_path}-writelock", "a")
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    # Another program holds SQLite's write lock alone (as a sqlite3 shell
+    # that does not know the lock file would), and the lock file.
     con = sqlite3.connect(s.db_path, timeout=10, isolation_level=None)
     con.execute("BEGIN IMMEDIATE")
     result = {}
@@ -88,13 +85,19 @@ def test_flock_and_sqlite_waits_together_stay_within_the_busy_timeout(make_stack
         result.update(status=r.status_code, seconds=time.monotonic() - start)
 
     t = threading.Thread(target=create)
-    t.start()
-    time.sleep(flock_held_s)
-    fcntl.flock(lock, fcntl.LOCK_UN)
-    t.join(timeout=30)
-    con.execute("ROLLBACK")
-    con.close()
-    lock.close()
+    try:
+        with HeldWriteLock(s.db_path) as lock:
+            t.start()
+            # From the moment the worker is blocked on the lock file (the
+            # kernel's list says so), it spends flock_held_s of its budget there.
+            worker = lock.wait_for_waiter()
+            time.sleep(flock_held_s)
+            assert lock.waiters() == [worker], "the worker stopped waiting for the lock file early"
+            lock.release()
+            t.join(timeout=30)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
     assert result["status"] == 503
     # Before: 1.5 s in flock and then 2 s more in SQLite's busy handler.
     # Now the busy timeout bounds both; 0.8 s of margin for a loaded machine.

@@ -14,6 +14,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.profile, PROFILE_TUNED);
 	assert_int_equal(cfg.journal, JOURNAL_WAL);
 	assert_int_equal(cfg.sync, SYNC_FULL);
+	assert_int_equal(cfg.checkpoints, CHECKPOINTS_APP);
 	assert_int_equal(cfg.busy_timeout_ms, 5000);
 	assert_int_equal(cfg.txn, TXN_IMMEDIATE);
 	assert_int_equal(cfg.hash_when, HASH_BEFORE_BEGIN);
@@ -136,6 +137,7 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "SQLITE_PROFILE=bogus", "SQLITE_PROFILE=bogus: must be one of tuned, django-default" },
 		{ "SQLITE_JOURNAL_MODE=memory", "SQLITE_JOURNAL_MODE=memory: must be one of delete, truncate, persist, wal" },
 		{ "SQLITE_SYNCHRONOUS=2", "SQLITE_SYNCHRONOUS=2: must be one of off, normal, full, extra" },
+		{ "SQLITE_CHECKPOINTS=litestream", "SQLITE_CHECKPOINTS=litestream: must be one of app, external" },
 		{ "SQLITE_TXN=exclusive", "SQLITE_TXN=exclusive: must be one of deferred, immediate" },
 		{ "HASH_WHEN=never", "HASH_WHEN=never: must be one of before-begin, inside-transaction" },
 		{ "HASH_METHOD=md5", "HASH_METHOD=md5: must be one of yescrypt, gost-yescrypt, scrypt, bcrypt, sha512crypt, sha256crypt, pbkdf2_sha256, django-bcrypt" },
@@ -220,6 +222,7 @@ static void config_print_names_every_setting(void **state)
 		"SQLITE_PROFILE=django-default", "DB_PATH=/d/db", "METRICS_PATH=/d/m",
 		"METRICS_ALLOW=10.0.0.1,fd00::/8",
 		"DATABASE_URL=postgres://u:pw@h/d", "SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
+		"SQLITE_CHECKPOINTS=external",
 		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
 		"HASH_METHOD=bcrypt", "HASH_COST=5", "WEB_CONCURRENCY=9",
@@ -232,6 +235,7 @@ static void config_print_names_every_setting(void **state)
 		"DATABASE_URL=postgres://u:***@h/d\n" "METRICS_PATH=/d/m\n"
 		"METRICS_ALLOW=10.0.0.1,fd00::/8\n"
 		"SQLITE_JOURNAL_MODE=truncate\n" "SQLITE_SYNCHRONOUS=extra\n"
+		"SQLITE_CHECKPOINTS=external\n"
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
 		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "PORT=81\n"
@@ -269,6 +273,7 @@ static void config_prints_the_statements_each_profile_runs(void **state)
 	const char *pieces[] = { "DB_PATH=/d/db", "SQLITE_JOURNAL_MODE=persist",
 		"SQLITE_SYNCHRONOUS=off", "SQLITE_BUSY_TIMEOUT_MS=0", "WRITE_LOCK_WAIT=sqlite",
 		"HASH_WHEN=inside-transaction", NULL };
+	const char *external[] = { "DB_PATH=/d/db", "SQLITE_CHECKPOINTS=external", NULL };
 	char out[2048] = "";
 
 	(void)state;
@@ -293,6 +298,17 @@ static void config_prints_the_statements_each_profile_runs(void **state)
 		"PRAGMA journal_mode = persist;\n"
 		"PRAGMA synchronous = off;\n"
 		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed inside the transaction\n");
+	/* Beside Litestream: no hook, no autocheckpoint, no checkpoint on close. */
+	print_plan(external, out, sizeof(out));
+	assert_string_equal(out,
+		"sqlite3_busy_timeout(db, 5000);\n"
+		"PRAGMA journal_mode = wal;\n"
+		"PRAGMA synchronous = full;\n"
+		"PRAGMA journal_size_limit = 67108864;\n"
+		"PRAGMA wal_autocheckpoint = 0;  -- no checkpoint after a commit\n"
+		"sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);  -- nor when the last connection closes\n"
+		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n");
 }
 
 /* The markdown listing has one row per setting, with both profiles' defaults. */

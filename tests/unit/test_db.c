@@ -61,36 +61,41 @@ static void every_journal_mode_and_synchronous_level_reads_back(void **state)
 		}
 }
 
-/* The table Django's migrate creates, column for column. */
-static void schema_is_djangos_auth_user(void **state)
+/* The schema as SQLite keeps it: every CREATE statement, in order. */
+static void schema_text(const char *path, char *out, size_t len)
 {
-	static const char *const columns[] = {
-		"id", "password", "last_login", "is_superuser", "username", "last_name",
-		"email", "is_staff", "is_active", "date_joined", "first_name",
-	};
-	struct config cfg;
 	sqlite3 *raw;
 	sqlite3_stmt *st;
-	int i = 0;
+	size_t used = 0;
+
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid", -1, &st, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && used < len)
+		used += (size_t)snprintf(out + used, len - used, "%s;\n", sqlite3_column_text(st, 0));
+	assert_true(used < len);
+	sqlite3_finalize(st);
+	sqlite3_close(raw);
+}
+
+/*
+ * Migrating twice changes nothing.  (That auth_user is Django's, column for
+ * column, tests/integration/test_django_schema.py checks against Django's
+ * own migrate.)
+ */
+static void migrating_twice_is_harmless(void **state)
+{
+	struct config cfg;
+	char once[4096], twice[4096];
 
 	(void)state;
 	dbtest_config(&t, &cfg, NULL);
 	db_close(dbtest_open(&cfg));
-	db_close(dbtest_open(&cfg));	/* migrating twice is harmless */
-	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT name FROM pragma_table_info('auth_user') ORDER BY cid", -1, &st, NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		assert_true(i < 11);
-		assert_string_equal((const char *)sqlite3_column_text(st, 0), columns[i++]);
-	}
-	assert_int_equal(i, 11);
-	sqlite3_finalize(st);
-	/* username is UNIQUE: an index backs the constraint. */
-	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT \"unique\" FROM pragma_index_list('auth_user')", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
-	sqlite3_finalize(st);
-	sqlite3_close(raw);
+	schema_text(t.path, once, sizeof(once));
+	assert_non_null(strstr(once, "CREATE TABLE \"auth_user\""));
+	db_close(dbtest_open(&cfg));
+	schema_text(t.path, twice, sizeof(twice));
+	assert_string_equal(once, twice);
 }
 
 static long long raw_int(sqlite3 *raw, const char *sql)
@@ -654,6 +659,60 @@ static void a_long_wal_is_truncated_after_a_commit(void **state)
 	db_close(db);
 }
 
+/* Commits n users, one transaction each. */
+static void commit_users(struct db *db, int n)
+{
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "w%d", i);
+		assert_int_equal(db_begin(db), DB_OK);
+		assert_int_equal(db_user_insert(db, name, "", "x"), DB_OK);
+		assert_int_equal(db_commit(db), DB_OK);
+	}
+}
+
+/*
+ * SQLITE_CHECKPOINTS=external, Litestream's advice: no worker checkpoints,
+ * neither past SQLite's 1000 pages or the hook's 4096, nor when its
+ * connection is the last to close.  The database file stays as it was and
+ * every frame stays in the WAL for the program that checkpoints.  With
+ * app (the default) the same commits go back into the file.
+ */
+static void external_checkpoints_are_left_to_another_program(void **state)
+{
+	static const char *const settings[][3] = {
+		{ "SQLITE_CHECKPOINTS=external", "SQLITE_SYNCHRONOUS=off", NULL },
+		{ "SQLITE_CHECKPOINTS=app", "SQLITE_SYNCHRONOUS=off", NULL },
+	};
+	char wal[160];
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		bool external = i == 0;
+		struct config cfg;
+		struct db *db;
+		long before, wal_size;
+
+		/* Each setting on a database of its own. */
+		test_rmdir(t.dir);
+		dbtest_setup(&t);
+		snprintf(wal, sizeof(wal), "%s-wal", t.path);
+		dbtest_config(&t, &cfg, settings[i]);
+		db = dbtest_open(&cfg);
+		before = file_size(t.path);
+		commit_users(db, 2000);
+		wal_size = file_size(wal);
+		assert_true(external ? file_size(t.path) == before : file_size(t.path) > before);
+		assert_true(external ? wal_size > 4096L * 4096 : wal_size < 4096L * 4096);
+		db_close(db);
+		/* SQLite checkpoints and deletes the WAL as the last connection closes. */
+		assert_int_equal(access(wal, F_OK) == 0, external);
+		if (external)
+			assert_int_equal(file_size(wal), wal_size);
+	}
+}
+
 static void insert_count_and_unique_username(void **state)
 {
 	struct config cfg;
@@ -745,7 +804,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tuned_pragmas_are_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(django_default_pragmas_are_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_journal_mode_and_synchronous_level_reads_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(schema_is_djangos_auth_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrating_twice_is_harmless, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_user_count_survives_migration_inserts_and_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(serving_needs_a_migrated_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(sqlite_busy_timeout_waits_for_the_holder, setup, teardown),
@@ -759,6 +818,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
 		cmocka_unit_test_setup_teardown(freed_blocks_are_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_long_wal_is_truncated_after_a_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(external_checkpoints_are_left_to_another_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(insert_count_and_unique_username, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_deep_page_costs_what_the_first_costs, setup, teardown),
 	};
