@@ -117,16 +117,17 @@ class Disk:
             self.files[kind].make_durable(start)
 
     def worst_case(self):
-        """{suffix: bytes}: every pending write lost, every pending unlink undone."""
+        """{suffix: content}: every pending write lost, every pending unlink
+        undone.  The contents are the disk's own: read them, never change them."""
         state = {}
         for kind, suffix in SUFFIXES.items():
             f = self.ghosts[kind][0] if kind in self.ghosts else self.files[kind]
             if f is not None:
-                state[suffix] = bytes(f.durable)
+                state[suffix] = f.durable
         return state
 
     def random_state(self, rng):
-        """{suffix: bytes}: each pending write lost, kept or torn, at odds
+        """{suffix: content}: each pending write lost, kept or torn, at odds
         drawn for this state (from nearly all kept to nearly all lost);
         each pending unlink undone or not."""
         lost, torn = rng.random(), rng.random() * 0.5
@@ -137,7 +138,7 @@ class Disk:
                 f = self.ghosts[kind][0]
             if f is not None:
                 kept = survivors(f.pending, rng, lost, torn)
-                state[suffix] = bytes(apply(bytearray(f.durable), kept))
+                state[suffix] = apply(bytearray(f.durable), kept) if kept else f.durable
         return state
 
 

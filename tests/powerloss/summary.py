@@ -15,7 +15,7 @@ class Summary:
         self.users = max((r.acked for r in results), default=0)
         self.acked_checks = sum(r.acked for r in results)
         self.synced_checks = sum(r.synced for r in results)
-        self.most_lost = max((len(r.lost_acked) for r in results), default=0)
+        self.most_lost = max((r.lost_acked for r in results), default=0)
 
     def counts(self):
         return (f"{self.states} crash states ({self.where['sync']} at syncs, "
@@ -34,8 +34,8 @@ class Summary:
         """A few failing states, to show what went wrong where."""
         bad = self.integrity_failed[:n] + self.lost_acked_states[:n]
         return [f"  point {r.state.point} ({r.state.where}, {r.state.mode}): integrity "
-                f"{r.integrity}, {len(r.lost_acked)} of {r.acked} acknowledged lost "
-                f"(e.g. {', '.join(r.lost_acked[:3])}), {r.lost_synced} of {r.synced} "
+                f"{r.integrity.splitlines()[0][:80]}, {r.lost_acked} of {r.acked} acknowledged "
+                f"lost (e.g. {', '.join(r.lost_names)}), {r.lost_synced} of {r.synced} "
                 f"synced lost" for r in bad]
 
     def text(self):
