@@ -314,7 +314,9 @@ ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
 
 /*
  * write() at the file position (SQLite does not use it on these files),
- * or an answer on a connection: logged before it leaves.
+ * or an answer on a connection: logged before it leaves.  (A short write
+ * would log its rest twice; libfcgi writes each answer whole, in one call,
+ * on its blocking socket.)
  */
 ssize_t write(int fd, const void *buf, size_t count)
 {
