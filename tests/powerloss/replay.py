@@ -17,7 +17,10 @@ user the position of its 2xx answer):
 - synced: every user answered 2xx before the start of a sync of the WAL
   that returned before the crash point (what synchronous=NORMAL keeps).
 
-    /usr/bin/python3 tests/powerloss/replay.py LOG SNAPSHOT [STATES]
+    PYTHONPATH=. /usr/bin/python3 tests/powerloss/replay.py LOG SNAPSHOT [STATES]
+
+checks at least STATES states (1000 by default; every sync point is one)
+of a log against the default's promise, and exits 1 if one fails it.
 """
 
 import bisect
