@@ -3,9 +3,6 @@
 
 CC ?= cc
 PYTHON := /usr/bin/python3
-# The demo, bench, tune and the tests import tests.harness.* from here.
-PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export PYTHONPATH
 BUILD := build
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
@@ -43,7 +40,7 @@ export PORT RUN_DIR DB_PATH
 all: $(BUILD)/sqlite-fcgi
 
 deps:
-	@deploy/install-deps.sh
+	@deploy/deps/install-deps.sh
 
 $(BUILD)/obj/%.o: app/src/%.c app/src/*.h | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -70,13 +67,13 @@ migrate: deps all
 	$(BUILD)/sqlite-fcgi migrate
 
 run: deps all
-	deploy/stack.sh run
+	deploy/local/stack.sh run
 
 start: deps all
-	deploy/stack.sh start
+	deploy/local/stack.sh start
 
 stop:
-	deploy/stack.sh stop
+	deploy/local/stack.sh stop
 
 test: deps
 	$(MAKE) lint unit-test sanitize-test integration-test

@@ -2,7 +2,7 @@
  * The trivial FastCGI worker that bounds what nginx + FastCGI can do on this
  * machine: it answers every request with "hello" and touches no database.
  * It takes the same commands as sqlite-fcgi (config, migrate, serve), so
- * deploy/stack.sh runs it behind the very same nginx, spawn-fcgi and
+ * deploy/local/stack.sh runs it behind the very same nginx, spawn-fcgi and
  * multiwatch (SQLITE_FCGI=build/hello-fcgi).
  */
 #include <fcgiapp.h>

@@ -22,7 +22,7 @@ COMPARE_TOOLS ?=
 .PHONY: compare
 
 compare:
-	@deploy/install-deps.sh build run test bench compare
+	@deploy/deps/install-deps.sh build run test bench compare
 	@$(MAKE) --no-print-directory $(BUILD)/sqlite-fcgi $(BUILD)/ceilings
 	$(PYTHON) bench/compare.py --users "$(USERS)" --duration "$(DURATION)" \
 		--out "$(COMPARE_OUT)" $(if $(COMPARE_HASHES),--hashes "$(COMPARE_HASHES)") \

@@ -16,7 +16,7 @@ DEMO_CONFIGS ?=
 .PHONY: demo
 
 demo:
-	@deploy/install-deps.sh build run test bench
+	@deploy/deps/install-deps.sh build run test bench
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) bench/demo.py --users "$(USERS)" --duration "$(DURATION)" \
 		--out "$(DEMO_OUT)" $(if $(WORKERS),--workers "$(WORKERS)") \

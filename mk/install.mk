@@ -28,4 +28,4 @@ uninstall:
 # RUN_DIR) changes to N workers without failing a request.
 resize:
 	@[ -n "$(WORKERS)" ] || { echo "make resize WORKERS=N" >&2; exit 2; }
-	deploy/stack.sh resize "$(WORKERS)"
+	deploy/local/stack.sh resize "$(WORKERS)"

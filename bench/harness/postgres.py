@@ -1,14 +1,13 @@
-"""A real PostgreSQL server for the tests: Debian's postgresql 15, started
-with initdb + pg_ctl in a temporary directory on a free loopback port, and
-stopped and removed at the end of the session.
+"""A real PostgreSQL server, for the tools (make demo, make bench) and the
+tests: Debian's postgresql 15, started with initdb + pg_ctl in a temporary
+directory on a free loopback port, and stopped and removed by its user.
 
 initdb refuses to run as root, so the server runs as the postgres user, in
-a directory that user owns.  Each test asks for a database of its own
-(`postgres_server.new_database()`), owned by a role with a password, and
-reaches it through the URL it is given, over TCP with that password, as a
-deployment would.
-
-    from tests.harness.postgres import postgres_server  # noqa: F401  (the fixture)
+a directory that user owns.  Each user of it asks for a database of its own
+(`server.new_database()`), owned by a role with a password, and reaches it
+through the URL it is given, over TCP with that password, as a deployment
+would.  The tests' session-wide server is the fixture of
+tests/harness/postgres.py.
 """
 
 import os
@@ -19,9 +18,7 @@ import tempfile
 from itertools import count
 from pathlib import Path
 
-import pytest
-
-from tests.harness.ports import free_port
+from .ports import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 ROLE = "sqlitefcgi"
@@ -48,6 +45,32 @@ class PostgresServer:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+
+    @classmethod
+    def launch(cls):
+        """A new server, initialised, started and with the role; nothing is
+        left behind when one of those fails."""
+        server = cls()
+        try:
+            server.init()
+            server.start()
+            server.create_role()
+        except BaseException:
+            server.shutdown()
+            raise
+        return server
+
+    def running(self):
+        return as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "status"]).returncode == 0
+
+    def shutdown(self, mode="fast"):
+        """Stops the server if it runs (a user may have stopped it), then
+        removes its directory."""
+        try:
+            if self.data.exists() and self.running():
+                self.stop(mode)
+        finally:
+            self.remove()
 
     def _check(self, result, what):
         if result.returncode != 0:
@@ -149,16 +172,12 @@ class PsqlSession:
                 self.proc.wait()
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """One PostgreSQL server for the whole session; stopped and removed after."""
-    server = PostgresServer().init()
-    server.start()
-    try:
-        server.create_role()
-        yield server
-    finally:
-        # A test may have left it stopped: stop only a running server.
-        if as_postgres([str(BIN / "pg_ctl"), "-D", str(server.data), "status"]).returncode == 0:
-            server.stop("immediate")
-        server.remove()
+
+def query_url(url, sql):
+    """The first value sql returns on the database at url, asked as the
+    workers ask: a client over TCP with the URL's role and password."""
+    result = subprocess.run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"psql: {result.stderr.strip()}")
+    return result.stdout.strip()

@@ -1,18 +1,18 @@
 #!/bin/sh
 # The whole service on this machine: nginx on 127.0.0.1:PORT in front of the
-# worker pool (deploy/workers.sh), everything it writes under RUN_DIR.
+# worker pool (deploy/pool/workers.sh), everything it writes under RUN_DIR.
 #
-#   deploy/stack.sh start   start in the background; returns once /healthz answers
-#   deploy/stack.sh stop    stop exactly what start started (pid files in RUN_DIR)
-#   deploy/stack.sh run     start, follow the logs, and stop on Ctrl-C
-#   deploy/stack.sh resize N  change the worker count to N without failing a
+#   deploy/local/stack.sh start   start in the background; returns once /healthz answers
+#   deploy/local/stack.sh stop    stop exactly what start started (pid files in RUN_DIR)
+#   deploy/local/stack.sh run     start, follow the logs, and stop on Ctrl-C
+#   deploy/local/stack.sh resize N  change the worker count to N without failing a
 #                           request: a new pool of N workers on a socket of its
 #                           own, the stable socket path switched to it, the old
 #                           pool drained, then stopped gracefully
-#   deploy/stack.sh start-pool   the worker pool alone (an app host behind an
+#   deploy/local/stack.sh start-pool   the worker pool alone (an app host behind an
 #                           nginx elsewhere), on FCGI_LISTEN (ADDR:PORT) or on
 #                           RUN_DIR/fcgi.sock; returns once its workers are up
-#   deploy/stack.sh start-proxy  nginx alone, in front of the pools listed in
+#   deploy/local/stack.sh start-proxy  nginx alone, in front of the pools listed in
 #                           APP_UPSTREAMS; returns once /healthz answers
 #
 # Several app hosts (docs/hosts.md): FCGI_LISTEN=ADDR:PORT makes the pool
@@ -32,7 +32,7 @@
 # setting of README.md, passed on to the workers.
 set -eu
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=${PORT:-8000}
 RUN_DIR=${RUN_DIR:-var/run}
 DB_PATH=${DB_PATH:-var/db.sqlite3}
@@ -45,7 +45,7 @@ DB_PATH=$(abspath "$DB_PATH")
 SQLITE_FCGI=$(abspath "$SQLITE_FCGI")
 SOCKET=$RUN_DIR/fcgi.sock
 export PORT DB_PATH SQLITE_FCGI
-WORKERS_SH=$ROOT/deploy/workers.sh
+WORKERS_SH=$ROOT/deploy/pool/workers.sh
 
 say() { echo "stack: $*" >&2; }
 

@@ -86,7 +86,7 @@ do_install() {
 		"$DESTDIR/etc/default" "$DESTDIR/etc/nginx/sites-available"
 	install -m 0755 "$BINARY" "$DESTDIR$PREFIX/bin/sqlite-fcgi"
 	say "$DESTDIR$PREFIX/bin/sqlite-fcgi"
-	install -m 0755 "$ROOT/deploy/workers.sh" "$LIBDIR/workers.sh"
+	install -m 0755 "$ROOT/deploy/pool/workers.sh" "$LIBDIR/workers.sh"
 	say "$LIBDIR/workers.sh"
 	render_unit >"$UNIT.tmp.$$"
 	chmod 0644 "$UNIT.tmp.$$"

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.harness.stack import ROOT
+from bench.harness.stack import ROOT
 
 SKIPPING = """
 import pytest

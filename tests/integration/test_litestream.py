@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.harness.built import built
 from tests.harness.userload import UserLoad
-from tests.harness.sqlite_files import users_in
+from bench.harness.sqlite_files import users_in
 
 ROOT = Path(__file__).resolve().parents[2]
 LITESTREAM = ROOT / "build" / "litestream" / "litestream"

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from tests.harness.built import built
-from tests.harness.stack import ROOT, BINARY, Stack
+from bench.harness.stack import ROOT, BINARY, Stack
 from tests.powerloss import replay
 
 RECORDER = ROOT / "build" / "powerloss" / "recorder.so"
