@@ -207,7 +207,8 @@ class Report:
             kinds += " (logged: " + "; ".join(f"{c} x{n}" for c, n in r.causes.most_common()) + ")"
         ceiling = self.compare.costs[r.hash][r.side][1]
         created, users_s = o.users_in_db or 0, self.users_per_s(r)
-        cells = [r.name, str(t.requests), f"{t.failures} ({100.0 * t.failures / t.requests:.1f}%)",
+        pct = 100.0 * t.failures / t.requests if t.requests else 0.0
+        cells = [r.name, str(t.requests), f"{t.failures} ({pct:.1f}%)",
                  kinds, f"{t.rps:.1f}", ms(t.p50), ms(t.p99), ms(t.p999),
                  "-" if o.users_in_db is None else str(o.users_in_db), str(o.answers_2xx),
                  f"{users_s:.1f} ({100 * users_s / ceiling:.0f}%)", f"{o.peak_rss_kb / 1024:.0f}",

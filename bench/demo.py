@@ -125,8 +125,10 @@ class Demo:
         else:
             if self.pg is None:
                 say("starting a PostgreSQL server for the postgresql row (initdb + pg_ctl)")
-                self.pg = PostgresServer.launch()
-                self.session.cleanups.append(self.stop_postgres)
+                # Not stopped half-way: a server left starting could not be stopped.
+                with interrupts.held():
+                    self.pg = PostgresServer.launch()
+                    self.session.cleanups.append(self.stop_postgres)
             url = self.pg.url(self.pg.new_database())
         self.pg_version = query_url(url, "SHOW server_version")
         return url
