@@ -1,11 +1,9 @@
-# sqlite-fcgi: see README.md.  Knobs: CC, SANITIZE, PORT, WORKERS,
-# SQLITE_PROFILE, DB_PATH, RUN_DIR (and every setting in README.md).
+# sqlite-fcgi: see README.md.  Knobs: CC, SANITIZE, and for run, start, stop
+# and resize, RUN_DIR and every setting in README.md (PORT, DB_PATH, WORKERS,
+# ...): their defaults are deploy/local/stack.sh's and the binary's.
 
 CC ?= cc
 PYTHON := /usr/bin/python3
-# The demo, bench, tune and the tests import tests.harness.* from here.
-PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export PYTHONPATH
 BUILD := build
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
@@ -13,14 +11,18 @@ HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 # libpq's header lives in its own directory (Debian: /usr/include/postgresql).
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(PQ_CFLAGS) $(CFLAGS)
+# Every build of the sources: the language, the warnings, the headers.
+BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(PQ_CFLAGS)
+ALL_CFLAGS := $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS := -lfcgi -lsqlite3 -lpq -lcrypt -lcrypto -ljansson
 
+# The builds under sanitizers (the unit tests here, the fuzz targets in
+# mk/reliability.mk): debuggable, and the first report fatal.
+SAN_DEBUG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 # The same sources built again with sanitizers, for the unit tests.
 SANITIZE ?= address,undefined
-SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(PQ_CFLAGS) -O1 -g -fno-omit-frame-pointer \
-	-fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+SAN_CFLAGS := $(BASE_CFLAGS) $(SAN_DEBUG_CFLAGS) -fsanitize=$(SANITIZE)
 
 APP_SRC := $(filter-out app/src/main.c,$(wildcard app/src/*.c))
 APP_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/obj/%.o)
@@ -28,11 +30,6 @@ SAN_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/san/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san-unit/%)
-
-PORT ?= 8000
-RUN_DIR ?= var/run
-DB_PATH ?= var/db.sqlite3
-export PORT RUN_DIR DB_PATH
 
 # Keep the objects of the sanitizer build between runs.
 .SECONDARY:
@@ -43,7 +40,7 @@ export PORT RUN_DIR DB_PATH
 all: $(BUILD)/sqlite-fcgi
 
 deps:
-	@deploy/install-deps.sh
+	@deploy/deps/install-deps.sh
 
 $(BUILD)/obj/%.o: app/src/%.c app/src/*.h | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -70,13 +67,13 @@ migrate: deps all
 	$(BUILD)/sqlite-fcgi migrate
 
 run: deps all
-	deploy/stack.sh run
+	deploy/local/stack.sh run
 
 start: deps all
-	deploy/stack.sh start
+	deploy/local/stack.sh start
 
 stop:
-	deploy/stack.sh stop
+	deploy/local/stack.sh stop
 
 test: deps
 	$(MAKE) lint unit-test sanitize-test integration-test

@@ -6,11 +6,12 @@ same nginx, spawn-fcgi and multiwatch.  Then the service under wrk at 10 and
 100 connections, at the default hash and at a cheap one (the tuned default,
 WAL + synchronous=FULL, and the NORMAL opt-in), and the ratios; and the same
 service on PostgreSQL (a local server the run starts, as the tests do:
-tests/harness/postgres.py) beside SQLite tuned, same load, same hashes.
+bench/harness/postgres.py) beside SQLite tuned, same load, same hashes.
 Writes var/bench/results.md and var/bench/results.csv.
 
 Environment: BENCH_QUICK=1 (short runs, for make test), BENCH_DURATION
-(seconds per wrk run), WORKERS (default CPUs + 1), BENCH_OUT (var/bench).
+(seconds per wrk run), WORKERS (default: the service's, CPUs + 1), BENCH_OUT
+(var/bench).
 """
 
 import csv
@@ -21,15 +22,17 @@ import tempfile
 import threading
 from pathlib import Path
 
-from measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
-from tests.harness.postgres import PostgresServer
-from tests.harness.stack import ROOT, Stack
-from tests.harness.wrk import wrk
+from harness.measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
+from harness.postgres import PostgresServer
+from harness.settings import effective
+from harness.stack import ROOT, Stack
+from harness.wrk import wrk
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))
 CPUS = os.cpu_count() or 1
-WORKERS = int(os.environ.get("WORKERS") or CPUS + 1)
+# WORKERS from the environment, else the service's own default (CPUs + 1).
+WORKERS = int(effective({"WORKERS": os.environ.get("WORKERS", "")})["WORKERS"])
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench"))
 BUILD = ROOT / "build"
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
@@ -89,7 +92,7 @@ def run_stack(tmp, name, settings, path, connections, writes_beside=False):
                 stack.get("/create_user/")
         stack.get(path)  # warm: the first request opens files and pages
         result = load(stack, path, connections, writes_beside)
-        wait_idle(stack)
+        wait_idle(stack.worker_pids)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
         result["private_max_kb"] = workers_private_kb(stack)
         result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
@@ -111,14 +114,11 @@ def main():
     hash_costs = [(label, ceilings(dict(settings, BENCH_HASH_ONLY="1"))["hash_ms"])
                   for label, settings in HASH_FORMATS]
     runs = []
-    pg = PostgresServer().init()
-    pg.start()
+    pg = PostgresServer.launch()
     try:
-        pg.create_role()
         run_plan(runs, pg)
     finally:
-        pg.stop("fast")
-        pg.remove()
+        pg.shutdown()
     report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs)
 
 

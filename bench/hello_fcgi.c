@@ -2,9 +2,10 @@
  * The trivial FastCGI worker that bounds what nginx + FastCGI can do on this
  * machine: it answers every request with "hello" and touches no database.
  * It takes the same commands as sqlite-fcgi (config, migrate, serve), so
- * deploy/stack.sh runs it behind the very same nginx, spawn-fcgi and
- * multiwatch (SQLITE_FCGI=build/hello-fcgi).
+ * deploy/local/stack.sh runs it behind the very same nginx, spawn-fcgi and
+ * multiwatch (SQLITE_FCGI=build/hello-fcgi); its config is the service's.
  */
+#include <errno.h>
 #include <fcgiapp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,23 +33,43 @@ static int serve(void)
 	return 0;
 }
 
+/*
+ * `config` is the service's own: the sqlite-fcgi built beside this binary
+ * resolves and checks the settings (stack.sh and workers.sh read their
+ * values from it), so that no default is restated here.
+ */
+static int service_config(char **argv)
+{
+	static const char name[] = "sqlite-fcgi";
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char *slash;
+
+	if (n < 0) {
+		fprintf(stderr, "hello-fcgi: /proc/self/exe: %s\n", strerror(errno));
+		return 1;
+	}
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	if (slash == NULL || (size_t)(slash + 1 - path) + sizeof(name) > sizeof(path)) {
+		fprintf(stderr, "hello-fcgi: %s: no room for the service's path\n", path);
+		return 1;
+	}
+	memcpy(slash + 1, name, sizeof(name));
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "hello-fcgi: %s: %s\n", path, strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *workers = getenv("WORKERS");
-
 	if (argc == 2 && strcmp(argv[1], "serve") == 0)
 		return serve();
 	if (argc == 2 && strcmp(argv[1], "migrate") == 0)
 		return 0;	/* no database */
-	if (argc == 2 && strcmp(argv[1], "config") == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		if (workers != NULL && workers[0] != '\0')
-			printf("WORKERS=%s\n", workers);
-		else
-			printf("WORKERS=%ld\n", (cpus > 0 ? cpus : 1) + 1);
-		return 0;
-	}
+	if (argc == 2 && strcmp(argv[1], "config") == 0)
+		return service_config(argv);
 	fprintf(stderr, "usage: hello-fcgi serve|migrate|config\n");
 	return 2;
 }

@@ -12,14 +12,14 @@ and any setting of the service (SQLITE_PROFILE, HASH_METHOD, ...).
 
 import csv
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from measure import cpu_busy_fraction, system_cpu_times, wait_idle, workers_memory_kb
-from tests.harness.stack import ROOT, Stack
-from tests.harness.wrk import wrk
+from harness.measure import cpu_busy_fraction, system_cpu_times, wait_idle, workers_memory_kb
+from harness.plot import run_gnuplot
+from harness.stack import ROOT, Stack
+from harness.wrk import wrk
 
 CPUS = os.cpu_count() or 1
 COUNTS = [int(w) for w in os.environ.get("TUNE_WORKERS", "").split()] or \
@@ -42,7 +42,7 @@ def measure(tmp, workers):
         before = system_cpu_times()
         r = wrk(stack.url("/create_user/"), CONNECTIONS, DURATION)
         r["cpu"] = cpu_busy_fraction(before, system_cpu_times())
-        wait_idle(stack)
+        wait_idle(stack.worker_pids)
         r["rss_total_kb"], _, _ = workers_memory_kb(stack)
     finally:
         stack.stop()
@@ -80,7 +80,9 @@ set xtics 1
 plot '{data}' using 1:2 with linespoints title 'req/s' axes x1y1, \\
      '{data}' using 1:3 with linespoints title 'p99 ms' axes x1y2
 """
-    subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+    err = run_gnuplot(script, OUT)
+    if err:
+        raise RuntimeError(f"tune.png: {err}")
 
 
 def write(rows, verdict):

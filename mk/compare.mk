@@ -12,9 +12,9 @@
 # $(COMPARE_OUT)/<hash>/<tool>/<stack>/; the tables and a chart go to
 # $(COMPARE_OUT)/results.md, results.csv and results.png. See docs/compare.md.
 
-USERS ?= 10
-DURATION ?= 10s
-COMPARE_OUT ?= var/compare
+# Given or not: the defaults (10 users, 10 s, var/compare, all of each) are
+# bench/compare.py's. USERS and DURATION: LOAD_ARGS (mk/demo.mk).
+COMPARE_OUT ?=
 COMPARE_HASHES ?=
 COMPARE_STACKS ?=
 COMPARE_TOOLS ?=
@@ -22,9 +22,9 @@ COMPARE_TOOLS ?=
 .PHONY: compare
 
 compare:
-	@deploy/install-deps.sh build run test bench compare
+	@deploy/deps/install-deps.sh build run test bench compare
 	@$(MAKE) --no-print-directory $(BUILD)/sqlite-fcgi $(BUILD)/ceilings
-	$(PYTHON) bench/compare.py --users "$(USERS)" --duration "$(DURATION)" \
-		--out "$(COMPARE_OUT)" $(if $(COMPARE_HASHES),--hashes "$(COMPARE_HASHES)") \
+	$(PYTHON) bench/compare.py $(LOAD_ARGS) $(if $(COMPARE_OUT),--out "$(COMPARE_OUT)") \
+		$(if $(COMPARE_HASHES),--hashes "$(COMPARE_HASHES)") \
 		$(if $(COMPARE_TOOLS),--tools "$(COMPARE_TOOLS)") \
 		$(if $(COMPARE_STACKS),--stacks "$(COMPARE_STACKS)")

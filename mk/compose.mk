@@ -11,6 +11,6 @@ export COMPOSE_ENGINE
 
 # The harness reads the setting names from build/sqlite-fcgi: build it first.
 test-compose:
-	@deploy/install-deps.sh build test compose
+	@deploy/deps/install-deps.sh build test compose
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) -m pytest -v -s -p no:cacheprovider tests/compose

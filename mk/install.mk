@@ -7,7 +7,7 @@
 #
 # Knobs: PREFIX, DESTDIR, SYSTEMDDIR (/etc/systemd/system), NGINX_LISTEN
 # (127.0.0.1:8000: the site's listen address), METRICS_ALLOW (who may read
-# /metrics: 127.0.0.0/8,::1).
+# /metrics; unset: the binary's METRICS_ALLOW).
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -29,4 +29,4 @@ uninstall:
 # RUN_DIR) changes to N workers without failing a request.
 resize:
 	@[ -n "$(WORKERS)" ] || { echo "make resize WORKERS=N" >&2; exit 2; }
-	deploy/stack.sh resize "$(WORKERS)"
+	deploy/local/stack.sh resize "$(WORKERS)"

@@ -12,7 +12,7 @@ CPPCHECK_FLAGS := --enable=warning,portability,performance --error-exitcode=1 \
 
 .PHONY: lint
 lint:
-	@deploy/install-deps.sh test
+	@deploy/deps/install-deps.sh test
 	@[ -n "$(LINT_SH)" ] || { echo "lint: no shell scripts found (git ls-files)" >&2; exit 1; }
 	shellcheck $(LINT_SH)
 	cppcheck $(CPPCHECK_FLAGS) $(LINT_C)

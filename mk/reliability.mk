@@ -20,8 +20,7 @@ FUZZ_OUT ?= $(BUILD)/fuzz/out
 FUZZ_NAMES := form json request
 FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 # clang checks the log helpers' vsnprintf as gcc does not: that is the only warning relaxed.
-FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(PQ_CFLAGS) -Wno-format-nonliteral -O1 -g -fno-omit-frame-pointer \
-	-fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral $(SAN_DEBUG_CFLAGS) -fsanitize=address,undefined
 FUZZ_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/fuzz/obj/%.o)
 
 .PHONY: fuzz fuzz-build fuzz-smoke

@@ -2,7 +2,7 @@
 # Renders the nginx configuration to stdout.
 #
 #   nginx/render.sh RUN_DIR LOG_DIR LISTEN UPSTREAMS [USER]
-#       the whole nginx.conf of an nginx of our own (deploy/stack.sh, the
+#       the whole nginx.conf of an nginx of our own (deploy/local/stack.sh, the
 #       nginx container): nginx.conf.template with the site inlined.
 #       RUN_DIR: pid file and temporary files; LOG_DIR: access.log and
 #       nginx-error.log; LISTEN: nginx's listen argument (127.0.0.1:8000);
@@ -15,8 +15,9 @@
 #       the site alone (site.conf.template), for the host's nginx:
 #       /etc/nginx/sites-available/sqlite-fcgi (make install).
 #
-# METRICS_ALLOW (environment; default 127.0.0.0/8,::1): who may read
-# /metrics, addresses and CIDRs, comma-separated.
+# METRICS_ALLOW (environment): who may read /metrics, addresses and CIDRs,
+# comma-separated; unset, the binary's default (SQLITE_FCGI config, SQLITE_FCGI
+# default: sqlite-fcgi on PATH), which owns it.
 set -eu
 
 usage() {
@@ -100,7 +101,12 @@ servers() {
 # The allow lines of /metrics from METRICS_ALLOW (addresses and CIDRs,
 # comma-separated; sqlite-fcgi config checks each), then deny all.
 metrics_allow() {
-	list=${METRICS_ALLOW:-127.0.0.0/8,::1}
+	list=${METRICS_ALLOW:-}
+	if [ -z "$list" ]; then
+		list=$("${SQLITE_FCGI:-sqlite-fcgi}" config 2>/dev/null | sed -n 's/^METRICS_ALLOW=//p')
+		[ -n "$list" ] ||
+			die "METRICS_ALLOW unset and '${SQLITE_FCGI:-sqlite-fcgi} config' did not give it: set METRICS_ALLOW"
+	fi
 	case $list in ,* | *, | *,,* | *[!0-9A-Fa-f.:/,]*)
 		die "METRICS_ALLOW='$list': IPv4 or IPv6 addresses or CIDRs, comma-separated" ;;
 	esac

@@ -142,7 +142,7 @@ const struct setting config_settings[] = {
 	  " (PostgreSQL through libpq, see docs/postgresql.md) or sqlite:///PATH (in place of"
 	  " DB_PATH); printed with its password masked" },
 	{ "METRICS_PATH", NULL, PATH, NULL, NULL, default_metrics_path,
-	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/workers.sh: SOCKET.metrics, or with FCGI_LISTEN DB_PATH" CONFIG_METRICS_SUFFIX "-ADDR-PORT, fresh for each pool)",
+	  "DB_PATH" CONFIG_METRICS_SUFFIX " (deploy/pool/workers.sh: SOCKET.metrics, or with FCGI_LISTEN DB_PATH" CONFIG_METRICS_SUFFIX "-ADDR-PORT, fresh for each pool)",
 	  AT(metrics_path), "the small file the workers share their counters through: created 0600, never through a symlink; a file of another user, or one others may read, is refused (the workers then serve without metrics)" },
 	/* Loopback only: a proxy or a port forwarding in 10/8 looks private too. */
 	{ "METRICS_ALLOW", NULL, ADDRESSES(64), "127.0.0.0/8,::1", NULL, NULL, NULL,
@@ -179,7 +179,7 @@ const struct setting config_settings[] = {
 	{ "MULTIWATCH_TIMEOUT_MS", NULL, RANGE(1, 3600000), "1000", NULL, NULL, NULL,
 	  AT(multiwatch_timeout_ms), "see MULTIWATCH_RETRIES; a worker that lived longer is always restarted" },
 	{ "POOL_TIMEOUT", NULL, RANGE(1, 86400), "30", NULL, NULL, NULL, AT(pool_timeout_s),
-	  "seconds deploy/workers.sh waits at most for a pool to come up or to drain" },
+	  "seconds deploy/pool/workers.sh waits at most for a pool to come up or to drain" },
 	{ "FCGI_LISTEN", NULL, ENDPOINTS(1, 1), "", NULL, NULL, NULL, AT(fcgi_listen),
 	  "the pool listens on this TCP address instead of the unix socket (docs/hosts.md)" },
 	{ "APP_UPSTREAMS", NULL, ENDPOINTS(0, 64), "", NULL, NULL, NULL, AT(app_upstreams),
@@ -251,7 +251,8 @@ static int parse_path(const char *name, const char *v, char *out,
 /*
  * One endpoint of a SETTING_ENDPOINTS list, entry[0..n): unix:/PATH or
  * /PATH (unless tcp_only), else HOST:PORT with PORT from 1 to 65535.
- * deploy/stack.sh and nginx/render.sh check the host part further.
+ * spawn-fcgi (the pool's address) and nginx/render.sh (the upstreams it
+ * writes) check the host part further.
  */
 static bool endpoint_ok(const char *entry, size_t n, bool tcp_only)
 {

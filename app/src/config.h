@@ -69,10 +69,10 @@ struct config {
 	long hash_cost;			/* 0: the method's default cost */
 	long workers;
 	long port;			/* nginx's; checked here, used by the scripts */
-	long multiwatch_retries;	/* deploy/workers.sh's */
+	long multiwatch_retries;	/* deploy/pool/workers.sh's */
 	long multiwatch_timeout_ms;
 	long pool_timeout_s;
-	/* Several app hosts (docs/hosts.md), for deploy/stack.sh and workers.sh. */
+	/* Several app hosts (docs/hosts.md), for deploy/local/stack.sh and workers.sh. */
 	char fcgi_listen[CONFIG_PATH_MAX];	/* empty: the unix socket */
 	char app_upstreams[CONFIG_PATH_MAX];	/* empty: this machine's pool */
 };

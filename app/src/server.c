@@ -250,7 +250,7 @@ int server_run(const struct config *cfg)
 		return 1;
 	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
 		log_warn("fd 0 is not a FastCGI listening socket: start the workers"
-			 " with spawn-fcgi (see deploy/workers.sh)");
+			 " with spawn-fcgi (see deploy/pool/workers.sh)");
 		return 1;
 	}
 	/*
@@ -259,7 +259,7 @@ int server_run(const struct config *cfg)
 	 * multiwatch would restart the worker at once, count each start as a
 	 * crash and soon stop restarting it, leaving no worker when the fault
 	 * is gone.  Settings are validated before the pool starts (main.c,
-	 * deploy/workers.sh); ensure_db() retries the open on each request.
+	 * deploy/pool/workers.sh); ensure_db() retries the open on each request.
 	 */
 	if (db_open(cfg, DB_OPEN_SERVE, &app.db, err, sizeof(err)) != DB_OK)
 		log_warn("database unavailable: %s", err);

@@ -47,7 +47,7 @@ case $PREFIX in *'|'*) echo "install: '|' not allowed in PREFIX" >&2; exit 2 ;; 
 
 render_unit() { sed "s|@PREFIX@|$PREFIX|g" "$ROOT/deploy/systemd/sqlite-fcgi@.service"; }
 render_site() {
-	"$ROOT/nginx/render.sh" --site /var/log/nginx/sqlite-fcgi.access.log "$NGINX_LISTEN" \
+	SQLITE_FCGI=$BINARY "$ROOT/nginx/render.sh" --site /var/log/nginx/sqlite-fcgi.access.log "$NGINX_LISTEN" \
 		/run/sqlite-fcgi/fcgi.sock
 }
 
@@ -87,7 +87,7 @@ do_install() {
 		"$DESTDIR/etc/default" "$DESTDIR/etc/nginx/sites-available"
 	install -m 0755 "$BINARY" "$DESTDIR$PREFIX/bin/sqlite-fcgi"
 	say "$DESTDIR$PREFIX/bin/sqlite-fcgi"
-	install -m 0755 "$ROOT/deploy/workers.sh" "$LIBDIR/workers.sh"
+	install -m 0755 "$ROOT/deploy/pool/workers.sh" "$LIBDIR/workers.sh"
 	say "$LIBDIR/workers.sh"
 	render_unit >"$UNIT.tmp.$$"
 	chmod 0644 "$UNIT.tmp.$$"

@@ -31,11 +31,11 @@ import time
 import pytest
 import requests
 
-from tests.harness import locust
+from bench.harness import locust
 from tests.harness.compose import Project, engine_for, say
-from tests.harness.ports import free_port
-from tests.harness.settings import without_settings
-from tests.harness.stack import ROOT
+from bench.harness.ports import free_port
+from bench.harness.settings import without_settings
+from bench.harness.stack import ROOT
 
 ENGINE = os.environ.get("COMPOSE_ENGINE", "docker")
 LOAD_USERS = os.environ.get("LOAD_USERS", "10")

@@ -9,7 +9,7 @@ with it.
 Docker: `docker compose` (the v2 plugin) where it exists, else `docker-compose`
 (1.29, the v1 command, which is what Debian 12 packages).  A dockerd started
 here gets SIGTERM at the end and the host's network is put back as it was
-(hostnet.py).  podman: podman-compose with the project's deploy/containers.conf.
+(hostnet.py).  podman: podman-compose with the project's deploy/containers/containers.conf.
 """
 
 import contextlib
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tests.harness import hostnet
-from tests.harness.stack import ROOT
+from bench.harness.stack import ROOT
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 # dockerd answers `docker info` about 1 s after it starts here; 60 s is the
@@ -125,10 +125,10 @@ def dockerd(log_path):
 
 
 def podman_env(tmp):
-    """The project's podman settings (deploy/containers.conf), with the
+    """The project's podman settings (deploy/containers/containers.conf), with the
     default ulimits lowered to the host's own hard limits where those are
     lower (a root without CAP_SYS_RESOURCE cannot raise them)."""
-    conf = (ROOT / "deploy" / "containers.conf").read_text()
+    conf = (ROOT / "deploy" / "containers" / "containers.conf").read_text()
     limits = Path("/proc/self/limits").read_text()
 
     def hard(name, cap):
@@ -155,7 +155,7 @@ def engine_for(name, tmp):
     elif name == "podman":
         if not (_answers(["podman", "--version"]) and _answers(["podman-compose", "version"])):
             raise RuntimeError("COMPOSE_ENGINE=podman needs podman and podman-compose "
-                               "(deploy/install-deps.sh compose)")
+                               "(deploy/deps/install-deps.sh compose)")
         # podman-compose 1.0 lets a .env beside the compose file win over the
         # environment, so it would override what the test sets.
         if (ROOT / ".env").exists():

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.harness.built import built
-from tests.harness.stack import ROOT
+from bench.harness.stack import ROOT
 
 INJECT = ROOT / "build" / "faults" / "inject.so"
 

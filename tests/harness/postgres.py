@@ -1,164 +1,19 @@
-"""A real PostgreSQL server for the tests: Debian's postgresql 15, started
-with initdb + pg_ctl in a temporary directory on a free loopback port, and
-stopped and removed at the end of the session.
-
-initdb refuses to run as root, so the server runs as the postgres user, in
-a directory that user owns.  Each test asks for a database of its own
-(`postgres_server.new_database()`), owned by a role with a password, and
-reaches it through the URL it is given, over TCP with that password, as a
-deployment would.
+"""The tests' PostgreSQL server: one for the whole session, a real one
+(bench/harness/postgres.py), stopped and removed after the last test.
 
     from tests.harness.postgres import postgres_server  # noqa: F401  (the fixture)
 """
 
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
-from itertools import count
-from pathlib import Path
-
 import pytest
 
-from tests.harness.ports import free_port
-
-BIN = Path("/usr/lib/postgresql/15/bin")
-ROLE = "sqlitefcgi"
-# Characters a URL must percent-encode, so that the tests see them handled.
-PASSWORD = "s3cret:p@ss/w0rd"
-PASSWORD_IN_URL = "s3cret%3Ap%40ss%2Fw0rd"
-
-
-def as_postgres(args, **kw):
-    """Runs args as the postgres user (initdb, pg_ctl and psql refuse root
-    or need the server's owner)."""
-    if os.geteuid() == 0:
-        args = ["runuser", "-u", "postgres", "--"] + list(args)
-    return subprocess.run(args, capture_output=True, text=True, **kw)
-
-
-class PostgresServer:
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="sqlite-fcgi-pg-"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.host = "127.0.0.1"
-        self._names = count(1)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-
-    def _check(self, result, what):
-        if result.returncode != 0:
-            raise RuntimeError(f"{what} failed:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def init(self):
-        # Local (socket) connections as postgres need no password; TCP ones
-        # need the role's password, as on a real host.
-        self._check(as_postgres([str(BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                                 "--auth-local=trust", "--auth-host=scram-sha-256",
-                                 "-E", "UTF8", "--locale=C.UTF-8"], timeout=120), "initdb")
-        return self
-
-    def start(self):
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses={self.host}"
-        self._check(as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "-o", opts,
-                                 "-l", str(self.dir / "server.log"), "-w", "-t", "60",
-                                 "start"], timeout=90), "pg_ctl start")
-
-    def stop(self, mode="fast"):
-        self._check(as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "-m", mode,
-                                 "-w", "-t", "60", "stop"], timeout=90), "pg_ctl stop")
-
-    def remove(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def psql(self, sql, db="postgres"):
-        """Runs sql as the superuser over the socket; the rows, as lists of strings."""
-        result = self._check(as_postgres(["psql", "-h", str(self.dir), "-p", str(self.port),
-                                          "-d", db, "-XAtq", "-v", "ON_ERROR_STOP=1",
-                                          "-F", "\t", "-c", sql], timeout=60), f"psql {sql!r}")
-        return [line.split("\t") for line in result.stdout.splitlines() if line]
-
-    def value(self, sql, db):
-        return self.psql(sql, db)[0][0]
-
-    def create_role(self):
-        self.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
-
-    def new_database(self):
-        """A fresh empty database owned by the role; its name."""
-        name = f"t{next(self._names)}"
-        self.psql(f"CREATE DATABASE {name} OWNER {ROLE}")
-        return name
-
-    def session(self, db):
-        """An open psql session as the superuser, to hold locks across steps."""
-        return PsqlSession(self, db)
-
-    def backends_waiting_on_lock(self, db):
-        """The pids of the workers' backends that wait for a lock in db."""
-        rows = self.psql("SELECT pid FROM pg_stat_activity WHERE datname = "
-                         f"'{db}' AND application_name = 'sqlite-fcgi' AND "
-                         "wait_event_type = 'Lock'")
-        return [int(r[0]) for r in rows]
-
-    def url(self, db, scheme="postgres"):
-        return (f"{scheme}://{ROLE}:{PASSWORD_IN_URL}@{self.host}:{self.port}/{db}")
-
-
-class PsqlSession:
-    """psql reading statements from a pipe: run() waits for each to finish,
-    send() does not (for a statement that blocks on a lock)."""
-
-    def __init__(self, server, db):
-        args = ["psql", "-h", str(server.dir), "-p", str(server.port), "-d", db,
-                "-XAtq", "-v", "ON_ERROR_STOP=1"]
-        if os.geteuid() == 0:
-            args = ["runuser", "-u", "postgres", "--"] + args
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
-        self._marks = count(1)
-
-    def send(self, sql):
-        self.proc.stdin.write(sql.rstrip().rstrip(";") + ";\n")
-        self.proc.stdin.flush()
-
-    def run(self, sql):
-        """Runs sql and returns its output lines once it has finished."""
-        mark = f"--done {next(self._marks)}--"
-        self.send(sql)
-        self.proc.stdin.write(f"\\echo {mark}\n")
-        self.proc.stdin.flush()
-        lines = []
-        for line in self.proc.stdout:
-            if line.rstrip("\n") == mark:
-                return lines
-            lines.append(line.rstrip("\n"))
-        raise RuntimeError(f"psql ended: {lines}")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+from bench.harness.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
 def postgres_server():
     """One PostgreSQL server for the whole session; stopped and removed after."""
-    server = PostgresServer().init()
-    server.start()
+    server = PostgresServer.launch()
     try:
-        server.create_role()
         yield server
     finally:
-        # A test may have left it stopped: stop only a running server.
-        if as_postgres([str(BIN / "pg_ctl"), "-D", str(server.data), "status"]).returncode == 0:
-            server.stop("immediate")
-        server.remove()
+        server.shutdown("immediate")

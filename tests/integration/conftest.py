@@ -1,7 +1,7 @@
 import pytest
 
 from tests.harness.postgres import postgres_server  # noqa: F401  (a fixture for every test)
-from tests.harness.stack import Stack
+from bench.harness.stack import Stack
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from tests.harness.settings import without_settings
-from tests.harness.stack import BINARY
+from bench.harness.settings import without_settings
+from bench.harness.stack import BINARY
 from tests.harness.userload import UserLoad
-from tests.harness.sqlite_files import users_in
+from bench.harness.sqlite_files import users_in
 
 SETTINGS = dict(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
 

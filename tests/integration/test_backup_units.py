@@ -12,7 +12,7 @@ import time
 import pytest
 
 from test_install import make
-from tests.harness.sqlite_files import users_in
+from bench.harness.sqlite_files import users_in
 from tests.harness.unitfile import unit_commands, unit_environment
 
 SERVICE = "etc/systemd/system/sqlite-fcgi-backup.service"

@@ -45,7 +45,7 @@ def snapshot(stack):
 
 @pytest.fixture(scope="module")
 def corpus_stack(tmp_path_factory):
-    from tests.harness.stack import Stack
+    from bench.harness.stack import Stack
     s = Stack(tmp_path_factory.mktemp("corpus"), WORKERS=2, HASH_METHOD="sha512crypt",
               HASH_COST=1000).start()
     s.first_pids = s.wait_for_workers(2)

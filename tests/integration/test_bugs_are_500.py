@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tests.harness import faults
-from tests.harness.sqlite_files import users_in
+from bench.harness.sqlite_files import users_in
 
 FAST_HASH = {"HASH_METHOD": "sha512crypt", "HASH_COST": 1000}
 

@@ -23,7 +23,7 @@ def kill_loop(stack, seconds, min_age=1.2):
     happened: each one counted once the pid is gone and multiwatch has a new
     worker in its place, not each one attempted.  Only a worker older than
     multiwatch's restart window (1 s) is picked, so that the kills never look
-    like a crash loop (deploy/workers.sh: -r 10 -t 1000)."""
+    like a crash loop (deploy/pool/workers.sh: -r 10 -t 1000)."""
     first_seen, kills = {}, 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:

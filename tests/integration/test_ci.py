@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.harness.stack import ROOT
+from bench.harness.stack import ROOT
 
 SKIPPING = """
 import pytest

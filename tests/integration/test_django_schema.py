@@ -9,9 +9,9 @@ import os
 import sqlite3
 import subprocess
 
-from tests.harness.postgres import PASSWORD, ROLE
-from tests.harness.stack import BINARY
-from tests.harness.settings import without_settings
+from bench.harness.postgres import PASSWORD, ROLE
+from bench.harness.stack import BINARY
+from bench.harness.settings import without_settings
 
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-django and python3-psycopg2
 

@@ -101,6 +101,32 @@ def test_every_path_in_the_code_map_exists():
     assert not missing, f"README's map of the code names missing paths: {missing}"
 
 
+def test_every_symbol_in_the_code_map_is_in_its_files():
+    """An array (`name[]`) or a struct (`struct name`) that a row of the map
+    names is defined in that row's files."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## The map of the code", 1)[1].split("\n## ", 1)[0]
+    missing, checked = [], 0
+    for line in section.splitlines():
+        cells = line.split(" | ")
+        if not line.startswith("| `") or len(cells) < 2:
+            continue
+        files = [f for p in re.findall(r"`([^`]+)`", cells[0]) for f in glob.glob(str(ROOT / p))]
+        source = "".join(Path(f).read_text() for f in files if Path(f).is_file())
+        for symbol in re.findall(r"`((?:struct )?[a-z_][a-z0-9_]*(?:\[\])?)`", cells[1]):
+            if symbol.endswith("[]"):
+                pattern = rf"\b{re.escape(symbol[:-2])}\[\]"
+            elif symbol.startswith("struct "):
+                pattern = rf"\b{symbol}\s*\{{"
+            else:
+                continue
+            checked += 1
+            if not re.search(pattern, source):
+                missing.append(f"{symbol} (in {cells[0].strip('| ')})")
+    assert checked >= 2, "no symbol of the map was checked"
+    assert not missing, f"README's map of the code names symbols its files lack: {missing}"
+
+
 def test_every_repository_path_quoted_exists():
     missing = []
     for doc in DOCS:

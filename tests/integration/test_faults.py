@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.harness import faults
-from tests.harness.sqlite_files import users_in
+from bench.harness.sqlite_files import users_in
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
 

@@ -4,7 +4,7 @@ whatever it finds in a few seconds, under ASan + UBSan + LeakSanitizer."""
 import re
 import subprocess
 
-from tests.harness.stack import ROOT
+from bench.harness.stack import ROOT
 
 
 def test_fuzz_smoke_finds_nothing():

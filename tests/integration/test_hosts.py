@@ -1,9 +1,9 @@
 """Several app hosts behind one nginx (docs/hosts.md).
 
 Two "hosts" on one machine: two worker pools started by
-`deploy/stack.sh start-pool`, listening on TCP at 127.0.0.2:P1 and
+`deploy/local/stack.sh start-pool`, listening on TCP at 127.0.0.2:P1 and
 127.0.0.3:P2 (FCGI_LISTEN), both writing to one database, behind one nginx
-on 127.0.0.1 started by `deploy/stack.sh start-proxy` (APP_UPSTREAMS).
+on 127.0.0.1 started by `deploy/local/stack.sh start-proxy` (APP_UPSTREAMS).
 Under locust load one host's pool is stopped, gracefully or with SIGKILL:
 the requests that fail are only those that were at that host (no more than
 the locust users, each of which has one request in flight at a time), every
@@ -23,9 +23,9 @@ from collections import Counter
 
 import pytest
 
-from tests.harness import locust
-from tests.harness.ports import free_port
-from tests.harness.stack import ROOT, Stack
+from bench.harness import locust
+from bench.harness.ports import free_port
+from bench.harness.stack import ROOT, Stack
 from tests.harness.waiting import wait_for
 from tests.harness.nginxconf import nginx_t
 

@@ -23,8 +23,8 @@ import requests
 from tests.harness.getload import GetLoad
 from tests.harness.inflight import HeldWriteLock, pending_signals, stopped_after
 from tests.harness.nginxconf import nginx_t
-from tests.harness.ports import free_port
-from tests.harness.stack import BINARY, ROOT
+from bench.harness.ports import free_port
+from bench.harness.stack import BINARY, ROOT
 from tests.harness.unitfile import seconds, service_environment, unit_commands, unit_settings
 from tests.harness.waiting import wait_for
 
@@ -64,7 +64,7 @@ def test_install_lays_out_the_files(staged):
         assert stat.S_IMODE(path.stat().st_mode) == mode, rel
     assert (dest / "usr/bin/sqlite-fcgi").read_bytes() == BINARY.read_bytes()
     assert (dest / "usr/lib/sqlite-fcgi/workers.sh").read_bytes() == \
-        (ROOT / "deploy/workers.sh").read_bytes()
+        (ROOT / "deploy/pool/workers.sh").read_bytes()
     assert "no system user created" in out
     unit = (dest / UNIT).read_text()
     assert "@PREFIX@" not in unit

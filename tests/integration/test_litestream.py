@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from tests.harness.built import built
-from tests.harness.settings import without_settings
-from tests.harness.stack import BINARY
+from bench.harness.settings import without_settings
+from bench.harness.stack import BINARY
 from tests.harness.unitfile import environment_file, service_environment, unit_settings
 from tests.harness.userload import UserLoad
-from tests.harness.sqlite_files import users_in
+from bench.harness.sqlite_files import users_in
 from tests.harness.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

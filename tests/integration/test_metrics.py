@@ -14,9 +14,9 @@ import pytest
 from tests.harness.inflight import HeldWriteLock
 from tests.harness.locks import holds_wal_snapshot
 from tests.harness.metrics import busy_count, created_200, scrape
-from tests.harness.ports import free_port
-from tests.harness.settings import without_settings
-from tests.harness.stack import BINARY, ROOT
+from bench.harness.ports import free_port
+from bench.harness.settings import without_settings
+from bench.harness.stack import BINARY, ROOT
 from tests.harness.waiting import wait_for
 
 
@@ -111,7 +111,7 @@ def test_busy_snapshot_is_counted_by_its_own_code(make_stack):
 
 
 def test_each_pool_counts_afresh_after_a_resize(make_stack):
-    """deploy/workers.sh gives each pool its own METRICS_PATH (SOCKET.metrics):
+    """deploy/pool/workers.sh gives each pool its own METRICS_PATH (SOCKET.metrics):
     after a resize, /metrics counts what the new pool served, from zero."""
     s = make_stack(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
     for _ in range(3):

@@ -1,11 +1,13 @@
 """nginx/render.sh writes paths as nginx reads them, whatever they hold: sed's
 special characters (&, \\, |), nginx's (space, ;, #, ") and quotes; nginx
 itself then reads the config and opens its logs at those exact paths."""
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench.harness.stack import BINARY
 from tests.harness.nginxconf import nginx_t
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +17,10 @@ AWKWARD = 'a&b\\c|d e;f#g"h{i}'
 
 
 def render(*args):
-    return subprocess.run([str(RENDER), *map(str, args)], capture_output=True, text=True)
+    """render.sh asks the binary for METRICS_ALLOW's default, as the stack does."""
+    env = dict(os.environ, SQLITE_FCGI=str(BINARY))
+    return subprocess.run([str(RENDER), *map(str, args)], capture_output=True, text=True,
+                          env=env)
 
 
 def nginx_quoted(path):

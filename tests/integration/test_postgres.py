@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from tests.harness.metrics import busy_count, scrape
-from tests.harness.ports import free_port
-from tests.harness.postgres import PASSWORD, PASSWORD_IN_URL
-from tests.harness.stack import BINARY, ROOT
+from bench.harness.ports import free_port
+from bench.harness.postgres import PASSWORD, PASSWORD_IN_URL
+from bench.harness.stack import BINARY, ROOT
 from tests.harness.waiting import wait_for
 
 CHEAP_HASH = {"HASH_METHOD": "sha512crypt", "HASH_COST": 1000}
@@ -273,7 +273,7 @@ def test_users_moved_from_sqlite_with_pgloader(postgres_server, pg_db, make_stac
     env = dict(os.environ, SQLITE_DB=str(sqlite_stack.db_path), PGPASSWORD=PASSWORD,
                PG_TARGET=f"postgresql://sqlitefcgi@127.0.0.1:{postgres_server.port}/{db}")
     out = subprocess.run(["pgloader", "--root-dir", str(tmp_path / "pgloader"),
-                          str(ROOT / "deploy" / "sqlite-to-postgresql.load")],
+                          str(ROOT / "deploy" / "postgresql" / "sqlite-to-postgresql.load")],
                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert pg_count(postgres_server, db) == (5, 5)

@@ -1,4 +1,4 @@
-"""Changing the worker count under load (deploy/stack.sh resize N): a new pool
+"""Changing the worker count under load (deploy/local/stack.sh resize N): a new pool
 on a socket of its own, the stable socket symlink switched to it, the old pool
 drained and stopped. Not one request may fail."""
 
@@ -13,7 +13,7 @@ from tests.harness.getload import GetLoad
 from tests.harness.inflight import HeldWriteLock, accept_queue, pending_signals, stopped_after
 from tests.harness.metrics import created_200, requests_total, scrape
 from tests.harness.waiting import wait_for
-from tests.harness.stack import STACK, Stack, reaped
+from bench.harness.stack import STACK, Stack, reaped
 
 LOAD_THREADS = 12
 

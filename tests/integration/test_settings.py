@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.harness.settings import setting_names
-from tests.harness.stack import BINARY, ROOT, Stack
+from bench.harness.settings import setting_names
+from bench.harness.stack import BINARY, ROOT, Stack
 
 
 def config(*args, env=None):
@@ -137,8 +137,8 @@ def test_a_bad_value_is_refused_by_name(name):
 def test_the_test_stack_clears_every_setting_of_the_shell(monkeypatch, tmp_path):
     """A developer's shell full of settings changes nothing a test runs: the
     stack's environment holds only what the test gave it."""
-    from tests.harness.settings import SCRIPT_SETTINGS
-    from tests.harness.stack import Stack
+    from bench.harness.settings import SCRIPT_SETTINGS
+    from bench.harness.stack import Stack
     for name in setting_names() + SCRIPT_SETTINGS:
         monkeypatch.setenv(name, "leaked-from-the-shell")
     s = Stack(tmp_path / "s", WORKERS=2)

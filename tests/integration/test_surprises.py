@@ -11,7 +11,7 @@ import time
 import requests
 
 from tests.harness.inflight import HeldWriteLock
-from tests.harness.stack import BINARY
+from bench.harness.stack import BINARY
 
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
 

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from tests.harness.sqlite_files import insert_users
+from bench.harness.sqlite_files import insert_users
 
 JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture(scope="module")
 def users_stack(tmp_path_factory):
-    from tests.harness.stack import Stack
+    from bench.harness.stack import Stack
     s = Stack(tmp_path_factory.mktemp("users"), WORKERS=2, HASH_METHOD="sha512crypt",
               HASH_COST=1000).start()
     for i in range(15):

@@ -10,7 +10,7 @@ import stat
 import pytest
 import requests
 
-from tests.harness.stack import BINARY
+from bench.harness.stack import BINARY
 
 REQUESTS = [
     ("get", "/create_user/", {}),

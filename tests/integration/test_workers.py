@@ -11,7 +11,7 @@ import pytest
 
 from tests.harness.inflight import HeldWriteLock, pending_signals, stopped_after
 from tests.harness.waiting import wait_for
-from tests.harness.stack import BINARY, Stack
+from bench.harness.stack import BINARY, Stack
 
 
 def listening_socket(pid):

@@ -9,7 +9,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from tests.harness.built import built
-from tests.harness.stack import BINARY, ROOT, Stack
+from bench.harness.stack import BINARY, ROOT, Stack
 from tests.harness.userload import UserLoad
 
 RECORDER = ROOT / "build" / "powerloss" / "recorder.so"

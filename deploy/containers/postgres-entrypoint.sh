@@ -1,5 +1,5 @@
 #!/bin/sh
-# Entry point of the PostgreSQL container (deploy/Dockerfile.postgres).
+# Entry point of the PostgreSQL container (deploy/containers/Dockerfile.postgres).
 #
 # First start (no cluster in the volume): initdb into a scratch directory,
 # then, on a server that listens on a private socket only, the application's

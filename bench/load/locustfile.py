@@ -1,6 +1,6 @@
 """Load for sqlite-fcgi: each simulated user creates users, back to back.
 
-    locust -f tests/load/locustfile.py --headless -u 10 -r 10 -t 10s \
+    locust -f bench/load/locustfile.py --headless -u 10 -r 10 -t 10s \
         --stop-timeout 60 --host http://127.0.0.1:8000/
 
 The task is the seed's, GET create_user/, asked again as soon as it is

@@ -1,8 +1,8 @@
-"""Runs a command (deploy/stack.sh start, ...) so that the processes it leaves
+"""Runs a command (deploy/local/stack.sh start, ...) so that the processes it leaves
 running in the background (nginx, the pool's multiwatch) are reaped as soon
 as they exit, and returns its exit status:
 
-    python3 tests/harness/reaper.py COMMAND [ARG ...]
+    python3 bench/harness/reaper.py COMMAND [ARG ...]
 
 stack.sh's daemons are re-parented to init when it exits (the pool on the
 unix socket at once: a command substitution's subshell starts it), and

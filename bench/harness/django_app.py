@@ -5,6 +5,7 @@ server's pids and its logs."""
 
 import os
 import re
+import runpy
 import signal
 import subprocess
 import time
@@ -13,11 +14,8 @@ from pathlib import Path
 
 import requests
 
-from tests.harness.ports import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-APP_DIR = ROOT / "bench" / "django"
-PYTHON = "/usr/bin/python3"  # Debian's, with python3-django and gunicorn
+from .paths import DJANGO_APP_DIR as APP_DIR, PYTHON
+from .ports import free_port
 
 START_TIMEOUT_S = 60  # migrate and three workers importing Django, on a busy machine
 # gunicorn's graceful_timeout is 30 s: a TERM lets the requests in flight finish.
@@ -113,6 +111,12 @@ class DjangoApp:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+
+    @staticmethod
+    def sizing():
+        """gunicorn's (workers, threads), as its configuration computes them."""
+        conf = runpy.run_path(str(APP_DIR / "gunicorn.conf.py"))
+        return conf["workers"], conf["threads"]
 
     def root_pids(self):
         """The gunicorn master (its workers are its children)."""

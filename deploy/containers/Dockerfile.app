@@ -1,6 +1,6 @@
 # The FastCGI worker pool: sqlite-fcgi under spawn-fcgi + multiwatch.
 # Built from the top of the repository (docker-compose.yml does this):
-#   docker build -f deploy/Dockerfile.app -t sqlite-fcgi-app .
+#   docker build -f deploy/containers/Dockerfile.app -t sqlite-fcgi-app .
 
 # --- build stage: compiler and headers, thrown away afterwards ----------
 FROM debian:bookworm-slim AS build
@@ -28,8 +28,8 @@ RUN groupadd --gid 10001 sqlite-fcgi \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/sqlite-fcgi \
  && install -d -o 10001 -g 10001 -m 0750 /run/sqlite-fcgi
 COPY --from=build /src/build/sqlite-fcgi /usr/local/bin/sqlite-fcgi
-COPY deploy/workers.sh /usr/local/lib/sqlite-fcgi/workers.sh
-COPY deploy/app-entrypoint.sh deploy/app-healthcheck.sh /usr/local/lib/sqlite-fcgi/
+COPY deploy/pool/workers.sh /usr/local/lib/sqlite-fcgi/workers.sh
+COPY deploy/containers/app-entrypoint.sh deploy/containers/app-healthcheck.sh /usr/local/lib/sqlite-fcgi/
 
 ENV DB_PATH=/var/lib/sqlite-fcgi/db.sqlite3 \
     SOCKET=/run/sqlite-fcgi/fcgi.sock \

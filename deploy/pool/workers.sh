@@ -27,62 +27,65 @@
 # listen on TCP instead, for nginx on another host; ADDR an IPv4 address,
 # [IPv6] or a name; no default address: a FastCGI port answers whoever
 # reaches it, so bind the app host's private address, never 0.0.0.0 on a
-# public network), SQLITE_FCGI (the binary, default
-# sqlite-fcgi on PATH), and the settings of README.md (DB_PATH, WORKERS, ...).
-# MULTIWATCH_RETRIES / MULTIWATCH_TIMEOUT_MS: a worker slot that dies more
-# than RETRIES times, each within TIMEOUT_MS of its start, is given up on
+# public network), SQLITE_FCGI (the binary; default: the one installed beside
+# this script, PREFIX/bin/sqlite-fcgi for PREFIX/lib/sqlite-fcgi/workers.sh,
+# else sqlite-fcgi on PATH), and the settings of README.md (DB_PATH, WORKERS,
+# ...). MULTIWATCH_RETRIES / MULTIWATCH_TIMEOUT_MS: a worker slot that dies
+# more than RETRIES times, each within TIMEOUT_MS of its start, is given up on
 # (a crash loop); a worker that lived longer is always restarted.
-# POOL_TIMEOUT: seconds activate and drain wait at most (30).
+# POOL_TIMEOUT: seconds activate, wait and drain wait at most. Every setting
+# is checked, and its default given, by the binary (sqlite-fcgi config).
 set -eu
-
-POOL_TIMEOUT=${POOL_TIMEOUT:-30}
 
 say() { echo "workers.sh: $*" >&2; }
 
-# Splits FCGI_LISTEN (ADDR:PORT, [IPv6]:PORT) into listen_addr and
-# listen_port; a malformed value stops here with a message naming it.
-parse_listen() {
-	v=$1
-	listen_port=${v##*:}
-	listen_addr=${v%:*}
+# The binary: SQLITE_FCGI, else the one installed beside this script (make
+# install and the app image put it in PREFIX/bin/, this script in
+# PREFIX/lib/sqlite-fcgi/), else sqlite-fcgi on PATH.
+if [ -z "${SQLITE_FCGI:-}" ]; then
+	SQLITE_FCGI=sqlite-fcgi
+	beside=$(dirname "$0")/../../bin/sqlite-fcgi
+	[ -x "$beside" ] && SQLITE_FCGI=$beside
+fi
+
+# Every setting checked (a bad one stops here, naming the variable) and
+# resolved (WORKERS: WORKERS, WEB_CONCURRENCY or CPUs + 1) by the binary.
+settings=$("$SQLITE_FCGI" config)
+setting() { printf '%s\n' "$settings" | sed -n "/^\$/q;s/^$1=//p"; }
+POOL_TIMEOUT=$(setting POOL_TIMEOUT)
+
+# poll CHECK [ARG...]: runs CHECK every 0.1 s until it succeeds; 1 once
+# POOL_TIMEOUT seconds have passed.
+poll() {
+	i=0
+	until "$@"; do
+		[ "$i" -lt $((POOL_TIMEOUT * 10)) ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# Splits ADDR:PORT (FCGI_LISTEN, which the binary has checked; [IPv6]:PORT)
+# into listen_addr and listen_port.
+split_listen() {
+	listen_port=${1##*:}
+	listen_addr=${1%:*}
 	case $listen_addr in \[*\]) listen_addr=${listen_addr#\[}; listen_addr=${listen_addr%\]} ;; esac
-	case $v in *:*) ;; *) listen_port= ;; esac
-	case $listen_port in '' | *[!0-9]*) listen_port= ;; esac
-	if [ -z "$listen_addr" ] || [ -z "$listen_port" ] || [ "${#listen_port}" -gt 5 ] ||
-		[ "$listen_port" -lt 1 ] || [ "$listen_port" -gt 65535 ]; then
-		say "FCGI_LISTEN='$v': must be ADDR:PORT (127.0.0.2:9000, [::1]:9000), port 1-65535"
-		exit 2
-	fi
-	case $listen_addr in *[!0-9A-Za-z.:-]*)
-		say "FCGI_LISTEN='$v': the address may hold letters, digits, '.', '-' and ':' only"
-		exit 2 ;;
-	esac
 }
 
 start_pool() {
-	listen=${FCGI_LISTEN:-}
+	listen=$(setting FCGI_LISTEN)
 	if [ -n "$listen" ]; then
-		parse_listen "$listen"
+		split_listen "$listen"
 		set -- -a "$listen_addr" -p "$listen_port"
-		metrics_default=
+		# A TCP pool's counters go beside the database (DB_PATH as resolved,
+		# sqlite:/// included), in the service's own directory: never in a
+		# shared one such as /tmp, where another user could plant the name.
+		metrics_default=$(setting DB_PATH)-metrics-$listen_addr-$listen_port
 	else
 		: "${SOCKET:?SOCKET must name the FastCGI socket to create (or FCGI_LISTEN an ADDR:PORT)}"
 		set -- -s "$SOCKET" -M 0660
 		metrics_default=$SOCKET.metrics
-	fi
-	SQLITE_FCGI=${SQLITE_FCGI:-sqlite-fcgi}
-	MULTIWATCH_RETRIES=${MULTIWATCH_RETRIES:-10}
-	MULTIWATCH_TIMEOUT_MS=${MULTIWATCH_TIMEOUT_MS:-1000}
-
-	# Validates every setting (a bad one stops here, naming the variable) and
-	# resolves the worker count (WORKERS, WEB_CONCURRENCY or CPUs + 1).
-	settings=$("$SQLITE_FCGI" config)
-	workers=$(printf '%s\n' "$settings" | sed -n 's/^WORKERS=//p')
-	# A TCP pool's counters go beside the database (DB_PATH as resolved,
-	# sqlite:/// included), in the service's own directory: never in a
-	# shared one such as /tmp, where another user could plant the name.
-	if [ -z "$metrics_default" ]; then
-		metrics_default=$(printf '%s\n' "$settings" | sed -n 's/^DB_PATH=//p')-metrics-$listen_addr-$listen_port
 	fi
 
 	"$SQLITE_FCGI" migrate
@@ -94,8 +97,8 @@ start_pool() {
 	export METRICS_PATH
 
 	# spawn-fcgi execs without a PATH search: give it the full path.
-	exec spawn-fcgi -n "$@" -- \
-		"$(command -v multiwatch)" -f "$workers" -r "$MULTIWATCH_RETRIES" -t "$MULTIWATCH_TIMEOUT_MS" -- \
+	exec spawn-fcgi -n "$@" -- "$(command -v multiwatch)" -f "$(setting WORKERS)" \
+		-r "$(setting MULTIWATCH_RETRIES)" -t "$(setting MULTIWATCH_TIMEOUT_MS)" -- \
 		"$SQLITE_FCGI" serve
 }
 
@@ -105,16 +108,20 @@ listening() {
 	case $1 in
 	/*) [ -S "$1" ] ;;
 	*)
-		parse_listen "$1"
+		split_listen "$1"
 		ss -Hltn 2>/dev/null | awk -v a="$listen_addr:$listen_port" \
 			-v b="[$listen_addr]:$listen_port" '$4 == a || $4 == b { found = 1 } END { exit !found }' ;;
 	esac
 }
 
 # Up when the socket listens and the pool has its workers, the same ones for
-# three looks in a row (not a crash loop).
+# three looks in a row (not a crash loop); exits 1 when multiwatch is gone.
 pool_up() {
 	sock=$1 pid=$2 count=$3
+	if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+		say "the pool on $sock exited before it was up"
+		exit 1
+	fi
 	listening "$sock" || return 1
 	[ -n "$pid" ] || return 0
 	kids=$(pgrep -P "$pid" 2>/dev/null | sort | tr '\n' ' ' || true)
@@ -123,7 +130,7 @@ pool_up() {
 		seen=0
 		return 1
 	fi
-	[ "$kids" = "${last_kids:-}" ] && seen=$((seen + 1)) || seen=1
+	[ "$kids" = "$last_kids" ] && seen=$((seen + 1)) || seen=1
 	last_kids=$kids
 	[ "$seen" -ge 3 ]
 }
@@ -131,20 +138,10 @@ pool_up() {
 # Waits until the pool on $1 (a socket path or ADDR:PORT) of multiwatch $2
 # is up with $3 workers (or at least one); exits 1 when it is not.
 wait_up() {
-	sock=$1 pid=$2 count=$3
-	seen=0 last_kids='' i=0
-	until pool_up "$sock" "$pid" "$count"; do
-		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-			say "the pool on $sock exited before it was up"
-			exit 1
-		fi
-		if [ $i -ge $((POOL_TIMEOUT * 10)) ]; then
-			say "the pool on $sock is not up after ${POOL_TIMEOUT}s"
-			exit 1
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
+	seen=0 last_kids=''
+	poll pool_up "$1" "$2" "$3" && return 0
+	say "the pool on $1 is not up after ${POOL_TIMEOUT}s"
+	exit 1
 }
 
 activate() {
@@ -168,6 +165,19 @@ queued() {
 	ss -xlH 2>/dev/null | awk -v p="$1" '$5 == p { print $3; exit }'
 }
 
+# Nothing queued on socket $1 three looks in a row: a connect() that found
+# the socket through the old link just before the switch is queued by the
+# time we look.
+drained() {
+	q=$(queued "$1")
+	if [ -z "$q" ] || [ "$q" -eq 0 ]; then
+		empty=$((empty + 1))
+	else
+		empty=0
+	fi
+	[ "$empty" -ge 3 ]
+}
+
 drain() {
 	if [ $# -lt 1 ] || [ $# -gt 2 ]; then
 		say "usage: workers.sh drain SOCKET [LINK]"
@@ -182,23 +192,9 @@ drain() {
 		sleep 2
 		return 0
 	fi
-	# A connect() that found the socket through the old link just before
-	# the switch is queued by the time we look; empty three looks in a row.
-	empty=0 i=0
-	while [ $empty -lt 3 ]; do
-		q=$(queued "$sock")
-		if [ -z "$q" ] || [ "$q" -eq 0 ]; then
-			empty=$((empty + 1))
-		else
-			empty=0
-		fi
-		if [ $i -ge $((POOL_TIMEOUT * 10)) ]; then
-			say "$q connections still queued on $sock after ${POOL_TIMEOUT}s: stopping anyway"
-			return 0
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
+	empty=0
+	poll drained "$sock" ||
+		say "$q connections still queued on $sock after ${POOL_TIMEOUT}s: stopping anyway"
 }
 
 case ${1:-} in

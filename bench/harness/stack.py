@@ -1,5 +1,5 @@
 """The real stack (nginx + spawn-fcgi + multiwatch + sqlite-fcgi workers),
-started by deploy/stack.sh on a free loopback port in a temporary directory."""
+started by deploy/local/stack.sh on a free loopback port in a temporary directory."""
 
 import os
 import sqlite3
@@ -10,14 +10,13 @@ from pathlib import Path
 
 import requests
 
-from tests.harness.ports import free_port
-from tests.harness.settings import without_settings
+from .paths import BINARY, ROOT, STACK
+from .ports import free_port
+from .settings import without_settings
+from .sqlite_files import user_count
 
-ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "stack.sh"
-BINARY = ROOT / "build" / "sqlite-fcgi"
 # Adopts and reaps the processes stack.sh leaves running (see reaper.py).
-REAPER = ROOT / "tests" / "harness" / "reaper.py"
+REAPER = Path(__file__).resolve().parent / "reaper.py"
 
 
 def reaped(command):
@@ -32,7 +31,8 @@ class Stack:
     def __init__(self, run_dir, **settings):
         self.run_dir = Path(run_dir)
         self.port = free_port()
-        self.db_path = self.run_dir / "db.sqlite3"
+        self.db_path = Path(settings.get("DB_PATH", self.run_dir / "db.sqlite3"))
+        self.access_log_path = self.run_dir / "access.log"
         # Settings of the developer's shell must not leak into a test.
         self.env = without_settings(os.environ)
         self.env.update({
@@ -49,7 +49,7 @@ class Stack:
     def start(self):
         result = self.run_script("start")
         if result.returncode != 0:
-            raise RuntimeError(f"stack start failed:\n{result.stderr}")
+            raise RuntimeError(f"stack start failed: {result.stderr.strip()}")
         return self
 
     def stop(self):
@@ -73,10 +73,20 @@ class Stack:
             con.close()
 
     def user_count(self):
-        return self.query("SELECT COUNT(*) FROM auth_user")[0][0]
+        return user_count(self.db_path)
+
+    def config(self):
+        """What `sqlite-fcgi config` prints in this stack's environment (the
+        settings the workers resolve, and the statements they run)."""
+        return subprocess.run([self.env["SQLITE_FCGI"], "config"], env=self.env,
+                              capture_output=True, text=True, timeout=30)
 
     def pid(self, name):
         return int((self.run_dir / f"{name}.pid").read_text())
+
+    def root_pids(self):
+        """nginx's master and the pool's multiwatch (the workers are its children)."""
+        return [self.pid("nginx"), self.pid("workers")]
 
     def worker_pids(self):
         """The sqlite-fcgi processes multiwatch keeps."""
@@ -98,7 +108,7 @@ class Stack:
         write(2), but a read beside it can see part of it (one CI run read
         "127.0.0.1 [26/Nov/2026:05:01:54 +0"): a last line without its
         newline is left for the next read."""
-        path = self.run_dir / "access.log"
+        path = self.access_log_path
         if not path.exists():
             return []
         text = path.read_text(errors="replace")

@@ -1,13 +1,12 @@
 """locust's results, from the CSV files of `locust --csv PREFIX` with
-tests/load/locustfile.py (which writes PREFIX_final_stats.csv and
+bench/load/locustfile.py (which writes PREFIX_final_stats.csv and
 PREFIX_final_failures.csv once the requests in flight have finished)."""
 
 import csv
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-LOCUSTFILE = Path(__file__).resolve().parents[1] / "load" / "locustfile.py"
+from .paths import LOCUSTFILE
 
 
 @dataclass

@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages sqlite-fcgi needs, skipping those that
 # are already installed, so that it is quick to run before every build.
 #
-#   deploy/install-deps.sh [build] [run] [test] [bench] [reliability] [compose] [compare]
+#   deploy/deps/install-deps.sh [build] [run] [test] [bench] [reliability] [compose] [compare]
 #   (default: build run test bench reliability compare; compose is asked for by
 #   make test-compose)
 set -eu
