@@ -108,10 +108,11 @@ def test_migrate_is_idempotent_and_safe_run_at_once(postgres_server, pg_db):
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
-        assert "schema version 1" in err
+        assert "schema version 2" in err
         assert_no_secret(err)
     assert sqlite_fcgi("migrate", DATABASE_URL=url).returncode == 0
-    assert postgres_server.psql("SELECT version FROM sqlitefcgi_schema_version", db) == [["1"]]
+    assert postgres_server.psql("SELECT version FROM sqlitefcgi_schema_version ORDER BY 1",
+                                db) == [["1"], ["2"]]
     cols = postgres_server.psql(
         "SELECT column_name, data_type, is_nullable, coalesce(identity_generation, '')"
         " FROM information_schema.columns WHERE table_name = 'auth_user'"
