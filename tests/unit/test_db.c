@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "db_sqlite_conn.h"
+#include "rows.h"
 
 
 /* Opens a database with env's settings and checks what SQLite reports. */
@@ -531,6 +532,7 @@ static void sqlite_autocommit_writes_go_through_the_busy_handler(void **state)
  */
 static void matrix_reads_take_no_write_lock(void **state)
 {
+	struct rows_done done;
 	struct config cfg;
 	struct holder h;
 	struct db *db;
@@ -545,6 +547,9 @@ static void matrix_reads_take_no_write_lock(void **state)
 	assert_int_equal(db_begin_as(db, DB_BEGIN_READ), DB_OK);
 	assert_int_equal(db_rows_read(db, &n), DB_OK);
 	assert_int_equal(db_commit(db), DB_OK);
+	/* The endpoints' own runs: read/ and read_transaction/. */
+	assert_int_equal(rows_run(db, &rows_read, NULL, &done), DB_OK);
+	assert_int_equal(rows_run(db, &rows_read_transaction, NULL, &done), DB_OK);
 	assert_false(writelock_free());	/* the holder's, still */
 	release_and_reap(&h);
 	db_close(db);
