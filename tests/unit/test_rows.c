@@ -1,7 +1,6 @@
 #include "dbtest.h"
 
 #include <math.h>
-#include <sqlite3.h>
 
 #include "rows.h"
 #include "rows_input.h"
@@ -142,17 +141,7 @@ static void the_largest_form_fits(void **state)
 
 static long long count_rows(void)
 {
-	sqlite3 *raw;
-	sqlite3_stmt *st;
-	long long n;
-
-	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT COUNT(*) FROM basic_model_row", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(raw);
-	return n;
+	return dbtest_query_int(&t, "SELECT COUNT(*) FROM basic_model_row");
 }
 
 /* Each shape reads and writes what upstream's view does, in its order. */

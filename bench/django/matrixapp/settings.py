@@ -12,12 +12,12 @@ environment variables choose what is measured:
                             "workaround": WAL, synchronous=NORMAL and BEGIN
                             EXCLUSIVE (sqlite_workaround/base.py)
 
-What differs from upstream, and why: DEBUG is off (DEBUG keeps every query
-and renders an HTML page for each 500, which would cost the failures more
-than the error), so LOGGING sends django.request's errors to stderr, as
-DEBUG's console handler would: gunicorn's error log then holds Django's own
-"Internal Server Error" lines and tracebacks; no admin, static files or
-templates (nothing here serves them).
+What differs from upstream, and why (shared_settings.py): DEBUG is off
+(DEBUG keeps every query and renders an HTML page for each 500, which would
+cost the failures more than the error), so django.request's errors go to
+stderr, as DEBUG's console handler would send them: gunicorn's error log
+then holds Django's own "Internal Server Error" lines and tracebacks; no
+admin, static files or templates (nothing here serves them).
 """
 
 import os
@@ -50,10 +50,9 @@ def _sqlite(path):
 _url = os.environ.get("COMPARE_DATABASE_URL")
 DATABASES = {"default": _postgres(_url) if _url else _sqlite(os.environ.get("COMPARE_DB_PATH"))}
 
-# A throwaway key: the app serves loopback only, for a measurement.
-SECRET_KEY = "compare-only-not-a-secret"
-DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# DEBUG off, loopback hosts, a throwaway key, django.request's errors on stderr.
+from shared_settings import (  # noqa: E402,F401  (Django reads them from here)
+    ALLOWED_HOSTS, DEBUG, LOGGING, SECRET_KEY, TIME_ZONE, USE_TZ)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -74,14 +73,4 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "matrixapp.urls"
 WSGI_APPLICATION = "matrixapp.wsgi.application"
-USE_TZ = True
-TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR",
-                                   "propagate": False}},
-}
