@@ -12,12 +12,14 @@
 #   json     JSON bodies: input_parse_json + input_validate
 #   request  request parameters and query strings: http_request_init,
 #            http_media_type, percent-decoding
+#   rows     the matrix's form bodies: rows_input_parse_form +
+#            rows_input_validate (floats as Python's float() reads them)
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_OUT ?= $(BUILD)/fuzz/out
-FUZZ_NAMES := form json request
+FUZZ_NAMES := form json request rows
 FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 # clang checks the log helpers' vsnprintf as gcc does not: that is the only warning relaxed.
 FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral $(SAN_DEBUG_CFLAGS) -fsanitize=address,undefined

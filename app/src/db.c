@@ -67,7 +67,12 @@ enum db_result db_describe(struct db *db, char *out, size_t outlen)
 
 enum db_result db_begin(struct db *db)
 {
-	return db->ops->begin(db);
+	return db->ops->begin_as(db, DB_BEGIN_CONFIGURED);
+}
+
+enum db_result db_begin_as(struct db *db, enum db_begin how)
+{
+	return db->ops->begin_as(db, how);
 }
 
 enum db_result db_commit(struct db *db)
@@ -100,6 +105,16 @@ enum db_result db_users_page(struct db *db, long long before_id, int limit,
 			     struct db_user_row *rows, int *nrows, long long *count)
 {
 	return db->ops->users_page(db, before_id, limit, rows, nrows, count);
+}
+
+enum db_result db_rows_read(struct db *db, int *nread)
+{
+	return db->ops->rows_read(db, nread);
+}
+
+enum db_result db_row_insert(struct db *db, const struct db_row *row, long long *id)
+{
+	return db->ops->row_insert(db, row, id);
 }
 
 enum db_result db_ping(struct db *db)

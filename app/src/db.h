@@ -29,7 +29,7 @@ enum db_result {
 	DB_ERR		/* any other failure: I/O, full disk, corrupt file, bug */
 };
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 struct db;
 
@@ -88,6 +88,19 @@ enum db_result db_describe(struct db *db, char *out, size_t outlen);
 
 /* Starts the write transaction (deferred or immediate, as configured). */
 enum db_result db_begin(struct db *db);
+
+enum db_begin {
+	DB_BEGIN_CONFIGURED,	/* as SQLITE_TXN says: db_begin */
+	DB_BEGIN_READ,		/* a transaction that only reads: DEFERRED, and
+				   never the lock file (it takes no write lock) */
+	DB_BEGIN_IMMEDIATE	/* IMMEDIATE whatever SQLITE_TXN says, queueing on
+				   the lock file when there is one */
+};
+/*
+ * Starts a transaction as how says (SQLite; PostgreSQL begins each one the
+ * same way, READ COMMITTED, as Django does).
+ */
+enum db_result db_begin_as(struct db *db, enum db_begin how);
 enum db_result db_commit(struct db *db);
 /* Rolls back the open transaction, if any; safe to call after any failure. */
 void db_rollback(struct db *db);
@@ -130,6 +143,30 @@ struct db_user_row {
  */
 enum db_result db_users_page(struct db *db, long long before_id, int limit,
 			     struct db_user_row *rows, int *nrows, long long *count);
+
+/*
+ * Upstream's endpoint matrix (rows.h, docs/matrix.md): a row of Django's
+ * basic_model_row.  The texts are NUL-terminated UTF-8 without NUL; the
+ * floats are finite.
+ */
+struct db_row {
+	const char *name, *campaign, *voice, *recognize, *growth, *yard, *discussion;
+	double inside, side;
+};
+/* The matrix reads Row.objects.all()[:DB_ROWS_READ], whole rows. */
+#define DB_ROWS_READ 10
+
+/*
+ * Reads up to DB_ROWS_READ whole rows in the open transaction or, outside
+ * one, in a statement of its own (never taking the write lock).
+ */
+enum db_result db_rows_read(struct db *db, int *nread);
+/*
+ * Inserts row; *id gets its id.  Outside a transaction the INSERT is one
+ * of its own and, like a BEGIN IMMEDIATE, first waits for the lock file
+ * when there is one (SQLite, WRITE_LOCK_WAIT=flock).
+ */
+enum db_result db_row_insert(struct db *db, const struct db_row *row, long long *id);
 
 /* The connection answers, and (SQLite) its file is still at DB_PATH. */
 enum db_result db_ping(struct db *db);

@@ -19,7 +19,7 @@ struct db_ops {
 	enum db_result (*migrate)(struct db *db, char *err, size_t errlen);
 	void (*print_plan)(const struct config *cfg, FILE *out);
 	enum db_result (*describe)(struct db *db, char *out, size_t outlen);
-	enum db_result (*begin)(struct db *db);
+	enum db_result (*begin_as)(struct db *db, enum db_begin how);
 	enum db_result (*commit)(struct db *db);
 	void (*rollback)(struct db *db);
 	enum db_result (*users_read_recent)(struct db *db, int *nread);
@@ -29,6 +29,9 @@ struct db_ops {
 	enum db_result (*users_page)(struct db *db, long long before_id, int limit,
 				     struct db_user_row *rows, int *nrows,
 				     long long *count);
+	enum db_result (*rows_read)(struct db *db, int *nread);
+	enum db_result (*row_insert)(struct db *db, const struct db_row *row,
+				     long long *id);
 	enum db_result (*ping)(struct db *db);
 	enum db_reopen (*needs_reopen)(const struct db *db);
 	/* NULL when the engine never refuses to serve. */

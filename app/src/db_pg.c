@@ -44,6 +44,15 @@ const struct pg_stmt_def pg_stmts[PG_NSTMT] = {
 	[PG_PAGE] = { "sqlitefcgi_page",
 		"SELECT id, username, date_joined::text FROM auth_user"
 		" WHERE id <= $1::bigint ORDER BY id DESC LIMIT $2::integer", 2 },
+	/* The matrix: Row.objects.all()[:DB_ROWS_READ], whole rows. */
+	[PG_ROWS_READ] = { "sqlitefcgi_rows_read",
+		"SELECT id, name, campaign, voice, recognize, inside, growth, side,"
+		" yard, discussion FROM basic_model_row LIMIT " DB_STR(DB_ROWS_READ), 0 },
+	/* The texts are $1-$7, the floats $8 and $9: see pg_row_insert(). */
+	[PG_ROW_INSERT] = { "sqlitefcgi_row_insert",
+		"INSERT INTO basic_model_row (name, campaign, voice, recognize, inside,"
+		" growth, side, yard, discussion) VALUES ($1, $2, $3, $4, $8, $5, $9,"
+		" $6, $7) RETURNING id", 9 },
 };
 
 /* The constraint Django's migration names for the unique username. */
@@ -190,8 +199,10 @@ static enum db_result exec_reconnecting(struct db_pg *p, const char *sql,
 	return pg_check(p, PQexec(p->conn, sql), want);
 }
 
-static enum db_result pg_begin(struct db *db)
+/* READ COMMITTED whatever how says: no PostgreSQL transaction upgrades a lock. */
+static enum db_result pg_begin_as(struct db *db, enum db_begin how)
 {
+	(void)how;
 	return exec_reconnecting(pg(db), "BEGIN", PGRES_COMMAND_OK);
 }
 
@@ -239,16 +250,21 @@ static void pg_rollback(struct db *db)
 	pg_rollback_tx(pg(db));
 }
 
-static enum db_result pg_users_read_recent(struct db *db, int *nread)
+/* Runs the prepared query st, which takes no parameter; *nread gets its number of rows. */
+static enum db_result read_all(struct db_pg *p, enum pg_stmt st, int *nread)
 {
-	struct db_pg *p = pg(db);
-	PGresult *res = run_prepared(p, PG_RECENT, NULL);
+	PGresult *res = run_prepared(p, st, NULL);
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_fail(p, res);
 	*nread = PQntuples(res);
 	PQclear(res);
 	return DB_OK;
+}
+
+static enum db_result pg_users_read_recent(struct db *db, int *nread)
+{
+	return read_all(pg(db), PG_RECENT, nread);
 }
 
 static enum db_result pg_user_insert(struct db *db, const char *username,
@@ -343,6 +359,38 @@ static enum db_result pg_users_page(struct db *db, long long before_id, int limi
 	return DB_OK;
 }
 
+/* The matrix's operations (rows.c). */
+
+static enum db_result pg_rows_read(struct db *db, int *nread)
+{
+	return read_all(pg(db), PG_ROWS_READ, nread);
+}
+
+static enum db_result pg_row_insert(struct db *db, const struct db_row *row,
+				    long long *id)
+{
+	struct db_pg *p = pg(db);
+	/* %.17g: every double, read back by PostgreSQL as the same double. */
+	char inside[32], side[32];
+	const char *params[9] = { row->name, row->campaign, row->voice, row->recognize,
+				  row->growth, row->yard, row->discussion, inside, side };
+	PGresult *res;
+
+	snprintf(inside, sizeof(inside), "%.17g", row->inside);
+	snprintf(side, sizeof(side), "%.17g", row->side);
+	res = run_prepared(p, PG_ROW_INSERT, params);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pg_fail(p, res);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		record(p, DB_ERR, "XX000", "INSERT ... RETURNING id returned no row");
+		return DB_ERR;
+	}
+	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return DB_OK;
+}
+
 static enum db_result pg_ping(struct db *db)
 {
 	return exec_reconnecting(pg(db), "SELECT 1", PGRES_TUPLES_OK) == DB_OK ? DB_OK : DB_ERR;
@@ -388,13 +436,15 @@ const struct db_ops db_pg_ops = {
 	.migrate = pg_migrate,
 	.print_plan = pg_print_plan,
 	.describe = pg_describe,
-	.begin = pg_begin,
+	.begin_as = pg_begin_as,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.users_read_recent = pg_users_read_recent,
 	.user_insert = pg_user_insert,
 	.user_count = pg_user_count,
 	.users_page = pg_users_page,
+	.rows_read = pg_rows_read,
+	.row_insert = pg_row_insert,
 	.ping = pg_ping,
 	.needs_reopen = pg_needs_reopen,
 };

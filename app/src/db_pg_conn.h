@@ -12,7 +12,11 @@
  */
 
 /* The statements a worker prepares once per connection (PQprepare). */
-enum pg_stmt { PG_RECENT, PG_INSERT, PG_COUNT, PG_PAGE, PG_NSTMT };
+enum pg_stmt {
+	PG_RECENT, PG_INSERT, PG_COUNT, PG_PAGE,
+	PG_ROWS_READ, PG_ROW_INSERT,	/* the matrix */
+	PG_NSTMT
+};
 
 struct pg_stmt_def {
 	const char *name;

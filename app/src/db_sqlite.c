@@ -38,6 +38,15 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	 */
 	[ST_PAGE] = "SELECT id, username, date_joined FROM auth_user"
 		    " WHERE id <= ?1 ORDER BY id DESC LIMIT ?2",
+	/* The matrix: Row.objects.all()[:DB_ROWS_READ], whole rows. */
+	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[ST_ROWS_READ] = "SELECT id, name, campaign, voice, recognize, inside, growth,"
+			 " side, yard, discussion FROM basic_model_row"
+			 " LIMIT " DB_STR(DB_ROWS_READ),
+	/* The texts are ?1-?7, the floats ?8 and ?9: see bind_row(). */
+	[ST_ROW_INSERT] = "INSERT INTO basic_model_row (name, campaign, voice,"
+			  " recognize, inside, growth, side, yard, discussion)"
+			  " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?9, ?6, ?7)",
 };
 
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
@@ -118,7 +127,7 @@ static enum db_result acquire_writelock(struct db_sqlite *s)
  * SQLite's busy handler: the handler gets only what is left of the busy
  * timeout, so that SQLITE_BUSY_TIMEOUT_MS bounds the whole wait.
  */
-static enum db_result begin_after_writelock(struct db_sqlite *s)
+static enum db_result step_after_writelock(struct db_sqlite *s, sqlite3_stmt *st)
 {
 	uint64_t start = monotonic_ns();
 	enum db_result res;
@@ -128,24 +137,46 @@ static enum db_result begin_after_writelock(struct db_sqlite *s)
 		return res;
 	left = s->busy_timeout_ms - (long)((monotonic_ns() - start) / 1000000u);
 	sq_set_busy_timeout(s->conn, left > 0 ? (int)left : 0);
-	res = sq_step_done(s, s->stmt[ST_BEGIN]);
+	res = sq_step_done(s, st);
 	sq_set_busy_timeout(s->conn, s->busy_timeout_ms);
 	return res;
 }
 
-static enum db_result sq_begin(struct db *db)
+/*
+ * Runs st, which takes SQLite's write lock (a BEGIN IMMEDIATE, or a write
+ * in autocommit), after the lock file when there is one; the lock file is
+ * let go again unless st left a transaction open.
+ */
+static enum db_result step_writing(struct db_sqlite *s, sqlite3_stmt *st)
 {
-	struct db_sqlite *s = sq(db);
 	enum db_result res = sq_file_check(s);
 
 	if (res != DB_OK)
 		return res;
 	if (s->wl != NULL)
-		res = begin_after_writelock(s);
+		res = step_after_writelock(s, st);
 	else
-		res = sq_step_done(s, s->stmt[ST_BEGIN]);
+		res = sq_step_done(s, st);
 	release_writelock_if_done(s);
 	return res;
+}
+
+static enum db_result sq_begin_as(struct db *db, enum db_begin how)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res;
+
+	switch (how) {
+	case DB_BEGIN_READ:
+		res = sq_file_check(s);
+		return res != DB_OK ? res : sq_step_done(s, s->stmt[ST_READ_BEGIN]);
+	case DB_BEGIN_IMMEDIATE:
+		return step_writing(s, s->stmt[ST_BEGIN_IMMEDIATE]);
+	case DB_BEGIN_CONFIGURED:
+		break;
+	}
+	/* BEGIN DEFERRED takes no write lock, but no lock file is open then. */
+	return step_writing(s, s->stmt[ST_BEGIN]);
 }
 
 static enum db_result sq_commit(struct db *db)
@@ -199,10 +230,9 @@ out:
 	release_writelock_if_done(s);
 }
 
-static enum db_result sq_users_read_recent(struct db *db, int *nread)
+/* Steps st through every row it returns; *nread gets their number. */
+static enum db_result read_all(struct db_sqlite *s, sqlite3_stmt *st, int *nread)
 {
-	struct db_sqlite *s = sq(db);
-	sqlite3_stmt *st = s->stmt[ST_RECENT];
 	int n = 0, rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -212,6 +242,11 @@ static enum db_result sq_users_read_recent(struct db *db, int *nread)
 		return sq_fail(s, rc);
 	*nread = n;
 	return DB_OK;
+}
+
+static enum db_result sq_users_read_recent(struct db *db, int *nread)
+{
+	return read_all(sq(db), sq(db)->stmt[ST_RECENT], nread);
 }
 
 static enum db_result sq_user_insert(struct db *db, const char *username,
@@ -302,6 +337,57 @@ static enum db_result sq_users_page(struct db *db, long long before_id, int limi
 	return DB_OK;
 }
 
+/* The matrix's operations (rows.c). */
+
+static enum db_result sq_rows_read(struct db *db, int *nread)
+{
+	struct db_sqlite *s = sq(db);
+	/* On its own, the read begins here: check the file first, as BEGIN does. */
+	enum db_result res = sqlite3_get_autocommit(s->conn) ? sq_file_check(s) : DB_OK;
+
+	return res != DB_OK ? res : read_all(s, s->stmt[ST_ROWS_READ], nread);
+}
+
+static enum db_result bind_row(struct db_sqlite *s, sqlite3_stmt *st,
+			       const struct db_row *row)
+{
+	const char *const texts[] = { row->name, row->campaign, row->voice,
+				      row->recognize, row->growth, row->yard,
+				      row->discussion };
+	int rc = SQLITE_OK;
+
+	/* SQLITE_STATIC: the strings outlive the statement's use here. */
+	for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
+		rc = sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK && (rc = sqlite3_bind_double(st, 8, row->inside)) == SQLITE_OK)
+		rc = sqlite3_bind_double(st, 9, row->side);
+	if (rc != SQLITE_OK) {
+		sq_clear_bindings(st);
+		return sq_fail(s, rc);
+	}
+	return DB_OK;
+}
+
+static enum db_result sq_row_insert(struct db *db, const struct db_row *row,
+				    long long *id)
+{
+	struct db_sqlite *s = sq(db);
+	sqlite3_stmt *st = s->stmt[ST_ROW_INSERT];
+	enum db_result res = bind_row(s, st, row);
+
+	if (res != DB_OK)
+		return res;
+	/* On its own, the INSERT is a write transaction: it queues as BEGIN IMMEDIATE does. */
+	if (sqlite3_get_autocommit(s->conn))
+		res = step_writing(s, st);
+	else
+		res = sq_step_done(s, st);
+	sq_clear_bindings(st);
+	if (res == DB_OK)
+		*id = sqlite3_last_insert_rowid(s->conn);
+	return res;
+}
+
 static enum db_result sq_ping(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
@@ -349,13 +435,15 @@ const struct db_ops db_sqlite_ops = {
 	.migrate = sq_migrate,
 	.print_plan = sq_print_plan,
 	.describe = sq_describe,
-	.begin = sq_begin,
+	.begin_as = sq_begin_as,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.users_read_recent = sq_users_read_recent,
 	.user_insert = sq_user_insert,
 	.user_count = sq_user_count,
 	.users_page = sq_users_page,
+	.rows_read = sq_rows_read,
+	.row_insert = sq_row_insert,
 	.ping = sq_ping,
 	.needs_reopen = sq_needs_reopen,
 	.refusal = sq_refusal,

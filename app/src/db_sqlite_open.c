@@ -79,12 +79,16 @@ void sq_print_plan(const struct config *cfg, FILE *out)
 			"sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);"
 			"  -- nor when the last connection closes\n", no_checkpoint_sql);
 	if (cfg->lock_wait == LOCK_WAIT_FLOCK && cfg->txn == TXN_IMMEDIATE)
-		fprintf(out, "flock(\"%s%s\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n",
+		fprintf(out, "flock(\"%s%s\", LOCK_EX);  -- before each BEGIN IMMEDIATE and each"
+			" write outside a transaction, released after COMMIT/ROLLBACK\n",
 			cfg->db_path, CONFIG_WRITELOCK_SUFFIX);
 	fprintf(out, "%s;  -- each /create_user/ transaction, password hashed %s\n",
 		sq_begin_sql(cfg->txn),
 		cfg->hash_when == HASH_BEFORE_BEGIN ? "before BEGIN"
 						     : "inside the transaction");
+	fprintf(out, "%s;  -- the matrix's transaction.atomic that writes (docs/matrix.md);"
+		" one that only reads: BEGIN DEFERRED; read_write_transaction_immediate/:"
+		" BEGIN IMMEDIATE; the others: autocommit\n", sq_begin_sql(cfg->txn));
 }
 
 

@@ -4,7 +4,10 @@
 
 #include "log.h"
 
-/* The SQLite schema: Django's auth_user and the kept user count. */
+/*
+ * The SQLite schema: Django's auth_user and the kept user count, and the
+ * matrix's basic_model_row.
+ */
 
 
 /* Django's auth_user, column for column as its migrate creates it on SQLite. */
@@ -43,6 +46,26 @@ static const char schema_v2[] =
 	"PRAGMA user_version = 2;";
 
 
+/*
+ * Upstream's Row (docs/matrix.md), as Django's migrate creates it on SQLite
+ * from basic_model's 0001 migration (the app configures BigAutoField, which
+ * SQLite stores as an integer primary key); tests/integration/test_matrix.py
+ * compares it with Django's own.
+ */
+static const char schema_v3[] =
+	"CREATE TABLE \"basic_model_row\" ("
+	"\"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "
+	"\"name\" text NOT NULL, "
+	"\"campaign\" text NOT NULL, "
+	"\"voice\" text NOT NULL, "
+	"\"recognize\" text NOT NULL, "
+	"\"inside\" real NOT NULL, "
+	"\"growth\" text NOT NULL, "
+	"\"side\" real NOT NULL, "
+	"\"yard\" text NOT NULL, "
+	"\"discussion\" text NOT NULL);"
+	"PRAGMA user_version = 3;";
+
 /* The kept count, recounted when its row is missing (deleted by hand). */
 static const char repair_count[] =
 	"INSERT INTO sqlitefcgi_user_count (id, n) SELECT 1, (SELECT COUNT(*) FROM auth_user)"
@@ -67,6 +90,8 @@ enum db_result sq_migrate(struct db *db, char *err, size_t errlen)
 	if (version < 1 && (res = sq_exec(s, schema_v1)) != DB_OK)
 		goto fail;
 	if (version < 2 && (res = sq_exec(s, schema_v2)) != DB_OK)
+		goto fail;
+	if (version < 3 && (res = sq_exec(s, schema_v3)) != DB_OK)
 		goto fail;
 	if (version >= 2) {
 		if ((res = sq_exec(s, repair_count)) != DB_OK)

@@ -19,8 +19,7 @@ static bool name_is(const char *name, size_t namelen, const char *want)
 	return namelen == strlen(want) && memcmp(name, want, namelen) == 0;
 }
 
-/* Prints a client-given name safely: printable ASCII only, cut at 40. */
-static void quote_name(const char *name, size_t len, char *out, size_t outlen)
+void input_quote_name(const char *name, size_t len, char *out, size_t outlen)
 {
 	size_t o = 0;
 
@@ -59,7 +58,7 @@ int input_set(struct user_input *in, const char *name, size_t namelen,
 		fields[i].buf[f->len] = '\0';
 		return 0;
 	}
-	quote_name(name, namelen, shown, sizeof(shown));
+	input_quote_name(name, namelen, shown, sizeof(shown));
 	snprintf(err, errlen, "unknown field \"%s\": expected username, email, password", shown);
 	return -1;
 }
@@ -75,12 +74,7 @@ static int hex_value(char c)
 	return -1;
 }
 
-/*
- * Decodes src[0..n) ('+' is a space, %XX a byte) into dst (cap bytes).
- * Returns the decoded length, -1 for a broken %XX, or cap + 1 when the
- * result does not fit (decoding stops there).
- */
-static long percent_decode(const char *src, size_t n, char *dst, size_t cap)
+long input_percent_decode(const char *src, size_t n, char *dst, size_t cap)
 {
 	size_t o = 0;
 
@@ -106,15 +100,14 @@ static long percent_decode(const char *src, size_t n, char *dst, size_t cap)
 }
 
 /* Decodes one name=value pair of a form body and sets the field. */
-static int form_pair(struct user_input *in, const char *pair, size_t n,
-		     char *err, size_t errlen)
+static int form_pair(void *ctx, const char *raw_name, size_t raw_nlen,
+		     const char *raw_value, size_t raw_vlen, char *err, size_t errlen)
 {
+	struct user_input *in = ctx;
 	/* Big enough for any value, plus one byte to notice one too long. */
 	char name[32], value[INPUT_PASSWORD_MAX + 1];
-	const char *eq = memchr(pair, '=', n);
-	size_t nlen = eq ? (size_t)(eq - pair) : n;
-	long klen = percent_decode(pair, nlen, name, sizeof(name));
-	long vlen = eq ? percent_decode(eq + 1, n - nlen - 1, value, sizeof(value)) : 0;
+	long klen = input_percent_decode(raw_name, raw_nlen, name, sizeof(name));
+	long vlen = input_percent_decode(raw_value, raw_vlen, value, sizeof(value));
 	int ret;
 
 	if (klen < 0 || vlen < 0) {
@@ -129,21 +122,32 @@ static int form_pair(struct user_input *in, const char *pair, size_t n,
 	return ret;
 }
 
-int input_parse_form(struct user_input *in, const char *body, size_t len,
-		     char *err, size_t errlen)
+int input_form_each(const char *body, size_t len, input_pair_fn pair, void *ctx,
+		    char *err, size_t errlen)
 {
 	size_t start = 0;
 
 	while (start < len) {
 		const char *amp = memchr(body + start, '&', len - start);
 		size_t end = amp ? (size_t)(amp - body) : len;
+		const char *eq = memchr(body + start, '=', end - start);
+		size_t nlen = eq ? (size_t)(eq - body) - start : end - start;
+		int ret;
 
 		/* Empty pairs ("a=1&&b=2", a trailing '&') are skipped, as browsers do. */
-		if (end > start && form_pair(in, body + start, end - start, err, errlen) != 0)
-			return -1;
+		if (end > start &&
+		    (ret = pair(ctx, body + start, nlen, eq ? eq + 1 : body + end,
+				eq ? end - nlen - start - 1 : 0, err, errlen)) != 0)
+			return ret;
 		start = end + 1;
 	}
 	return 0;
+}
+
+int input_parse_form(struct user_input *in, const char *body, size_t len,
+		     char *err, size_t errlen)
+{
+	return input_form_each(body, len, form_pair, in, err, errlen);
 }
 
 static bool username_char(unsigned char c)
@@ -153,8 +157,7 @@ static bool username_char(unsigned char c)
 	       c == '-' || c == '_';
 }
 
-/* Length of the UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
+size_t input_utf8_sequence(const unsigned char *s, size_t n)
 {
 	size_t len;
 	unsigned int cp;
@@ -221,7 +224,7 @@ static int check_email(const struct user_input *in, char *err, size_t errlen)
 		return -1;
 	}
 	for (size_t i = 0; i < f->len;) {
-		size_t seq = utf8_sequence(s + i, f->len - i);
+		size_t seq = input_utf8_sequence(s + i, f->len - i);
 
 		if (seq == 0 || s[i] <= ' ' || s[i] == 0x7f) {
 			snprintf(err, errlen, "email: not a valid address (spaces,"
@@ -264,7 +267,7 @@ static int check_password(const struct user_input *in, char *err, size_t errlen)
 	 * a user stored from other bytes could never log in there.
 	 */
 	for (size_t i = 0, seq; i < f->len; i += seq) {
-		seq = utf8_sequence((const unsigned char *)in->password + i, f->len - i);
+		seq = input_utf8_sequence((const unsigned char *)in->password + i, f->len - i);
 		if (seq == 0) {
 			snprintf(err, errlen, "password: must be UTF-8");
 			return -1;

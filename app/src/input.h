@@ -48,6 +48,26 @@ bool input_is_empty(const struct user_input *in);
 int input_set(struct user_input *in, const char *name, size_t namelen,
 	      const char *value, size_t vlen, char *err, size_t errlen);
 
+/*
+ * The pieces of a form body, for this file's forms and the matrix's
+ * (rows_input.c).  input_form_each calls pair for each name=value pair of
+ * an application/x-www-form-urlencoded body, name and value still encoded
+ * (a pair without '=' has an empty value), skipping empty pairs as
+ * browsers do; it stops at the first call that returns nonzero and
+ * returns that.  input_percent_decode decodes src[0..n) ('+' is a space,
+ * %XX a byte) into dst (cap bytes): the decoded length, -1 for a broken
+ * %XX, or cap + 1 when it does not fit (decoding stops there).
+ */
+typedef int (*input_pair_fn)(void *ctx, const char *name, size_t namelen,
+			     const char *value, size_t vlen, char *err, size_t errlen);
+int input_form_each(const char *body, size_t len, input_pair_fn pair, void *ctx,
+		    char *err, size_t errlen);
+long input_percent_decode(const char *src, size_t n, char *dst, size_t cap);
+/* A client-given name made safe for a message: printable ASCII only, cut at 40. */
+void input_quote_name(const char *name, size_t len, char *out, size_t outlen);
+/* The length of the UTF-8 sequence at s (at most n bytes), 0 when invalid. */
+size_t input_utf8_sequence(const unsigned char *s, size_t n);
+
 /* Decodes an application/x-www-form-urlencoded body into in. */
 int input_parse_form(struct user_input *in, const char *body, size_t len,
 		     char *err, size_t errlen);

@@ -19,7 +19,7 @@
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
 #endif
 
-#define METRICS_MAGIC 0x53464d33u	/* "SFM3": the layout below, version 3 */
+#define METRICS_MAGIC 0x53464d34u	/* "SFM4": the layout below, version 4 (16 routes) */
 #define METRICS_SLOTS 256		/* WORKERS is at most 256 */
 #define NSTATUSES (HTTP_NSTATUSES + 1)	/* the last counts any other status */
 #define NBUCKETS 14

@@ -19,7 +19,7 @@
 
 
 /* Room for the routes of routes.c (counted by their index there) plus "other". */
-#define METRICS_MAX_ROUTES 8
+#define METRICS_MAX_ROUTES 16
 enum metrics_histogram { HIST_CREATE_USER, HIST_LOCK_WAIT, HIST_HASH, METRICS_NHISTS };
 
 /*

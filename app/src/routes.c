@@ -10,6 +10,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "password.h"
+#include "rows.h"
+#include "rows_input.h"
 #include "users.h"
 #include "users_list.h"
 
@@ -21,6 +23,8 @@ struct route {
 	route_handler handler;
 	bool needs_db;
 	bool timed;		/* its answer time goes in HIST_CREATE_USER */
+	/* The matrix's routes: handler is NULL, handle_rows runs this shape. */
+	const struct rows_shape *shape;
 };
 
 static void handle_create_user(struct app *app, struct http_request *r);
@@ -28,14 +32,31 @@ static void handle_healthz(struct app *app, struct http_request *r);
 static void handle_users(struct app *app, struct http_request *r);
 static void handle_users_count(struct app *app, struct http_request *r);
 static void handle_metrics(struct app *app, struct http_request *r);
+static void handle_rows(struct app *app, const struct rows_shape *shape,
+			struct http_request *r);
+
+#define READS "GET, HEAD, OPTIONS"
+#define WRITES "POST, OPTIONS"
 
 /* The only list of routes: /metrics counts requests by index in it. */
 static const struct route routes[] = {
-	{ "/create_user/", "GET, POST, OPTIONS", handle_create_user, true, true },
-	{ "/users/", "GET, HEAD, OPTIONS", handle_users, true, false },
-	{ "/users/count", "GET, HEAD, OPTIONS", handle_users_count, true, false },
-	{ "/healthz", "GET, HEAD, OPTIONS", handle_healthz, true, false },
-	{ "/metrics", "GET, HEAD, OPTIONS", handle_metrics, false, false },
+	{ "/create_user/", "GET, POST, OPTIONS", handle_create_user, true, true, NULL },
+	{ "/users/", READS, handle_users, true, false, NULL },
+	{ "/users/count", READS, handle_users_count, true, false, NULL },
+	{ "/healthz", READS, handle_healthz, true, false, NULL },
+	{ "/metrics", READS, handle_metrics, false, false, NULL },
+	/* Upstream's endpoint matrix (docs/matrix.md), with its paths. */
+	{ "/read/", READS, NULL, true, false, &rows_read },
+	{ "/read_transaction/", READS, NULL, true, false, &rows_read_transaction },
+	{ "/write/", WRITES, NULL, true, false, &rows_write },
+	{ "/read_write/", WRITES, NULL, true, false, &rows_read_write },
+	{ "/write_read/", WRITES, NULL, true, false, &rows_write_read },
+	{ "/write_read_transaction/", WRITES, NULL, true, false,
+	  &rows_write_read_transaction },
+	{ "/read_write_transaction/", WRITES, NULL, true, false,
+	  &rows_read_write_transaction },
+	{ "/read_write_transaction_immediate/", WRITES, NULL, true, false,
+	  &rows_read_write_transaction_immediate },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -44,6 +65,8 @@ static const struct route routes[] = {
 
 _Static_assert(NROUTES + 1 <= METRICS_MAX_ROUTES,
 	       "the metrics file has room for METRICS_MAX_ROUTES routes");
+_Static_assert(HTTP_BODY_MAX <= ROWS_FORM_MAX,
+	       "every body read fits the matrix's form");
 
 static const char retry_after[] = "Retry-After: 1\r\n";
 
@@ -82,6 +105,8 @@ static void run_route(struct app *app, const struct route *route,
 		http_respond_error(r, 405, allow, "method not allowed");
 	} else if (route->needs_db && app->db == NULL) {
 		http_respond_error(r, 503, retry_after, "database unavailable");
+	} else if (route->shape != NULL) {
+		handle_rows(app, route->shape, r);
 	} else {
 		route->handler(app, r);
 	}
@@ -114,20 +139,29 @@ static void handle_healthz(struct app *app, struct http_request *r)
 	http_respond(r, 200, "text/plain; charset=utf-8", NULL, "ok\n");
 }
 
-/* Answers a failed read: busy is worth a retry, anything else is logged. */
-static void respond_read_failed(struct app *app, struct http_request *r,
-				enum db_result res)
+/*
+ * Answers a failed database operation (step: what failed, for the log, or
+ * NULL): busy is worth a retry, anything else is logged.  note, when not
+ * empty, is added to the answer's message.
+ */
+static void respond_db_failed(struct app *app, struct http_request *r,
+			      const char *step, enum db_result res, const char *note)
 {
-	log_warn("%s: %s (%s, %d)", r->path, db_errmsg(app->db),
-		 db_errname(app->db), db_errcode(app->db));
-	if (res == DB_BUSY) {
+	char msg[ERR_LEN];
+	const char *what = "database unavailable";
+	int status = 503;
+
+	log_warn("%s: %s%s%s (%s, %d)%s", r->path, step ? step : "", step ? ": " : "",
+		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db), note);
+	if (res == DB_BUSY || res == DB_RETRY) {
 		metrics_count_busy(db_errname(app->db));
-		http_respond_error(r, 503, retry_after, "database is locked");
+		what = "database is locked";
 	} else if (res == DB_INTEGRITY) {
-		http_respond_error(r, 500, NULL, "internal error");
-	} else {
-		http_respond_error(r, 503, retry_after, "database unavailable");
+		status = 500;
+		what = "internal error";
 	}
+	snprintf(msg, sizeof(msg), "%s%s", what, note);
+	http_respond_error(r, status, status == 503 ? retry_after : NULL, msg);
 }
 
 _Static_assert(USERS_LIST_BODY_MAX <= HTTP_RESPONSE_MAX,
@@ -149,7 +183,7 @@ static void handle_users(struct app *app, struct http_request *r)
 	}
 	res = db_users_page(app->db, q.after_id, q.limit, rows, &n, &count);
 	if (res != DB_OK) {
-		respond_read_failed(app, r, res);
+		respond_db_failed(app, r, NULL, res, "");
 		return;
 	}
 	if (users_list_render(r->wants_json, rows, n, q.limit, count, body,
@@ -174,7 +208,7 @@ static void handle_users_count(struct app *app, struct http_request *r)
 		return;
 	}
 	if ((res = db_users_page(app->db, 0, 0, NULL, &n, &count)) != DB_OK) {
-		respond_read_failed(app, r, res);
+		respond_db_failed(app, r, NULL, res, "");
 		return;
 	}
 	snprintf(body, sizeof(body), r->wants_json ? "{\"count\": %lld}\n" : "%lld\n", count);
@@ -250,23 +284,42 @@ static int parse_body(enum http_media media, const char *body, size_t len,
 }
 
 /*
+ * Reads the request's body into the worker's one body buffer: *body and
+ * *len.  Returns 0, or the HTTP status of the refusal with its message in
+ * err, the buffer then wiped (a body refused half-read may hold a password).
+ */
+static int read_body(struct http_request *r, char **body, size_t *len,
+		     char *err, size_t errlen)
+{
+	static char buf[HTTP_BODY_MAX + 1];
+	const char *message = "";
+	int status;
+
+	*len = 0;
+	status = body_status(http_read_body(r, buf, sizeof(buf), len), &message);
+	if (status != 0) {
+		snprintf(err, errlen, "%s", message);
+		explicit_bzero(buf, sizeof(buf));
+		return status;
+	}
+	*body = buf;
+	return 0;
+}
+
+/*
  * Fills in from a POST body.  Returns 0, or the HTTP status of the
  * refusal with its message in err.  The body, which may hold a password,
- * is wiped whatever happens, a body refused half-read included.
+ * is wiped whatever happens.
  */
 static int read_user_input(struct http_request *r,
 			   struct user_input *in, char *err, size_t errlen)
 {
-	static char body[HTTP_BODY_MAX + 1];
-	const char *message = "";
-	size_t len = 0;
-	int status = body_status(http_read_body(r, body, sizeof(body), &len), &message);
+	char *body;
+	size_t len;
+	int status = read_body(r, &body, &len, err, errlen);
 
-	if (status != 0) {
-		snprintf(err, errlen, "%s", message);
-		explicit_bzero(body, sizeof(body));
+	if (status != 0)
 		return status;
-	}
 	status = parse_body(http_media_type(r), body, len, in, err, errlen);
 	explicit_bzero(body, len);
 	return status;
@@ -370,4 +423,74 @@ static void handle_create_user(struct app *app, struct http_request *r)
 		respond_created(r, &made);
 	else
 		respond_failed(r, res, err);
+}
+
+/* Fills in from a write's form body; 0, or the status of the refusal with err. */
+static int read_row_input(struct http_request *r, struct row_input *in,
+			  char *err, size_t errlen)
+{
+	char *body;
+	size_t len;
+	int status = read_body(r, &body, &len, err, errlen);
+
+	if (status != 0)
+		return status;
+	if (len > 0 && http_media_type(r) != MEDIA_FORM) {
+		snprintf(err, errlen, "Content-Type must be application/x-www-form-urlencoded");
+		return 415;
+	}
+	rows_input_init(in);
+	if (rows_input_parse_form(in, body, len, err, errlen) != 0 ||
+	    rows_input_validate(in, err, errlen) != 0)
+		return 400;
+	return 0;
+}
+
+/* "OK", as upstream answers; in JSON, what was read and written. */
+static void respond_rows_done(struct http_request *r, const struct rows_done *done)
+{
+	char body[96], id[40] = "", nread[32] = "";
+
+	if (!r->wants_json) {
+		http_respond(r, 200, "text/plain; charset=utf-8", NULL, "OK");
+		return;
+	}
+	if (done->id != 0)
+		snprintf(id, sizeof(id), "\"row_id\": %lld%s", done->id,
+			 done->nread >= 0 ? ", " : "");
+	if (done->nread >= 0)
+		snprintf(nread, sizeof(nread), "\"rows_read\": %d", done->nread);
+	snprintf(body, sizeof(body), "{%s%s}\n", id, nread);
+	http_respond(r, 200, "application/json", NULL, body);
+}
+
+static void handle_rows(struct app *app, const struct rows_shape *shape,
+			struct http_request *r)
+{
+	static struct row_input in;	/* 64 KiB: not on the stack */
+	struct rows_done done;
+	char err[ERR_LEN] = "", kept[80] = "";
+	bool writes = rows_writes(shape);
+	int status = 0;
+	enum db_result res;
+
+	if (r->query[0] != '\0') {
+		snprintf(err, sizeof(err), "query parameters are not read%s",
+			 writes ? ": send the fields in a form body" : "");
+		status = 400;
+	} else if (writes) {
+		status = read_row_input(r, &in, err, sizeof(err));
+	}
+	if (status != 0) {
+		http_respond_error(r, status, NULL, err);
+		return;
+	}
+	res = rows_run(app->db, shape, writes ? &in.row : NULL, &done);
+	if (res == DB_OK) {
+		respond_rows_done(r, &done);
+		return;
+	}
+	if (done.kept)
+		snprintf(kept, sizeof(kept), " (after the row was written: row_id %lld)", done.id);
+	respond_db_failed(app, r, done.failed, res, kept);
 }

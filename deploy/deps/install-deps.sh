@@ -14,6 +14,8 @@ run="nginx spawn-fcgi multiwatch sqlite3 curl procps libpq5"
 test="libcmocka-dev python3 python3-pytest python3-requests python3-locust python3-prometheus-client postgresql pgloader"
 # tests/integration/test_django_login.py: a stock Django verifies the stored hashes;
 # test_django_schema.py: Django's own migrate, on SQLite and PostgreSQL (psycopg2).
+# test_matrix.py: Django's migrate creates basic_model_row on SQLite and PostgreSQL
+# (psycopg2), to compare with sqlite-fcgi migrate's.
 test="$test python3-django python3-bcrypt python3-psycopg2"
 # make lint, the first step of make test (see mk/lint.mk).
 test="$test shellcheck cppcheck"

@@ -3,6 +3,7 @@
 
 /* Helpers for tests that need a migrated database in a temporary directory. */
 
+#include <sqlite3.h>
 #include <time.h>
 
 #include "testutil.h"
@@ -54,6 +55,22 @@ static inline struct db *dbtest_open(const struct config *cfg)
 	if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK)
 		fail_msg("db_open: %s", err);
 	return db;
+}
+
+/* The first column of sql's first row, read through a connection of its own. */
+static inline long long dbtest_query_int(const struct dbtest *d, const char *sql)
+{
+	sqlite3 *raw;
+	sqlite3_stmt *st;
+	long long n;
+
+	assert_int_equal(sqlite3_open(d->path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(raw);
+	return n;
 }
 
 static int setup(void **state)

@@ -284,20 +284,23 @@ static void config_prints_the_statements_each_profile_runs(void **state)
 		"PRAGMA synchronous = full;\n"
 		"PRAGMA journal_size_limit = 67108864;\n"
 		"sqlite3_wal_hook(db, ...);  -- after a commit: PASSIVE checkpoint from 1000 WAL pages, TRUNCATE from 4096\n"
-		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n"
-		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n");
+		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN IMMEDIATE and each write outside a transaction, released after COMMIT/ROLLBACK\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n"
+		"BEGIN IMMEDIATE;  -- the matrix's transaction.atomic that writes (docs/matrix.md); one that only reads: BEGIN DEFERRED; read_write_transaction_immediate/: BEGIN IMMEDIATE; the others: autocommit\n");
 	print_plan(django, out, sizeof(out));
 	assert_string_equal(out,
 		"sqlite3_busy_timeout(db, 5000);\n"
 		"PRAGMA journal_mode = delete;\n"
 		"PRAGMA synchronous = full;\n"
-		"BEGIN DEFERRED;  -- each /create_user/ transaction, password hashed inside the transaction\n");
+		"BEGIN DEFERRED;  -- each /create_user/ transaction, password hashed inside the transaction\n"
+		"BEGIN DEFERRED;  -- the matrix's transaction.atomic that writes (docs/matrix.md); one that only reads: BEGIN DEFERRED; read_write_transaction_immediate/: BEGIN IMMEDIATE; the others: autocommit\n");
 	print_plan(pieces, out, sizeof(out));
 	assert_string_equal(out,
 		"sqlite3_busy_timeout(db, 0);\n"
 		"PRAGMA journal_mode = persist;\n"
 		"PRAGMA synchronous = off;\n"
-		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed inside the transaction\n");
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed inside the transaction\n"
+		"BEGIN IMMEDIATE;  -- the matrix's transaction.atomic that writes (docs/matrix.md); one that only reads: BEGIN DEFERRED; read_write_transaction_immediate/: BEGIN IMMEDIATE; the others: autocommit\n");
 	/* Beside Litestream: no hook, no autocheckpoint, no checkpoint on close. */
 	print_plan(external, out, sizeof(out));
 	assert_string_equal(out,
@@ -307,8 +310,9 @@ static void config_prints_the_statements_each_profile_runs(void **state)
 		"PRAGMA journal_size_limit = 67108864;\n"
 		"PRAGMA wal_autocheckpoint = 0;  -- no checkpoint after a commit\n"
 		"sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);  -- nor when the last connection closes\n"
-		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN, released after COMMIT/ROLLBACK\n"
-		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n");
+		"flock(\"/d/db-writelock\", LOCK_EX);  -- before each BEGIN IMMEDIATE and each write outside a transaction, released after COMMIT/ROLLBACK\n"
+		"BEGIN IMMEDIATE;  -- each /create_user/ transaction, password hashed before BEGIN\n"
+		"BEGIN IMMEDIATE;  -- the matrix's transaction.atomic that writes (docs/matrix.md); one that only reads: BEGIN DEFERRED; read_write_transaction_immediate/: BEGIN IMMEDIATE; the others: autocommit\n");
 }
 
 /* The markdown listing has one row per setting, with both profiles' defaults. */

@@ -6,10 +6,13 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "db_sqlite_conn.h"
+#include "rows.h"
 
 
 /* Opens a database with env's settings and checks what SQLite reports. */
@@ -139,7 +142,39 @@ static void the_user_count_survives_migration_inserts_and_deletes(void **state)
 	assert_int_equal(db_user_count(db, &n), DB_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(n, raw_int(raw, "SELECT COUNT(*) FROM auth_user"));
-	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+	sqlite3_close(raw);
+	db_close(db);
+}
+
+static const struct db_row a_row = {
+	.name = "n", .campaign = "c", .voice = "v", .recognize = "r", .growth = "g",
+	.yard = "y", .discussion = "d", .inside = 1.5, .side = -2,
+};
+
+/* A version 2 file (before the matrix) gains basic_model_row and keeps its users. */
+static void a_version_2_file_gains_the_matrix_table(void **state)
+{
+	struct config cfg;
+	struct db *db;
+	sqlite3 *raw;
+	long long id = 0;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_user_insert(db, "kept", "", "x"), DB_OK);
+	db_close(db);
+	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "DROP TABLE basic_model_row; PRAGMA user_version = 2;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	db = dbtest_open(&cfg);
+	assert_int_equal(raw_int(raw, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(raw, "SELECT COUNT(*) FROM auth_user WHERE username = 'kept'"), 1);
+	assert_int_equal(db_row_insert(db, &a_row, &id), DB_OK);
+	assert_int_equal(id, 1);
+	assert_int_equal(raw_int(raw, "SELECT COUNT(*) FROM basic_model_row WHERE inside = 1.5"
+			 " AND side = -2 AND discussion = 'd'"), 1);
 	sqlite3_close(raw);
 	db_close(db);
 }
@@ -160,7 +195,7 @@ static void serving_needs_a_migrated_file(void **state)
 	db_close(db);
 	db = NULL;
 	assert_int_equal(db_open(&cfg, DB_OPEN_SERVE, &db, err, sizeof(err)), DB_ERR);
-	assert_non_null(strstr(err, "schema version 0, expected 2"));
+	assert_non_null(strstr(err, "schema version 0, expected 3"));
 }
 
 /*
@@ -396,15 +431,48 @@ static void flock_wait_fails_without_a_busy_timeout(void **state)
 				     "timed out waiting for the write lock file");
 }
 
+/* Whether this process can take the lock file: nobody holds it. */
+static bool writelock_free(void)
+{
+	char lock[200];
+	int fd;
+	bool free_now;
+
+	snprintf(lock, sizeof(lock), "%s-writelock", t.path);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	/* Another open file description: it conflicts with the connection's own. */
+	free_now = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return free_now;
+}
+
+/* How the waiter writes: a transaction, or (the matrix) one INSERT on its own. */
+enum writer { WRITE_IN_TRANSACTION, WRITE_IMMEDIATE, WRITE_AUTOCOMMIT };
+
+static void write_after_the_holder(struct db *db, enum writer how)
+{
+	long long id;
+
+	if (how == WRITE_AUTOCOMMIT) {
+		assert_int_equal(db_row_insert(db, &a_row, &id), DB_OK);
+		return;
+	}
+	assert_int_equal(how == WRITE_IMMEDIATE ? db_begin_as(db, DB_BEGIN_IMMEDIATE)
+						: db_begin(db), DB_OK);
+	assert_int_equal(users_seen(db), 1);	/* got the lock after the commit */
+	assert_int_equal(db_commit(db), DB_OK);
+}
+
 /*
  * What differs between the two waits: with WRITE_LOCK_WAIT=sqlite, SQLite
  * calls its busy handler (the holder is released only once it has been
  * called twice); with flock, the waiter sits in the kernel's queue for the
  * lock file (the holder is released only once /proc/locks shows it there)
- * and SQLite's busy handler is never called: BEGIN IMMEDIATE runs once the
- * lock is free.
+ * and SQLite's busy handler is never called: the write runs once the lock
+ * is free, and lets the lock file go after.
  */
-static void waiting(const char *wait, enum release_when when)
+static void waiting(const char *wait, enum release_when when, enum writer how)
 {
 	const char *env[] = { wait, NULL };
 	struct config cfg;
@@ -417,28 +485,79 @@ static void waiting(const char *wait, enum release_when when)
 	count_busy_calls(db);
 	h = hold_write_lock(&cfg, -1);
 	start_releaser(&r, &h, when);
-	assert_int_equal(db_begin(db), DB_OK);
-	assert_int_equal(users_seen(db), 1);	/* got the lock after the commit */
-	assert_int_equal(db_commit(db), DB_OK);
+	write_after_the_holder(db, how);
 	join_releaser(&r);
 	release_and_reap(&h);
-	if (when == ON_FLOCK_QUEUED)
+	if (when == ON_FLOCK_QUEUED) {
 		assert_int_equal(atomic_load(&busy_calls), 0);
-	else
+		assert_true(writelock_free());
+	} else {
 		assert_true(atomic_load(&busy_calls) >= 2);
+	}
 	db_close(db);
 }
 
 static void sqlite_wait_goes_through_the_busy_handler(void **state)
 {
 	(void)state;
-	waiting("WRITE_LOCK_WAIT=sqlite", ON_BUSY_HANDLER_CALLS);
+	waiting("WRITE_LOCK_WAIT=sqlite", ON_BUSY_HANDLER_CALLS, WRITE_IN_TRANSACTION);
 }
 
 static void flock_writers_queue_in_the_kernel(void **state)
 {
 	(void)state;
-	waiting("WRITE_LOCK_WAIT=flock", ON_FLOCK_QUEUED);
+	waiting("WRITE_LOCK_WAIT=flock", ON_FLOCK_QUEUED, WRITE_IN_TRANSACTION);
+}
+
+/* read_write_transaction_immediate/'s BEGIN IMMEDIATE queues the same way. */
+static void flock_immediate_begins_queue_in_the_kernel(void **state)
+{
+	(void)state;
+	waiting("WRITE_LOCK_WAIT=flock", ON_FLOCK_QUEUED, WRITE_IMMEDIATE);
+}
+
+/* The matrix's writes outside a transaction (write/, read_write/, write_read/). */
+static void flock_autocommit_writes_queue_in_the_kernel(void **state)
+{
+	(void)state;
+	waiting("WRITE_LOCK_WAIT=flock", ON_FLOCK_QUEUED, WRITE_AUTOCOMMIT);
+}
+
+static void sqlite_autocommit_writes_go_through_the_busy_handler(void **state)
+{
+	(void)state;
+	waiting("WRITE_LOCK_WAIT=sqlite", ON_BUSY_HANDLER_CALLS, WRITE_AUTOCOMMIT);
+}
+
+/*
+ * The matrix's reads, alone or in read_transaction/'s transaction, never
+ * wait for the write lock: they answer while the holder keeps the lock
+ * file and SQLite's write lock (a wait would end in SQLITE_BUSY, the
+ * holder never letting go before the end of the test).
+ */
+static void matrix_reads_take_no_write_lock(void **state)
+{
+	struct rows_done done;
+	struct config cfg;
+	struct holder h;
+	struct db *db;
+	int n = -1;
+
+	(void)state;
+	dbtest_config(&t, &cfg, NULL);
+	db = dbtest_open(&cfg);
+	h = hold_write_lock(&cfg, -1);
+	assert_int_equal(db_rows_read(db, &n), DB_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(db_begin_as(db, DB_BEGIN_READ), DB_OK);
+	assert_int_equal(db_rows_read(db, &n), DB_OK);
+	assert_int_equal(db_commit(db), DB_OK);
+	/* The endpoints' own runs: read/ and read_transaction/. */
+	assert_int_equal(rows_run(db, &rows_read, NULL, &done), DB_OK);
+	assert_int_equal(rows_run(db, &rows_read_transaction, NULL, &done), DB_OK);
+	assert_false(writelock_free());	/* the holder's, still */
+	release_and_reap(&h);
+	db_close(db);
 }
 
 /*
@@ -806,12 +925,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(every_journal_mode_and_synchronous_level_reads_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrating_twice_is_harmless, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_user_count_survives_migration_inserts_and_deletes, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_version_2_file_gains_the_matrix_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(serving_needs_a_migrated_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(sqlite_busy_timeout_waits_for_the_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(sqlite_wait_fails_without_a_busy_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(flock_wait_fails_without_a_busy_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(sqlite_wait_goes_through_the_busy_handler, setup, teardown),
 		cmocka_unit_test_setup_teardown(flock_writers_queue_in_the_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(flock_immediate_begins_queue_in_the_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(flock_autocommit_writes_queue_in_the_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(sqlite_autocommit_writes_go_through_the_busy_handler, setup, teardown),
+		cmocka_unit_test_setup_teardown(matrix_reads_take_no_write_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_rollback_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(flock_wait_gives_up_after_the_busy_timeout, setup, teardown),

@@ -12,17 +12,7 @@ static const char cheap_cost[] = "HASH_COST=1000";
 
 static long long count_users(void)
 {
-	sqlite3 *raw;
-	sqlite3_stmt *st;
-	long long n;
-
-	assert_int_equal(sqlite3_open(t.path, &raw), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT COUNT(*) FROM auth_user", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(raw);
-	return n;
+	return dbtest_query_int(&t, "SELECT COUNT(*) FROM auth_user");
 }
 
 /* Copies the stored hash and email of username. */

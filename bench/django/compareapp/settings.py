@@ -30,12 +30,9 @@ DB_PATH = os.environ.get("COMPARE_DB_PATH")
 if not DB_PATH:
     raise RuntimeError("COMPARE_DB_PATH: the SQLite file is required")
 
-# A throwaway key: the app serves loopback only, for a measurement.
-SECRET_KEY = "compare-only-not-a-secret"
-# As in production: DEBUG off (DEBUG keeps every query in memory, and its
-# error pages cost more than the error).
-DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# DEBUG off, loopback hosts, a throwaway key, django.request's errors on stderr.
+from shared_settings import (  # noqa: E402,F401  (Django reads them from here)
+    ALLOWED_HOSTS, DEBUG, LOGGING, SECRET_KEY, TIME_ZONE, USE_TZ)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -47,8 +44,6 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "compareapp.urls"
 WSGI_APPLICATION = "compareapp.wsgi.application"
-USE_TZ = True
-TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 if SQLITE_SETUP == "default":
@@ -68,13 +63,3 @@ else:
 
 if HASH == "cheap":
     PASSWORD_HASHERS = ["compareapp.hashers.CheapPBKDF2PasswordHasher"]
-
-# The view's exceptions go to gunicorn's error log (stderr), one traceback
-# each: make compare names the causes of the 500s from there.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR",
-                                   "propagate": False}},
-}

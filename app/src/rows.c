@@ -1,0 +1,75 @@
+#include "rows.h"
+
+/*
+ * The shapes of upstream's eight views (djangosqlite/urls.py there): the
+ * order of the read and the write, and what surrounds them.
+ */
+const struct rows_shape rows_read = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_NONE } };
+const struct rows_shape rows_read_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_NONE } };
+const struct rows_shape rows_write = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_NONE } };
+const struct rows_shape rows_read_write = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_WRITE } };
+const struct rows_shape rows_write_read = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_READ } };
+const struct rows_shape rows_write_read_transaction = { ROWS_ATOMIC, { ROWS_WRITE, ROWS_READ } };
+/* Under Django's defaults, the one that fails: its read must be upgraded to a write. */
+const struct rows_shape rows_read_write_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_WRITE } };
+const struct rows_shape rows_read_write_transaction_immediate = {
+	ROWS_IMMEDIATE, { ROWS_READ, ROWS_WRITE }
+};
+
+bool rows_writes(const struct rows_shape *shape)
+{
+	return shape->steps[0] == ROWS_WRITE || shape->steps[1] == ROWS_WRITE;
+}
+
+/*
+ * A transaction that only reads never upgrades its lock, so it cannot meet
+ * the failure a deferred BEGIN risks, and needs no write lock: it begins
+ * DEFERRED whatever SQLITE_TXN says, as GET /users/ does, and readers do
+ * not queue behind writers.
+ */
+static enum db_begin begin_for(const struct rows_shape *shape)
+{
+	if (shape->txn == ROWS_IMMEDIATE)
+		return DB_BEGIN_IMMEDIATE;
+	return rows_writes(shape) ? DB_BEGIN_CONFIGURED : DB_BEGIN_READ;
+}
+
+static enum db_result run_step(struct db *db, enum rows_step step,
+			       const struct db_row *row, struct rows_done *done)
+{
+	enum db_result res = DB_OK;
+
+	if (step == ROWS_READ) {
+		done->failed = "read";
+		res = db_rows_read(db, &done->nread);
+	} else if (step == ROWS_WRITE) {
+		done->failed = "insert";
+		res = db_row_insert(db, row, &done->id);
+	}
+	return res;
+}
+
+enum db_result rows_run(struct db *db, const struct rows_shape *shape,
+			const struct db_row *row, struct rows_done *done)
+{
+	bool txn = shape->txn != ROWS_AUTOCOMMIT;
+	enum db_result res = DB_OK;
+
+	*done = (struct rows_done){ .nread = -1, .id = 0, .failed = "begin", .kept = false };
+	if (txn && (res = db_begin_as(db, begin_for(shape))) != DB_OK)
+		goto fail;
+	for (int i = 0; i < 2; i++)
+		if ((res = run_step(db, shape->steps[i], row, done)) != DB_OK)
+			goto fail;
+	done->failed = "commit";
+	if (txn && (res = db_commit(db)) != DB_OK)
+		goto fail;
+	done->failed = NULL;
+	return DB_OK;
+fail:
+	done->kept = !txn && done->id != 0;
+	if (!done->kept)
+		done->id = 0;
+	db_rollback(db);	/* nothing to roll back in autocommit */
+	return res;
+}
