@@ -13,13 +13,14 @@ HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 # libpq's header lives in its own directory (Debian: /usr/include/postgresql).
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(PQ_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+# -pthread: each worker serves with WORKER_THREADS threads.
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread $(WARN) $(HARDEN) $(PQ_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := -pie -pthread -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS := -lfcgi -lsqlite3 -lpq -lcrypt -lcrypto -ljansson
 
 # The same sources built again with sanitizers, for the unit tests.
 SANITIZE ?= address,undefined
-SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(PQ_CFLAGS) -O1 -g -fno-omit-frame-pointer \
+SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread $(WARN) $(PQ_CFLAGS) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 
 APP_SRC := $(filter-out app/src/main.c,$(wildcard app/src/*.c))
@@ -58,7 +59,7 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h $(APP_OBJ) | $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -Iapp/src -o $@ $< $(APP_OBJ) $(ALL_LDFLAGS) $(UNIT_LDFLAGS) $(LIBS) -lcmocka
 
 $(BUILD)/san-unit/%: tests/unit/%.c tests/unit/*.h $(SAN_OBJ) | $(BUILD)/san-unit
-	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) $(UNIT_LDFLAGS) $(LIBS) -lcmocka
+	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) -pthread $(UNIT_LDFLAGS) $(LIBS) -lcmocka
 
 # test_db reads each block the wiping allocator frees, just before free().
 $(BUILD)/unit/test_db $(BUILD)/san-unit/test_db: UNIT_LDFLAGS := -Wl,--wrap=free

@@ -156,6 +156,8 @@ const struct setting config_settings[] = {
 	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: libxcrypt's default; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
+	{ "WORKER_THREADS", NULL, RANGE(1, 64), "1", NULL, NULL, NULL, AT(worker_threads),
+	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
 	  "nginx's port" },
 	{ "MULTIWATCH_RETRIES", NULL, RANGE(0, 1000000), "10", NULL, NULL, NULL,

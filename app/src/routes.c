@@ -131,8 +131,8 @@ static void respond_read_failed(struct app *app, struct http_request *r,
 
 static void handle_users(struct app *app, struct http_request *r)
 {
-	static struct db_user_row rows[DB_PAGE_MAX];
-	static char body[HTTP_RESPONSE_MAX];
+	struct db_user_row *rows = app->buf->rows;
+	char *body = app->buf->body;
 	struct users_list_query q;
 	char err[ERR_LEN];
 	long long count;
@@ -149,7 +149,7 @@ static void handle_users(struct app *app, struct http_request *r)
 		return;
 	}
 	if (users_list_render(r->wants_json, rows, n, q.limit, count, body,
-			      sizeof(body)) != 0) {
+			      sizeof(app->buf->body)) != 0) {
 		log_warn("users: the page does not fit the response");
 		http_respond_error(r, 500, NULL, "internal error");
 		return;
@@ -180,7 +180,7 @@ static void handle_users_count(struct app *app, struct http_request *r)
 
 static void handle_metrics(struct app *app, struct http_request *r)
 {
-	static char text[HTTP_RESPONSE_MAX];
+	char *text = app->buf->body;
 	const char *names[NROUTES + 1];
 	char wal_path[CONFIG_PATH_MAX + sizeof(CONFIG_WAL_SUFFIX)];
 	struct stat st;
@@ -193,7 +193,7 @@ static void handle_metrics(struct app *app, struct http_request *r)
 	snprintf(wal_path, sizeof(wal_path), "%s%s", app->cfg->db_path, CONFIG_WAL_SUFFIX);
 	if (stat(wal_path, &st) == 0)
 		wal_bytes = (long long)st.st_size;
-	n = metrics_render(text, sizeof(text), names, NROUTES + 1, wal_bytes);
+	n = metrics_render(text, sizeof(app->buf->body), names, NROUTES + 1, wal_bytes);
 	if (n < 0) {
 		log_warn("metrics: not available (no shared metrics file, or too large)");
 		http_respond_error(r, 503, retry_after, "metrics unavailable");
@@ -246,21 +246,23 @@ static int parse_body(enum http_media media, const char *body, size_t len,
 }
 
 /*
- * Fills in from a POST body.  Returns 0, or the HTTP status of the
- * refusal with its message in err.  The body, which may hold a password,
- * is wiped whatever happens, a body refused half-read included.
+ * Fills in from a POST body, read into buf->input.  Returns 0, or the
+ * HTTP status of the refusal with its message in err.  The body, which
+ * may hold a password, is wiped whatever happens, a body refused
+ * half-read included.
  */
-static int read_user_input(struct http_request *r,
+static int read_user_input(struct http_request *r, struct route_buffers *buf,
 			   struct user_input *in, char *err, size_t errlen)
 {
-	static char body[HTTP_BODY_MAX + 1];
+	char *body = buf->input;
 	const char *message = "";
 	size_t len = 0;
-	int status = body_status(http_read_body(r, body, sizeof(body), &len), &message);
+	int status = body_status(http_read_body(r, body, sizeof(buf->input), &len),
+				 &message);
 
 	if (status != 0) {
 		snprintf(err, errlen, "%s", message);
-		explicit_bzero(body, sizeof(body));
+		explicit_bzero(body, sizeof(buf->input));
 		return status;
 	}
 	status = parse_body(http_media_type(r), body, len, in, err, errlen);
@@ -312,10 +314,10 @@ static void respond_failed(struct http_request *r, enum users_result res,
  * refused: a client that believed it sent a name must not get a random
  * user (GET is the way to ask for one).
  */
-static int read_posted_user(struct http_request *r, struct user_input *in,
-			    char *err, size_t errlen)
+static int read_posted_user(struct app *app, struct http_request *r,
+			    struct user_input *in, char *err, size_t errlen)
 {
-	int status = read_user_input(r, in, err, errlen);
+	int status = read_user_input(r, app->buf, in, err, errlen);
 
 	if (status != 0)
 		return status;
@@ -342,7 +344,7 @@ static void handle_create_user(struct app *app, struct http_request *r)
 			 " username and password in a POST body");
 		status = 400;
 	} else if (strcmp(r->method, "POST") == 0) {
-		status = read_posted_user(r, &in, err, sizeof(err));
+		status = read_posted_user(app, r, &in, err, sizeof(err));
 	}
 	if (status != 0) {
 		input_wipe(&in);
