@@ -6,6 +6,7 @@ no memory errors, nothing definitely lost."""
 import re
 import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -43,7 +44,8 @@ REQUESTS = [
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
-def test_worker_under_valgrind_has_no_errors_and_no_leaks(make_stack, tmp_path):
+@pytest.mark.parametrize("threads", [1, 4], ids=lambda n: f"{n}-threads")
+def test_worker_under_valgrind_has_no_errors_and_no_leaks(make_stack, tmp_path, threads):
     logs = tmp_path / "valgrind"
     logs.mkdir()
     wrapper = tmp_path / "sqlite-fcgi-valgrind"
@@ -57,10 +59,14 @@ def test_worker_under_valgrind_has_no_errors_and_no_leaks(make_stack, tmp_path):
         "fi\n"
         f'exec {BINARY} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    s = make_stack(WORKERS=1, SQLITE_FCGI=str(wrapper), HASH_METHOD="sha512crypt",
-                   HASH_COST=1000)
-    statuses = [requests.request(method.upper(), s.url(path), timeout=60, **kw).status_code
-                for method, path, kw in REQUESTS]
+    s = make_stack(WORKERS=1, WORKER_THREADS=threads, SQLITE_FCGI=str(wrapper),
+                   HASH_METHOD="sha512crypt", HASH_COST=1000)
+    # With several threads, the requests are sent several at a time: threads
+    # answer side by side (each its own buffers and connection).
+    with ThreadPoolExecutor(threads) as clients:
+        statuses = list(clients.map(
+            lambda req: requests.request(req[0].upper(), s.url(req[1]), timeout=60,
+                                         **req[2]).status_code, REQUESTS))
     assert statuses.count(200) == 9, statuses  # 6 creations, /users/, /healthz, /metrics
     assert set(statuses) == {200, 400, 404, 405, 409, 415}, statuses
     s.stop()  # the worker finishes and exits: valgrind writes its report
