@@ -23,9 +23,15 @@ SANITIZE ?= address,undefined
 SAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread $(WARN) $(PQ_CFLAGS) -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 
+# ThreadSanitizer (clang's): the threaded unit test, and a worker for the tests.
+TSAN_CC ?= clang
+TSAN_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread $(WARN) $(PQ_CFLAGS) -O1 -g \
+	-fno-omit-frame-pointer -fsanitize=thread
+
 APP_SRC := $(filter-out app/src/main.c,$(wildcard app/src/*.c))
 APP_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/san/%.o)
+TSAN_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/tsan/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san-unit/%)
@@ -38,7 +44,7 @@ export PORT RUN_DIR DB_PATH
 # Keep the objects of the sanitizer build between runs.
 .SECONDARY:
 
-.PHONY: all deps run start stop migrate test unit-test sanitize-test \
+.PHONY: all deps run start stop migrate test unit-test sanitize-test tsan-test \
 	integration-test clean
 
 all: $(BUILD)/sqlite-fcgi
@@ -61,10 +67,19 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h $(APP_OBJ) | $(BUILD)/unit
 $(BUILD)/san-unit/%: tests/unit/%.c tests/unit/*.h $(SAN_OBJ) | $(BUILD)/san-unit
 	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) -pthread $(UNIT_LDFLAGS) $(LIBS) -lcmocka
 
+$(BUILD)/tsan/%.o: app/src/%.c app/src/*.h | $(BUILD)/tsan
+	$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tsan/sqlite-fcgi: $(TSAN_OBJ) $(BUILD)/tsan/main.o
+	$(TSAN_CC) -fsanitize=thread -pthread -o $@ $^ $(LIBS)
+
+$(BUILD)/tsan/test_threads: tests/unit/test_threads.c tests/unit/*.h $(TSAN_OBJ)
+	$(TSAN_CC) $(TSAN_CFLAGS) -Iapp/src -o $@ $< $(TSAN_OBJ) $(LIBS) -lcmocka
+
 # test_db reads each block the wiping allocator frees, just before free().
 $(BUILD)/unit/test_db $(BUILD)/san-unit/test_db: UNIT_LDFLAGS := -Wl,--wrap=free
 
-$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/san-unit:
+$(BUILD)/obj $(BUILD)/san $(BUILD)/tsan $(BUILD)/unit $(BUILD)/san-unit:
 	mkdir -p $@
 
 migrate: deps all
@@ -80,7 +95,7 @@ stop:
 	deploy/stack.sh stop
 
 test: deps
-	$(MAKE) lint unit-test sanitize-test integration-test
+	$(MAKE) lint unit-test sanitize-test tsan-test integration-test
 
 unit-test: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; done
@@ -90,6 +105,10 @@ sanitize-test: $(SAN_UNIT_BIN)
 	@for t in $(SAN_UNIT_BIN); do echo "== $$t"; \
 		ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t || exit 1; done
+
+# ThreadSanitizer: several threads serving at once; any data race fails the run.
+tsan-test: $(BUILD)/tsan/test_threads
+	@echo "== $<"; TSAN_OPTIONS=halt_on_error=1:exitcode=66 $<
 
 integration-test: all
 	$(PYTHON) -m pytest -v --durations=15 -p no:cacheprovider tests/integration

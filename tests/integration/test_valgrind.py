@@ -1,7 +1,7 @@
 """Memory safety of a real worker: valgrind memcheck runs the one worker of a
-stack (WORKERS=1) through a short load of valid and refused requests, then
-the stack is stopped so the worker exits normally and valgrind reports:
-no memory errors, nothing definitely lost."""
+stack (WORKERS=1, with one and with four threads) through a short load of
+valid and refused requests, then the stack is stopped so the worker exits
+normally and valgrind reports: no memory errors, nothing definitely lost."""
 
 import re
 import shutil
@@ -11,36 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.harness.request_mix import REQUESTS
 from tests.harness.stack import BINARY
-
-REQUESTS = [
-    ("get", "/create_user/", {}),
-    ("get", "/create_user/", {"headers": {"Accept": "application/json"}}),
-    ("post", "/create_user/", {"data": {"username": "vg.form", "password": "pw",
-                                        "email": "vg@example.com"}}),
-    ("post", "/create_user/", {"json": {"username": "vg.json", "password": "pw"}}),
-    ("post", "/create_user/", {"data": {"username": "vg.form", "password": "pw"}}),  # 409
-    ("post", "/create_user/", {"data": {"username": "a b", "password": "pw"}}),
-    ("post", "/create_user/", {"data": "username=%zz", "headers": {
-        "Content-Type": "application/x-www-form-urlencoded"}}),
-    ("post", "/create_user/", {"data": '{"username": "x"', "headers": {
-        "Content-Type": "application/json"}}),
-    ("post", "/create_user/", {"data": '{"username": "x\\u0000"}', "headers": {
-        "Content-Type": "application/json"}}),
-    ("post", "/create_user/", {"data": '[1, {"a": [null]}]', "headers": {
-        "Content-Type": "application/json"}}),
-    ("post", "/create_user/", {"json": {"username": 1, "password": "x"}}),
-    ("post", "/create_user/", {"data": "<x/>", "headers": {"Content-Type": "text/xml"}}),
-    ("post", "/create_user/", {"data": {"username": "u", "password": "p" * 600}}),
-    ("delete", "/create_user/", {}),
-    ("get", "/nope", {}),
-    ("get", "/healthz", {}),
-    ("get", "/metrics", {}),
-    ("post", "/create_user/", {}),  # 400: a POST must name its fields
-    ("get", "/users/", {"headers": {"Accept": "application/json"}}),
-    ("get", "/create_user/", {}),
-    ("post", "/create_user/", {"data": {"username": "vg.last", "password": "pw"}}),
-]
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
