@@ -114,21 +114,6 @@ static long long sample(const char *text, const char *name)
 	return at == NULL ? -1 : atoll(at + strlen(name));
 }
 
-/*
- * Creates the schema without serving the file from this thread: the
- * workers' first opens adopt it at once, as a worker's threads do at start.
- */
-static void migrate_only(const struct config *cfg)
-{
-	char err[ERR_LEN];
-	struct db *db = NULL;
-
-	assert_int_equal(db_open(cfg, DB_OPEN_MIGRATE, &db, err, sizeof(err)), DB_OK);
-	if (db_migrate(db, err, sizeof(err)) != DB_OK)
-		fail_msg("db_migrate: %s", err);
-	db_close(db);
-}
-
 static void threads_share_nothing_they_should_not(void **state)
 {
 	static const char *const routes[] = { "/create_user/", "/users/" };
@@ -141,7 +126,8 @@ static void threads_share_nothing_they_should_not(void **state)
 
 	(void)state;
 	dbtest_config(&t, &cfg, env);
-	migrate_only(&cfg);
+	/* Not served from here: the workers' first opens adopt the file at once. */
+	dbtest_migrate(&cfg);
 	snprintf(metrics_path, sizeof(metrics_path), "%s/metrics", t.dir);
 	if (metrics_open(metrics_path, err, sizeof(err)) != 0)
 		fail_msg("metrics_open: %s", err);
