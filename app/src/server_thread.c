@@ -149,10 +149,39 @@ static bool accept_error_passes(struct server_thread *t, int error)
 }
 
 /*
- * Sleeps until a connection waits on the listening socket or the process
- * stops (stop_fd).  The socket is registered with EPOLLEXCLUSIVE, so that
+ * Registers the listening socket in the thread's epoll set, exclusively:
  * a new connection wakes one idle thread of the pool, not every one.
- * Returns false when the wait itself failed (logged).
+ */
+static int watch_listening(struct server_thread *t)
+{
+	struct epoll_event listening = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+					 .data.fd = FCGI_LISTENSOCK_FILENO };
+
+	return epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, FCGI_LISTENSOCK_FILENO, &listening);
+}
+
+/*
+ * Puts this thread's registration on the listening socket at the back of
+ * the socket's queue of waiters.  A new connection wakes the first idle
+ * waiter in that queue, so a thread that has just taken one goes last:
+ * idle threads, of this worker and of the others, take connections in
+ * turn, as they did when each worker blocked in accept() (the kernel
+ * queues those in order too).  Without it the first thread registered
+ * would take every connection of a light load.
+ */
+static int requeue(struct server_thread *t)
+{
+	if (epoll_ctl(t->epoll_fd, EPOLL_CTL_DEL, FCGI_LISTENSOCK_FILENO, NULL) != 0 ||
+	    watch_listening(t) != 0) {
+		log_warn("%s: epoll_ctl: %s", __func__, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sleeps until a connection waits on the listening socket or the process
+ * stops (stop_fd).  Returns false when the wait itself failed (logged).
  */
 static bool wait_for_work(struct server_thread *t)
 {
@@ -223,6 +252,8 @@ static void serve_requests(struct server_thread *t)
 		}
 		t->accept_pause_ms = 0;
 		answer(t);
+		if (requeue(t) != 0)
+			break;
 	}
 	if (!stopping(t->srv))
 		stop_the_process(t);
@@ -252,14 +283,12 @@ static void *serve(void *arg)
 /* The thread's own epoll set: the shared listening socket, and the stop. */
 static int watch(struct server_thread *t)
 {
-	struct epoll_event listening = { .events = EPOLLIN | EPOLLEXCLUSIVE,
-					 .data.fd = FCGI_LISTENSOCK_FILENO };
 	struct epoll_event stop = { .events = EPOLLIN, .data.fd = t->srv->stop_fd };
 
 	t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epoll_fd < 0)
 		return -1;
-	if (epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, FCGI_LISTENSOCK_FILENO, &listening) != 0 ||
+	if (watch_listening(t) != 0 ||
 	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->stop_fd, &stop) != 0)
 		return -1;
 	return 0;

@@ -120,3 +120,18 @@ def test_metrics_count_exactly_what_the_threads_served(make_stack):
         key = (f"sqlite_fcgi_{name}_count", ())
         assert after[key] - before.get(key, 0) == 300, name
     assert s.user_count() == 300
+
+
+def test_idle_threads_take_connections_in_turn(make_stack):
+    """One request at a time reaches the idle threads of every worker in turn
+    (a thread that has just answered goes to the back of the listening
+    socket's queue of waiters), as single-threaded workers blocked in
+    accept() took them: not all of them the first thread that waited."""
+    s = make_stack(WORKERS=2, WORKER_THREADS=2)
+    pids = s.wait_for_workers(2)
+    for _ in range(40):
+        assert s.get("/healthz").status_code == 200
+    s.stop()
+    served = [stopped_after(s.app_log(), p) for p in pids]
+    # 20 each, give or take the start's /healthz; all 40 on one without the turns.
+    assert all(n >= 15 for n in served), served
