@@ -27,7 +27,9 @@ def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # ProcessLookupError: the read met the process exiting (ESRCH), which
+        # takes longer with several threads to end.
         return False
 
 

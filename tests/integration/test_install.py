@@ -462,8 +462,10 @@ def test_unit_stop_finishes_the_request_in_flight(installed, threads):
         # worker too: taken, and the worker finishes what it holds first.
         wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in idle),
                  what="the idle workers' exit")
-        assert wait_for(lambda: stop_requested(installed.pool_log(), busy),
-                        what="the busy worker's stop request") == ("SIGUSR1", 1)
+        # In flight: the write, and with several threads maybe a read beside it.
+        sig, answering = wait_for(lambda: stop_requested(installed.pool_log(), busy),
+                                  what="the busy worker's stop request")
+        assert sig == "SIGUSR1" and 1 <= answering <= threads, (sig, answering)
         assert unit.main.poll() is None, "multiwatch exited with a request in flight"
         assert unit.workers() == [busy]
         assert not in_flight.done()
