@@ -12,9 +12,10 @@ CFLAGS ?= -O2 -g
 # libpq's header lives in its own directory (Debian: /usr/include/postgresql).
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 # Every build of the sources: the language, the warnings, the headers.
-BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARN) $(PQ_CFLAGS)
+# -pthread: each worker serves with WORKER_THREADS threads.
+BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread $(WARN) $(PQ_CFLAGS)
 ALL_CFLAGS := $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
-ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+ALL_LDFLAGS := -pie -pthread -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS := -lfcgi -lsqlite3 -lpq -lcrypt -lcrypto -ljansson
 
 # The builds under sanitizers (the unit tests here, the fuzz targets in
@@ -24,9 +25,14 @@ SAN_DEBUG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 SANITIZE ?= address,undefined
 SAN_CFLAGS := $(BASE_CFLAGS) $(SAN_DEBUG_CFLAGS) -fsanitize=$(SANITIZE)
 
+# ThreadSanitizer (clang's): the threaded unit test, and a worker for the tests.
+TSAN_CC ?= clang
+TSAN_CFLAGS := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+
 APP_SRC := $(filter-out app/src/main.c,$(wildcard app/src/*.c))
 APP_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/san/%.o)
+TSAN_OBJ := $(APP_SRC:app/src/%.c=$(BUILD)/tsan/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san-unit/%)
@@ -34,7 +40,7 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san-unit/%)
 # Keep the objects of the sanitizer build between runs.
 .SECONDARY:
 
-.PHONY: all deps run start stop migrate test unit-test sanitize-test \
+.PHONY: all deps run start stop migrate test unit-test sanitize-test tsan-test \
 	integration-test clean
 
 all: $(BUILD)/sqlite-fcgi
@@ -55,12 +61,21 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/*.h $(APP_OBJ) | $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) -Iapp/src -o $@ $< $(APP_OBJ) $(ALL_LDFLAGS) $(UNIT_LDFLAGS) $(LIBS) -lcmocka
 
 $(BUILD)/san-unit/%: tests/unit/%.c tests/unit/*.h $(SAN_OBJ) | $(BUILD)/san-unit
-	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) $(UNIT_LDFLAGS) $(LIBS) -lcmocka
+	$(CC) $(SAN_CFLAGS) -Iapp/src -o $@ $< $(SAN_OBJ) -fsanitize=$(SANITIZE) -pthread $(UNIT_LDFLAGS) $(LIBS) -lcmocka
+
+$(BUILD)/tsan/%.o: app/src/%.c app/src/*.h | $(BUILD)/tsan
+	$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tsan/sqlite-fcgi: $(TSAN_OBJ) $(BUILD)/tsan/main.o
+	$(TSAN_CC) -fsanitize=thread -pthread -o $@ $^ $(LIBS)
+
+$(BUILD)/tsan/test_threads: tests/unit/test_threads.c tests/unit/*.h $(TSAN_OBJ)
+	$(TSAN_CC) $(TSAN_CFLAGS) -Iapp/src -o $@ $< $(TSAN_OBJ) $(LIBS) -lcmocka
 
 # test_db reads each block the wiping allocator frees, just before free().
 $(BUILD)/unit/test_db $(BUILD)/san-unit/test_db: UNIT_LDFLAGS := -Wl,--wrap=free
 
-$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/san-unit:
+$(BUILD)/obj $(BUILD)/san $(BUILD)/tsan $(BUILD)/unit $(BUILD)/san-unit:
 	mkdir -p $@
 
 migrate: deps all
@@ -76,7 +91,7 @@ stop:
 	deploy/local/stack.sh stop
 
 test: deps
-	$(MAKE) lint unit-test sanitize-test integration-test
+	$(MAKE) lint unit-test sanitize-test tsan-test integration-test
 
 unit-test: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; done
@@ -86,6 +101,10 @@ sanitize-test: $(SAN_UNIT_BIN)
 	@for t in $(SAN_UNIT_BIN); do echo "== $$t"; \
 		ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t || exit 1; done
+
+# ThreadSanitizer: several threads serving at once; any data race fails the run.
+tsan-test: $(BUILD)/tsan/test_threads
+	@echo "== $<"; TSAN_OPTIONS=halt_on_error=1:exitcode=66 $<
 
 integration-test: all
 	$(PYTHON) -m pytest -v --durations=15 -p no:cacheprovider tests/integration

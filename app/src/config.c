@@ -172,6 +172,8 @@ const struct setting config_settings[] = {
 	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: the method's default: libxcrypt's; 12, Django's, for bcrypt and django-bcrypt, whose passwords are then at most 72 bytes; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
+	{ "WORKER_THREADS", NULL, RANGE(1, 64), "1", NULL, NULL, NULL, AT(worker_threads),
+	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
 	  "nginx's port" },
 	{ "MULTIWATCH_RETRIES", NULL, RANGE(0, 1000000), "10", NULL, NULL, NULL,

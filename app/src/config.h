@@ -68,6 +68,7 @@ struct config {
 	enum config_hash_method hash_method;
 	long hash_cost;			/* 0: the method's default cost */
 	long workers;
+	long worker_threads;		/* serving threads in each worker process */
 	long port;			/* nginx's; checked here, used by the scripts */
 	long multiwatch_retries;	/* deploy/pool/workers.sh's */
 	long multiwatch_timeout_ms;

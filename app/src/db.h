@@ -37,7 +37,7 @@ struct db;
  * Sets the engines up for this program (SQLite: every block it frees is
  * wiped first, so that copies of a password do not stay behind in freed
  * memory).  Call once, before any other db_* function; returns 0, or -1
- * when SQLite was already initialised.
+ * when SQLite was already initialised or was built without thread support.
  */
 int db_global_init(void);
 

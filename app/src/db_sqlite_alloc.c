@@ -72,5 +72,13 @@ int db_sqlite_global_init(void)
 		wipe_init, wipe_shutdown, NULL
 	};
 
+	/*
+	 * The serving threads each use a connection of their own, opened with
+	 * SQLITE_OPEN_NOMUTEX, which needs a library built thread-safe (1 or 2)
+	 * to keep its shared state (this allocator's calls, the unix VFS's
+	 * file and lock tables) safe; Debian's is.
+	 */
+	if (sqlite3_threadsafe() == 0)
+		return -1;
 	return sqlite3_config(SQLITE_CONFIG_MALLOC, &wiping) == SQLITE_OK ? 0 : -1;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -294,7 +295,7 @@ static int compare_with_served(const char *db_path)
 	return 1;
 }
 
-int sq_refusal(const struct config *cfg, char *msg, size_t msglen)
+static int refusal(const struct config *cfg, char *msg, size_t msglen)
 {
 	served_follow(cfg->db_path);
 	if (!served.replaced && compare_with_served(cfg->db_path) != 1 &&
@@ -396,13 +397,13 @@ done:
 	return 0;
 }
 
-int sq_file_before_open(const struct config *cfg, enum db_open_mode mode,
-			char *err, size_t errlen)
+static int file_before_open(const struct config *cfg, enum db_open_mode mode,
+			    char *err, size_t errlen)
 {
 	char marker[CONFIG_PATH_MAX + sizeof(MARKER_SUFFIX)];
 
 	if (mode == DB_OPEN_SERVE) {
-		if (sq_refusal(cfg, err, errlen) == 0)
+		if (refusal(cfg, err, errlen) == 0)
 			return 0;
 		/* The message is the client's: name the file here for the log. */
 		snprintf(err, errlen, "%s: %s", cfg->db_path, fix_msg);
@@ -425,14 +426,16 @@ static void never_checkpoint_on_close(struct db_sqlite *s)
 			 sqlite3_errmsg(s->conn));
 }
 
-int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
-		  size_t errlen)
+static enum db_result file_check(struct db_sqlite *s);
+
+static int file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
+		      size_t errlen)
 {
 	struct stat now;
 
 	served_follow(cfg->db_path);
 	/* The stat and the open can race a rename: HAS_MOVED then says so. */
-	if (stat(cfg->db_path, &now) != 0 || sq_file_check(s) != DB_OK) {
+	if (stat(cfg->db_path, &now) != 0 || file_check(s) != DB_OK) {
 		never_checkpoint_on_close(s);
 		snprintf(err, errlen, "%s: the file moved while it was opened", cfg->db_path);
 		return -1;
@@ -457,7 +460,7 @@ int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
 	return 0;
 }
 
-void sq_file_before_close(struct db_sqlite *s)
+static void file_before_close(struct db_sqlite *s)
 {
 	int has_moved = 0, rc;
 
@@ -474,7 +477,7 @@ void sq_file_before_close(struct db_sqlite *s)
 			 s->db_path, sqlite3_errmsg(s->conn), db_sqlite_code_name(rc));
 }
 
-enum db_result sq_file_check(struct db_sqlite *s)
+static enum db_result file_check(struct db_sqlite *s)
 {
 	int moved = 0, has_moved = 0, rc;
 
@@ -497,4 +500,61 @@ enum db_result sq_file_check(struct db_sqlite *s)
 				    db_sqlite_code_name(SQLITE_READONLY_DBMOVED),
 				    "the database file was moved or deleted");
 	return DB_OK;
+}
+
+/*
+ * served is the process's, and its serving threads (each with its own
+ * connection) check and update it: one at a time, under this lock, which
+ * every entry point below holds.  pthread_mutex_lock and _unlock of a
+ * default mutex cannot fail when used this way: not checked.
+ */
+static pthread_mutex_t served_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int sq_refusal(const struct config *cfg, char *msg, size_t msglen)
+{
+	int ret;
+
+	(void)pthread_mutex_lock(&served_lock);
+	ret = refusal(cfg, msg, msglen);
+	(void)pthread_mutex_unlock(&served_lock);
+	return ret;
+}
+
+int sq_file_before_open(const struct config *cfg, enum db_open_mode mode,
+			char *err, size_t errlen)
+{
+	int ret;
+
+	(void)pthread_mutex_lock(&served_lock);
+	ret = file_before_open(cfg, mode, err, errlen);
+	(void)pthread_mutex_unlock(&served_lock);
+	return ret;
+}
+
+int sq_file_adopt(struct db_sqlite *s, const struct config *cfg, char *err,
+		  size_t errlen)
+{
+	int ret;
+
+	(void)pthread_mutex_lock(&served_lock);
+	ret = file_adopt(s, cfg, err, errlen);
+	(void)pthread_mutex_unlock(&served_lock);
+	return ret;
+}
+
+void sq_file_before_close(struct db_sqlite *s)
+{
+	(void)pthread_mutex_lock(&served_lock);
+	file_before_close(s);
+	(void)pthread_mutex_unlock(&served_lock);
+}
+
+enum db_result sq_file_check(struct db_sqlite *s)
+{
+	enum db_result ret;
+
+	(void)pthread_mutex_lock(&served_lock);
+	ret = file_check(s);
+	(void)pthread_mutex_unlock(&served_lock);
+	return ret;
 }

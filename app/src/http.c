@@ -16,10 +16,12 @@ static const char *param(FCGX_Request *f, const char *name)
 	return v ? v : "";
 }
 
-/* DOCUMENT_URI is nginx's normalised path; REQUEST_URI is the fallback. */
-static const char *request_path(FCGX_Request *f)
+/*
+ * DOCUMENT_URI is nginx's normalised path; REQUEST_URI is the fallback,
+ * cut at the query string into r's own copy.
+ */
+static const char *request_path(struct http_request *r, FCGX_Request *f)
 {
-	static char path[2048];
 	const char *uri = param(f, "DOCUMENT_URI");
 	size_t n;
 
@@ -27,18 +29,19 @@ static const char *request_path(FCGX_Request *f)
 		return uri;
 	uri = param(f, "REQUEST_URI");
 	n = strcspn(uri, "?");
-	if (n >= sizeof(path))
-		n = sizeof(path) - 1;
-	memcpy(path, uri, n);
-	path[n] = '\0';
-	return path;
+	if (n >= sizeof(r->path_copy))
+		n = sizeof(r->path_copy) - 1;
+	memcpy(r->path_copy, uri, n);
+	r->path_copy[n] = '\0';
+	return r->path_copy;
 }
 
-void http_request_init(struct http_request *r, FCGX_Request *fcgx)
+void http_request_init(struct http_request *r, FCGX_Request *fcgx, char *out)
 {
 	r->fcgx = fcgx;
+	r->out = out;
 	r->method = param(fcgx, "REQUEST_METHOD");
-	r->path = request_path(fcgx);
+	r->path = request_path(r, fcgx);
 	r->content_type = param(fcgx, "CONTENT_TYPE");
 	r->content_length = param(fcgx, "CONTENT_LENGTH");
 	r->query = param(fcgx, "QUERY_STRING");
@@ -156,17 +159,17 @@ const char *http_reason(int status)
 int http_respond(struct http_request *r, int status, const char *content_type,
 		 const char *extra_headers, const char *body)
 {
-	/* Static: one request at a time per worker, and no allocation per request. */
-	static char out[HTTP_RESPONSE_MAX + 512];
+	/* The request's buffer: nothing allocated, nothing shared with other threads. */
+	char *out = r->out;
 	size_t blen = strlen(body);
-	int n = snprintf(out, sizeof(out),
+	int n = snprintf(out, HTTP_OUT_MAX,
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\nCache-Control: no-store\r\n"
 			 NOSNIFF "%s\r\n%s",
 			 status, http_reason(status), content_type, blen,
 			 extra_headers ? extra_headers : "", body);
 
-	if (n < 0 || (size_t)n >= sizeof(out)) {
+	if (n < 0 || n >= HTTP_OUT_MAX) {
 		log_warn("%s: response to %s too long", __func__, r->path);
 		return http_respond(r, 500, "text/plain; charset=utf-8", NULL,
 				    "internal error\n");

@@ -18,6 +18,10 @@
  * (USERS_LIST_BODY_MAX, about 390 KB), then the /metrics text.
  */
 #define HTTP_RESPONSE_MAX (512 * 1024)
+/* A whole response: the headers and the largest body. */
+#define HTTP_OUT_MAX (HTTP_RESPONSE_MAX + 512)
+/* The longest path kept from REQUEST_URI (when nginx sends no DOCUMENT_URI). */
+#define HTTP_PATH_MAX 2048
 
 enum http_media { MEDIA_NONE, MEDIA_FORM, MEDIA_JSON, MEDIA_OTHER };
 
@@ -30,10 +34,17 @@ struct http_request {
 	const char *content_length;
 	bool wants_json;	/* Accept prefers application/json (accept.h) */
 	int status;		/* of the response sent, 0 before */
+	char *out;		/* HTTP_OUT_MAX bytes the response is built in */
+	char path_copy[HTTP_PATH_MAX];	/* path, when cut from REQUEST_URI */
 };
 
-/* Reads the request's parameters (never NULL afterwards, "" when absent). */
-void http_request_init(struct http_request *r, FCGX_Request *fcgx);
+/*
+ * Reads the request's parameters (never NULL afterwards, "" when absent).
+ * out (HTTP_OUT_MAX bytes) is where the response will be built: the
+ * caller's, e.g. one per serving thread, reused request after request,
+ * so that answering allocates nothing and shares nothing between threads.
+ */
+void http_request_init(struct http_request *r, FCGX_Request *fcgx, char *out);
 
 enum http_media http_media_type(const struct http_request *r);
 

@@ -1,6 +1,7 @@
 #include "input.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,15 +137,25 @@ static enum input_result set_members(struct user_input *in, json_t *object,
 	return INPUT_OK;
 }
 
+static void use_wiping_allocator(void)
+{
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+}
+
 enum input_result input_parse_json(struct user_input *in, const char *body, size_t len,
 				   char *err, size_t errlen)
 {
+	static pthread_once_t allocator_set = PTHREAD_ONCE_INIT;
 	json_error_t e;
 	json_t *root;
 	enum input_result res;
 
-	/* Set each time: cheap, and no start-up order to get wrong. */
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	/*
+	 * jansson's allocator is global: set once, before this process's first
+	 * parse (no start-up order to get wrong), never while another thread
+	 * parses.  pthread_once fails only for arguments it cannot accept.
+	 */
+	(void)pthread_once(&allocator_set, use_wiping_allocator);
 	/* A raw NUL byte: jansson would call it a control character. */
 	if (memchr(body, '\0', len) != NULL) {
 		snprintf(err, errlen, "JSON strings must not contain NUL (\\u0000)");

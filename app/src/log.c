@@ -13,6 +13,9 @@ void log_init(const char *progname)
 }
 
 static void log_vline(const char *level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void log_vline(const char *level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_progname,

@@ -128,7 +128,8 @@ int main(int argc, char **argv)
 
 	log_init("sqlite-fcgi");
 	if (db_global_init() != 0)
-		fatal("sqlite3_config failed: SQLite was initialised too early");
+		fatal("sqlite3_config failed: SQLite was initialised too early,"
+		      " or built without thread support (SQLITE_THREADSAFE=0)");
 	if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)) {
 		if (config_load(&cfg, NULL, err, sizeof(err)) != 0)
 			fatal("%s", err);

@@ -69,7 +69,11 @@ static struct region *region;
 static struct slot *mine;
 static int region_fd = -1;
 
-/* Relaxed: only this worker writes its slot; a scrape may read a count late. */
+/*
+ * Atomic: the serving threads of this worker all add to its slot (no other
+ * process writes it).  Relaxed: no order is needed between counters, and
+ * a scrape may read a count late.
+ */
 static void add(counter *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);

@@ -9,7 +9,8 @@
  * Prometheus's text format.  They live in a small file mapped by every
  * worker (METRICS_PATH), one slot per worker: a worker claims a free slot
  * with an open-file-description lock on the slot's byte, writes only its
- * own slot, and a scrape sums them all.  The kernel drops the lock of a
+ * own slot (its serving threads add to it atomically), and a scrape sums
+ * them all.  The kernel drops the lock of a
  * worker that dies, and its replacement takes the slot over and goes on
  * counting from where it stopped: nothing is lost or counted twice.
  *

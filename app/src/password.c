@@ -3,6 +3,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "input.h"
@@ -23,7 +24,24 @@
 _Static_assert(INPUT_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE,
 	       "INPUT_PASSWORD_MAX exceeds what crypt_rn accepts");
 
-static struct crypt_data pw_work;
+/*
+ * crypt_rn's work area (32 KiB) is the caller's: each hash gets its own,
+ * zeroed, on the heap (too large to sit lightly on a thread's stack), so
+ * that threads hashing at once share nothing, and it is wiped and freed
+ * as soon as the hash is copied out.
+ */
+static struct crypt_data *work_new(void)
+{
+	return calloc(1, sizeof(struct crypt_data));
+}
+
+static void work_free(struct crypt_data *work)
+{
+	if (work == NULL)
+		return;
+	explicit_bzero(work, sizeof(*work));
+	free(work);
+}
 
 static const char *method_prefix(enum config_hash_method method)
 {
@@ -83,13 +101,18 @@ static int crypt_hash(enum config_hash_method method, long cost,
 		      size_t errlen)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *work;
 	const char *hash;
 	int ret = -1;
 
 	if (make_setting(method, cost, setting, (int)sizeof(setting), err,
 			 errlen) != 0)
 		return -1;
-	hash = crypt_rn(password, setting, &pw_work, (int)sizeof(pw_work));
+	if ((work = work_new()) == NULL) {
+		snprintf(err, errlen, "crypt_rn: out of memory");
+		return -1;
+	}
+	hash = crypt_rn(password, setting, work, (int)sizeof(*work));
 	/* Failure is NULL, or a string starting with '*' in some builds. */
 	if (hash == NULL || hash[0] == '*') {
 		snprintf(err, errlen, "crypt_rn failed: %s", strerror(errno));
@@ -102,7 +125,7 @@ static int crypt_hash(enum config_hash_method method, long cost,
 	strcpy(out, hash);
 	ret = 0;
 out:
-	explicit_bzero(&pw_work, sizeof(pw_work));
+	work_free(work);
 	return ret;
 }
 
@@ -126,21 +149,24 @@ int pw_hash(enum config_hash_method method, long cost, const char *password,
 	return crypt_hash(method, cost, password, out + n, outlen - n, err, errlen);
 }
 
+/* False when they differ, and when the password cannot be hashed at all. */
 static bool crypt_verify(const char *password, const char *hash)
 {
-	const char *again = crypt_rn(password, hash, &pw_work, (int)sizeof(pw_work));
+	struct crypt_data *work = work_new();
+	const char *again;
 	size_t n = strlen(hash);
 	unsigned char diff = 0;
-	bool ok;
+	bool ok = false;
 
-	if (again == NULL || again[0] == '*' || strlen(again) != n) {
-		explicit_bzero(&pw_work, sizeof(pw_work));
+	if (work == NULL)
 		return false;
+	again = crypt_rn(password, hash, work, (int)sizeof(*work));
+	if (again != NULL && again[0] != '*' && strlen(again) == n) {
+		for (size_t i = 0; i < n; i++)
+			diff |= (unsigned char)(again[i] ^ hash[i]);
+		ok = diff == 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)(again[i] ^ hash[i]);
-	ok = diff == 0;
-	explicit_bzero(&pw_work, sizeof(pw_work));
+	work_free(work);
 	return ok;
 }
 

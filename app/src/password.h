@@ -11,9 +11,8 @@
  * Password hashing: libxcrypt's methods (the only file that includes
  * <crypt.h>), Django's "bcrypt$" form of bcrypt, and Django's
  * pbkdf2_sha256 (password_pbkdf2.c, with libcrypto).
- * Not thread-safe: one worker process hashes one password at a time, and
- * the large crypt_data work area is kept static rather than allocated per
- * request.
+ * Thread-safe: each hash has its own crypt_data work area (crypt_rn is
+ * reentrant with it), and PBKDF2 is OpenSSL 3's, which is thread-safe.
  */
 
 /* Big enough for every hash libxcrypt makes (CRYPT_OUTPUT_SIZE). */

@@ -169,8 +169,8 @@ _Static_assert(USERS_LIST_BODY_MAX <= HTTP_RESPONSE_MAX,
 
 static void handle_users(struct app *app, struct http_request *r)
 {
-	static struct db_user_row rows[DB_PAGE_MAX];
-	static char body[USERS_LIST_BODY_MAX];
+	struct db_user_row *rows = app->buf->rows;
+	char *body = app->buf->body;
 	struct users_list_query q;
 	char err[ERR_LEN];
 	long long count;
@@ -187,7 +187,7 @@ static void handle_users(struct app *app, struct http_request *r)
 		return;
 	}
 	if (users_list_render(r->wants_json, rows, n, q.limit, count, body,
-			      sizeof(body)) != 0) {
+			      sizeof(app->buf->body)) != 0) {
 		log_warn("users: the page does not fit the response");
 		http_respond_error(r, 500, NULL, "internal error");
 		return;
@@ -218,7 +218,7 @@ static void handle_users_count(struct app *app, struct http_request *r)
 
 static void handle_metrics(struct app *app, struct http_request *r)
 {
-	static char text[HTTP_RESPONSE_MAX];
+	char *text = app->buf->body;
 	const char *names[NROUTES + 1];
 	char wal_path[CONFIG_PATH_MAX + sizeof(CONFIG_WAL_SUFFIX)];
 	struct stat st;
@@ -231,7 +231,7 @@ static void handle_metrics(struct app *app, struct http_request *r)
 	snprintf(wal_path, sizeof(wal_path), "%s%s", app->cfg->db_path, CONFIG_WAL_SUFFIX);
 	if (stat(wal_path, &st) == 0)
 		wal_bytes = (long long)st.st_size;
-	n = metrics_render(text, sizeof(text), names, NROUTES + 1, wal_bytes);
+	n = metrics_render(text, sizeof(app->buf->body), names, NROUTES + 1, wal_bytes);
 	if (n < 0) {
 		log_warn("metrics: not available (no shared metrics file, or too large)");
 		http_respond_error(r, 503, retry_after, "metrics unavailable");
@@ -284,25 +284,26 @@ static int parse_body(enum http_media media, const char *body, size_t len,
 }
 
 /*
- * Reads the request's body into the worker's one body buffer: *body and
- * *len.  Returns 0, or the HTTP status of the refusal with its message in
- * err, the buffer then wiped (a body refused half-read may hold a password).
+ * Reads the request's body into the serving thread's body buffer
+ * (buf->input): *body and *len.  Returns 0, or the HTTP status of the
+ * refusal with its message in err, the buffer then wiped (a body refused
+ * half-read may hold a password).
  */
-static int read_body(struct http_request *r, char **body, size_t *len,
-		     char *err, size_t errlen)
+static int read_body(struct http_request *r, struct route_buffers *buf, char **body,
+		     size_t *len, char *err, size_t errlen)
 {
-	static char buf[HTTP_BODY_MAX + 1];
 	const char *message = "";
 	int status;
 
 	*len = 0;
-	status = body_status(http_read_body(r, buf, sizeof(buf), len), &message);
+	status = body_status(http_read_body(r, buf->input, sizeof(buf->input), len),
+			     &message);
 	if (status != 0) {
 		snprintf(err, errlen, "%s", message);
-		explicit_bzero(buf, sizeof(buf));
+		explicit_bzero(buf->input, sizeof(buf->input));
 		return status;
 	}
-	*body = buf;
+	*body = buf->input;
 	return 0;
 }
 
@@ -311,12 +312,12 @@ static int read_body(struct http_request *r, char **body, size_t *len,
  * refusal with its message in err.  The body, which may hold a password,
  * is wiped whatever happens.
  */
-static int read_user_input(struct http_request *r,
+static int read_user_input(struct http_request *r, struct route_buffers *buf,
 			   struct user_input *in, char *err, size_t errlen)
 {
 	char *body;
 	size_t len;
-	int status = read_body(r, &body, &len, err, errlen);
+	int status = read_body(r, buf, &body, &len, err, errlen);
 
 	if (status != 0)
 		return status;
@@ -369,10 +370,10 @@ static void respond_failed(struct http_request *r, enum users_result res,
  * refused: a client that believed it sent a name must not get a random
  * user (GET is the way to ask for one).
  */
-static int read_posted_user(struct http_request *r, const struct config *cfg,
+static int read_posted_user(struct app *app, struct http_request *r,
 			    struct user_input *in, char *err, size_t errlen)
 {
-	int status = read_user_input(r, in, err, errlen);
+	int status = read_user_input(r, app->buf, in, err, errlen);
 
 	if (status != 0)
 		return status;
@@ -383,7 +384,7 @@ static int read_posted_user(struct http_request *r, const struct config *cfg,
 	}
 	/* bcrypt hashes 72 bytes: a longer password would be cut short, unsaid. */
 	if (input_validate(in, err, errlen) != 0 ||
-	    pw_check_length(cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
+	    pw_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
 	    input_normalize(in, err, errlen) != 0)
 		return 400;
 	return 0;
@@ -404,7 +405,7 @@ static void handle_create_user(struct app *app, struct http_request *r)
 			 " username and password in a POST body");
 		status = 400;
 	} else if (strcmp(r->method, "POST") == 0) {
-		status = read_posted_user(r, app->cfg, &in, err, sizeof(err));
+		status = read_posted_user(app, r, &in, err, sizeof(err));
 	}
 	if (status != 0) {
 		input_wipe(&in);
@@ -426,12 +427,12 @@ static void handle_create_user(struct app *app, struct http_request *r)
 }
 
 /* Fills in from a write's form body; 0, or the status of the refusal with err. */
-static int read_row_input(struct http_request *r, struct row_input *in,
-			  char *err, size_t errlen)
+static int read_row_input(struct http_request *r, struct route_buffers *buf,
+			  struct row_input *in, char *err, size_t errlen)
 {
 	char *body;
 	size_t len;
-	int status = read_body(r, &body, &len, err, errlen);
+	int status = read_body(r, buf, &body, &len, err, errlen);
 
 	if (status != 0)
 		return status;
@@ -479,7 +480,7 @@ static void handle_rows(struct app *app, const struct rows_shape *shape,
 			 writes ? ": send the fields in a form body" : "");
 		status = 400;
 	} else if (writes) {
-		status = read_row_input(r, &in, err, sizeof(err));
+		status = read_row_input(r, app->buf, &in, err, sizeof(err));
 	}
 	if (status != 0) {
 		http_respond_error(r, status, NULL, err);

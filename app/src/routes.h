@@ -5,10 +5,25 @@
 #include "db.h"
 #include "http.h"
 
-/* What every handler needs: the settings and this worker's connection. */
+/*
+ * Where the handlers build what they read and answer: too large for a
+ * thread's stack, so each serving thread has its own on the heap, used by
+ * one request at a time.
+ */
+struct route_buffers {
+	struct db_user_row rows[DB_PAGE_MAX];	/* a /users/ page */
+	char body[HTTP_RESPONSE_MAX];	/* the /users/ page or the /metrics text */
+	char input[HTTP_BODY_MAX + 1];	/* a POST body, wiped once parsed */
+};
+
+/*
+ * What every handler needs: the settings, and the serving thread's own
+ * connection and buffers (server.c gives each thread one of these).
+ */
 struct app {
 	const struct config *cfg;
 	struct db *db;		/* NULL while the database cannot be opened */
+	struct route_buffers *buf;
 };
 
 /*

@@ -3,56 +3,73 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fastcgi.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "routes.h"
+#include "server_thread.h"
 
-static volatile sig_atomic_t stop_requested;
-static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+/*
+ * The worker process: WORKER_THREADS serving threads (server_thread.c)
+ * and this, the main thread, which handles the stop signals and nothing
+ * else.  No signal ever interrupts a serving thread: the stop signals are
+ * blocked in every thread and taken here by sigwaitinfo(), and idle
+ * threads are woken through an eventfd they wait on beside the listening
+ * socket.  (libfcgi's own stop, FCGX_ShutdownPending, is not used: a
+ * signal landing inside FCGX_Accept_r after accept() has returned drops
+ * the connection libfcgi was reading, and with shutdownPending set its
+ * accept loop then closes that descriptor again, forever.)
+ */
 
-static void on_stop_signal(int sig)
+static const struct {
+	int sig;
+	const char *name;
+} stop_signals[] = {
+	{ SIGTERM, "SIGTERM" }, { SIGINT, "SIGINT" }, { SIGHUP, "SIGHUP" },
+	{ SIGUSR1, "SIGUSR1" },		/* multiwatch's graceful signal */
+};
+
+#define NSTOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+
+static const char *stop_signal_name(int sig)
 {
-	int saved = errno;
-
-	(void)sig;
-	stop_requested = 1;
-	FCGX_ShutdownPending();
-	/*
-	 * Signals are blocked while a request is handled, so this runs only
-	 * around accept().  Closing our copy of the listening socket makes an
-	 * accept() that is about to start fail at once instead of waiting for
-	 * the next client; the other workers keep their copies.  Its result
-	 * does not matter: the stop is already requested.
-	 */
-	(void)close(FCGI_LISTENSOCK_FILENO);
-	errno = saved;
+	for (size_t i = 0; i < NSTOP_SIGNALS; i++)
+		if (stop_signals[i].sig == sig)
+			return stop_signals[i].name;
+	return "a signal";
 }
 
-static int install_signals(sigset_t *stop_set)
+/*
+ * Blocks the stop signals in this thread, and so in every thread it
+ * starts, for sigwaitinfo() to take them.  Their actions are set to the
+ * default first: one left ignored by whoever exec'd us would be discarded
+ * before sigwaitinfo could see it.  SIGPIPE and SIGUSR2 (which multiwatch
+ * forwards) are ignored.  Returns 0, or -1 with errno set.
+ */
+static int take_stop_signals(sigset_t *stop_set)
 {
 	struct sigaction sa;
+	int rc;
 
 	memset(&sa, 0, sizeof(sa));
-	/* sa_flags = 0, no SA_RESTART: a blocked accept() returns EINTR. */
-	sa.sa_handler = on_stop_signal;
+	sa.sa_handler = SIG_DFL;
 	if (sigemptyset(stop_set) != 0 || sigemptyset(&sa.sa_mask) != 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
-		if (sigaddset(stop_set, stop_signals[i]) != 0 ||
-		    sigaddset(&sa.sa_mask, stop_signals[i]) != 0)
+	for (size_t i = 0; i < NSTOP_SIGNALS; i++)
+		if (sigaddset(stop_set, stop_signals[i].sig) != 0 ||
+		    sigaction(stop_signals[i].sig, &sa, NULL) != 0)
 			return -1;
-	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
-		if (sigaction(stop_signals[i], &sa, NULL) != 0)
-			return -1;
+	if ((rc = pthread_sigmask(SIG_BLOCK, stop_set, NULL)) != 0) {
+		errno = rc;
+		return -1;
+	}
 	/* A client that goes away must cost one failed write, not the worker. */
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGUSR2, &sa, NULL) != 0)
@@ -66,7 +83,10 @@ static int install_signals(sigset_t *stop_set)
  * database, out of reach of "make stop" and of a new pool.  The kernel
  * sends the graceful stop signal when the parent dies; a parent that died
  * before the request was made shows as a changed parent pid (the parent
- * pid read before, as early as the worker can).
+ * pid read before, as early as the worker can).  The setting belongs to
+ * the calling thread, and the kernel sends its signal (to the whole
+ * process, so sigwaitinfo takes it) while that thread lives: this main
+ * thread, which lives until the process exits.
  */
 static int die_with_parent(pid_t parent)
 {
@@ -82,198 +102,124 @@ static int die_with_parent(pid_t parent)
 	return 0;
 }
 
-/* Opens the connection when there is none (after a failure dropped it). */
-static void ensure_db(struct app *app)
-{
-	static time_t last_warning;
-	char err[ERR_LEN];
-	time_t now;
-
-	if (app->db != NULL)
-		return;
-	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) == DB_OK) {
-		log_info("database reopened");
-		return;
-	}
-	/* Once a second at most: a fault can last long under a heavy load. */
-	now = time(NULL);
-	if (now != last_warning) {
-		log_warn("database unavailable: %s", err);
-		last_warning = now;
-	}
-}
-
 /*
- * Replaces a connection whose last failure leaves it of no more use, once
- * the request is answered, in the order the engine asks for: closed now
- * and opened again on the next request (ensure_db), or (SQLite after an
- * I/O error) a new one opened before the old one is closed, falling back
- * to ensure_db when the open fails.
+ * libfcgi on fd 0, which must be the listening socket spawn-fcgi made.
+ * The socket is made non-blocking: a serving thread accepts only once
+ * epoll says a connection waits, and one that another thread or worker
+ * took first makes accept() fail with EAGAIN rather than wait, where no
+ * stop could reach it.  The flag belongs to the socket's open file, which
+ * every worker of the pool shares: they all run this.  The connections
+ * accept() returns do not inherit it (Linux), so libfcgi's reads and
+ * writes block as before.
  */
-static void replace_broken_db(struct app *app)
+static int listen_without_blocking(void)
 {
-	struct db *fresh = NULL;
-	enum db_reopen how;
-	char err[ERR_LEN];
+	int flags;
 
-	if (app->db == NULL || (how = db_needs_reopen(app->db)) == DB_REOPEN_NO)
-		return;
-	log_warn("closing the database connection after: %s (%s, %d)",
-		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db));
-	if (how == DB_REOPEN_OPEN_FIRST &&
-	    db_open(app->cfg, DB_OPEN_SERVE, &fresh, err, sizeof(err)) != DB_OK)
-		log_warn("database unavailable: %s", err);
-	db_close(app->db);
-	app->db = fresh;
-	if (fresh != NULL)
-		log_info("database reopened");
-}
-
-/*
- * 503 with the fix when the engine refuses to serve (a file replaced
- * under the pool), after closing the connection, which belongs to the
- * old file.  Returns true when the request was answered.
- */
-static bool refuse_if_told(struct app *app, struct http_request *r)
-{
-	static const char retry_after[] = "Retry-After: 1\r\n";
-	char msg[ERR_LEN];
-
-	if (db_refusal(app->cfg, msg, sizeof(msg)) == 0)
-		return false;
-	if (app->db != NULL) {
-		log_warn("closing the database connection: %s", msg);
-		db_close(app->db);
-		app->db = NULL;
+	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
+		log_warn("fd 0 is not a FastCGI listening socket: start the workers"
+			 " with spawn-fcgi (see deploy/pool/workers.sh)");
+		return -1;
 	}
-	http_respond_error(r, 503, retry_after, msg);
-	return true;
-}
-
-/*
- * Out of file descriptors or memory, accept() fails and libfcgi returns
- * the error instead of retrying.  Exiting would hand the problem to
- * multiwatch, which counts quick deaths as a crash loop and may give the
- * slot up: so wait and try again, with a growing pause (10 ms to 1 s)
- * that lets the fault clear without spinning.  Other errors end the loop.
- * Returns true when the caller should accept again.
- */
-static long accept_pause_ms;	/* 0 after an accept that worked */
-
-static bool accept_error_passes(int error)
-{
-	static time_t last_warning;
-	struct timespec pause;
-	time_t now = time(NULL);
-
-	if (error == EINTR)
-		return true;	/* a signal that is not a stop */
-	if (error != EMFILE && error != ENFILE && error != ENOMEM && error != ENOBUFS) {
-		log_warn("accept failed: %s", strerror(error));
-		return false;
+	flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL);
+	if (flags < 0 || fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK) != 0) {
+		log_warn("%s: fcntl: %s", __func__, strerror(errno));
+		return -1;
 	}
-	accept_pause_ms = accept_pause_ms == 0 ? 10 : accept_pause_ms >= 500 ? 1000
-						      : accept_pause_ms * 2;
-	if (now != last_warning) {
-		log_warn("accept failed: %s: retrying in %ld ms", strerror(error),
-			 accept_pause_ms);
-		last_warning = now;
-	}
-	pause.tv_sec = accept_pause_ms / 1000;
-	pause.tv_nsec = (accept_pause_ms % 1000) * 1000000L;
-	(void)nanosleep(&pause, NULL);	/* a signal only cuts the pause short */
-	return true;
+	return 0;
 }
 
-/*
- * Blocks (SIG_BLOCK) or unblocks the stop signals.  sigprocmask fails
- * only for an unknown how or a bad pointer (EINVAL, EFAULT): not checked.
- */
-static void mask_stop_signals(int how, const sigset_t *stop_set)
+/* Starts the serving threads into threads[]; returns how many started. */
+static long start_threads(struct server *srv, struct server_thread **threads)
 {
-	(void)sigprocmask(how, stop_set, NULL);
+	long n = srv->cfg->worker_threads, started = 0;
+
+	for (long i = 0; i < n; i++)
+		if ((threads[started] = server_thread_start(srv, (int)i)) != NULL)
+			started++;
+	if (started > 0 && started < n)
+		log_warn("serving with %ld of WORKER_THREADS=%ld threads", started, n);
+	return started;
 }
 
-static void serve_requests(struct app *app, FCGX_Request *req,
-			   const sigset_t *stop_set)
+/* Returns once a stop signal came, or a serving thread stopped on its own. */
+static void wait_for_stop(struct server *srv, const sigset_t *stop_set)
 {
-	struct http_request r;
-	long served = 0;
+	int sig;
 
-	while (!stop_requested) {
-		int rc = FCGX_Accept_r(req);
-
-		/* Let a stop signal wait until this request is answered. */
-		mask_stop_signals(SIG_BLOCK, stop_set);
-		if (rc < 0) {
-			mask_stop_signals(SIG_UNBLOCK, stop_set);
-			if (stop_requested || !accept_error_passes(-rc))
-				break;
-			continue;
+	while ((sig = sigwaitinfo(stop_set, NULL)) < 0) {
+		if (errno != EINTR) {
+			log_warn("%s: sigwaitinfo: %s", __func__, strerror(errno));
+			return;
 		}
-		accept_pause_ms = 0;
-		http_request_init(&r, req);
-		if (!refuse_if_told(app, &r)) {
-			ensure_db(app);
-			if (app->db != NULL)
-				db_clear_error(app->db);
-			routes_dispatch(app, &r);
-		}
-		/*
-		 * Sends what http_respond buffered.  It returns nothing: a write
-		 * that fails here (nginx gave up on the client) ends with the
-		 * connection, and nginx logs the request.
-		 */
-		FCGX_Finish_r(req);
-		/* After the answer: the client does not wait for the open. */
-		replace_broken_db(app);
-		served++;
-		mask_stop_signals(SIG_UNBLOCK, stop_set);
 	}
-	log_info("stopping after %ld requests", served);
+	if (!atomic_load(&srv->thread_failed))
+		log_info("stop requested by %s: %d in flight", stop_signal_name(sig),
+			 atomic_load(&srv->in_flight));
+}
+
+/*
+ * Tells every serving thread to stop: idle ones wake on stop_fd, busy ones
+ * see the flag once they have answered.  A write to an eventfd of ours
+ * fails only when its counter would overflow, which one write cannot do.
+ */
+static void stop_threads(struct server *srv)
+{
+	uint64_t one = 1;
+
+	atomic_store(&srv->stopping, true);
+	if (write(srv->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		log_warn("%s: eventfd: %s", __func__, strerror(errno));
+}
+
+/* Runs the threads until a stop; returns the requests they answered. */
+static long serve(struct server *srv, const sigset_t *stop_set)
+{
+	struct server_thread **threads = calloc((size_t)srv->cfg->worker_threads,
+						sizeof(*threads));
+	long started, served = 0;
+
+	if (threads == NULL) {
+		log_warn("%s: out of memory", __func__);
+		return -1;
+	}
+	started = start_threads(srv, threads);
+	if (started > 0)
+		wait_for_stop(srv, stop_set);
+	stop_threads(srv);
+	for (long i = 0; i < started; i++)
+		served += server_thread_join(threads[i]);
+	free(threads);
+	return started > 0 ? served : -1;
 }
 
 int server_run(const struct config *cfg)
 {
+	struct server srv = { .cfg = cfg, .main_thread = pthread_self() };
 	char err[ERR_LEN];
-	struct app app = { .cfg = cfg, .db = NULL };
-	FCGX_Request req;
 	sigset_t stop_set;
 	pid_t parent = getppid();
+	long served;
 
-	if (install_signals(&stop_set) != 0) {
-		log_warn("%s: installing the signal handlers: %s", __func__, strerror(errno));
+	if (take_stop_signals(&stop_set) != 0) {
+		log_warn("%s: setting the signals up: %s", __func__, strerror(errno));
 		return 1;
 	}
-	/* After the handlers: the death signal must find them in place. */
-	if (die_with_parent(parent) != 0)
+	/* After the mask: the death signal must find the stop signals taken. */
+	if (die_with_parent(parent) != 0 || listen_without_blocking() != 0)
 		return 1;
-	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
-		log_warn("fd 0 is not a FastCGI listening socket: start the workers"
-			 " with spawn-fcgi (see deploy/pool/workers.sh)");
-		return 1;
-	}
-	/*
-	 * A database that cannot be opened now (deleted, read-only, settings
-	 * not applied) is a fault to answer 503 for, not a reason to exit:
-	 * multiwatch would restart the worker at once, count each start as a
-	 * crash and soon stop restarting it, leaving no worker when the fault
-	 * is gone.  Settings are validated before the pool starts (main.c,
-	 * deploy/pool/workers.sh); ensure_db() retries the open on each request.
-	 */
-	if (db_open(cfg, DB_OPEN_SERVE, &app.db, err, sizeof(err)) != DB_OK)
-		log_warn("database unavailable: %s", err);
-	if (FCGX_InitRequest(&req, FCGI_LISTENSOCK_FILENO, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_warn("%s: FCGX_InitRequest failed", __func__);
-		db_close(app.db);
+	if ((srv.stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+		log_warn("%s: eventfd: %s", __func__, strerror(errno));
 		return 1;
 	}
 	/* Metrics help but are not essential: serve without them if need be. */
 	if (metrics_open(cfg->metrics_path, err, sizeof(err)) != 0)
 		log_warn("serving without metrics: %s", err);
-	serve_requests(&app, &req, &stop_set);
-	FCGX_Free(&req, 1);
+	served = serve(&srv, &stop_set);
+	if (served >= 0)
+		log_info("stopping after %ld requests", served);
 	metrics_close();
-	db_close(app.db);
-	return 0;
+	/* An eventfd has nothing to flush: close cannot lose anything. */
+	(void)close(srv.stop_fd);
+	return served >= 0 ? 0 : 1;
 }

@@ -13,10 +13,16 @@
  * that dies.  SQLite's own busy timeout stays as the safety net against
  * writers that do not take this lock (a sqlite3 shell, a backup).
  *
- * Process-wide side effects: writelock_open installs a SIGALRM handler (an
- * empty one, without SA_RESTART, replacing any other), and a timed wait
- * arms ITIMER_REAL so that the alarm interrupts flock() with EINTR, then
- * disarms it.  Nothing else in the process may use SIGALRM or ITIMER_REAL
+ * The lock is per open file: each connection's writelock is its own, so
+ * two threads of one process queue for it as two processes do.
+ *
+ * Side effects: writelock_open installs a SIGALRM handler for the process
+ * (an empty one, without SA_RESTART, replacing any other).  A wait that
+ * has to block arms a POSIX timer that sends SIGALRM to the waiting thread
+ * alone (SIGEV_THREAD_ID), unblocked there for the wait, so that the alarm
+ * interrupts its flock() with EINTR; the timer is deleted and the thread's
+ * signal mask put back before it returns.  The process's other threads
+ * are never interrupted.  Nothing else in the process may use SIGALRM
  * (alarm(), setitimer) while a writelock is open.
  */
 

@@ -37,6 +37,7 @@ static size_t param(char *out, size_t outlen, const char *name,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char storage[NPARAMS][8192];
+	static char out[HTTP_OUT_MAX];
 	static struct user_input in;
 	char *envp[NPARAMS + 1];
 	char err[ERR_LEN];
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	envp[NPARAMS] = NULL;
 	memset(&fcgx, 0, sizeof(fcgx));
 	fcgx.envp = envp;
-	http_request_init(&r, &fcgx);
+	http_request_init(&r, &fcgx, out);
 	if (r.method == NULL || r.path == NULL || r.content_type == NULL ||
 	    r.content_length == NULL)
 		abort();

@@ -6,8 +6,10 @@ so that a stop or a resize can be tested on an event rather than on a sleep:
   writes blocks in flock() on it, and /proc/locks lists that worker;
 - queued: a connection no worker has accepted yet counts in the listen
   queue of its unix socket (ss -xl shows it as Recv-Q);
-- told to stop: a worker blocks its stop signals while it holds a request,
-  so the signal shows as pending in /proc/PID/status until it has answered.
+- told to stop: a worker's main thread takes its stop signals (its serving
+  threads never see them) and logs "stop requested by SIG...: N in flight"
+  at once, then waits for its threads to answer what they hold; it logs
+  "stopping after N requests" once they have.
 """
 
 import fcntl
@@ -46,6 +48,15 @@ class HeldWriteLock:
         assert len(waiters) == 1, f"expected one worker blocked on the lock, have {waiters}"
         return waiters[0]
 
+    def wait_for_waiters(self, n, timeout=30):
+        """The pids of the n requests blocked on the lock, once all n are
+        (each serving thread waits on its own connection's lock file, so a
+        worker with k requests in flight is listed k times), sorted."""
+        def all_blocked():
+            pids = self.waiters()
+            return sorted(pids) if len(pids) == n else None
+        return wait_for(all_blocked, timeout, f"{n} requests blocked on the write lock")
+
     def release(self):
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
@@ -68,25 +79,18 @@ def accept_queue(socket_path):
     return None
 
 
-def pending_signals(pid):
-    """Signals sent to pid and not delivered yet (blocked): the union of its
-    SigPnd (thread) and ShdPnd (process) masks in /proc/PID/status; empty
-    when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            status = f.read()
-    except FileNotFoundError:
-        return set()
-    mask = 0
-    for name in ("SigPnd", "ShdPnd"):
-        m = re.search(rf"^{name}:\s*([0-9a-f]+)$", status, re.M)
-        mask |= int(m.group(1), 16)
-    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+def stop_requested(log_text, pid):
+    """(signal name, requests in flight then) of worker pid's "stop
+    requested by SIG...: N in flight" line in log_text (its main thread
+    says so as it takes a stop signal), or None when it has not said it."""
+    m = re.search(rf"\[{pid}\]: \w+: stop requested by (SIG\w+): (\d+) in flight", log_text)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def stopped_after(log_text, pid):
     """The N of worker pid's "stopping after N requests" line in log_text
-    (a worker says so when it leaves its accept loop after a stop signal),
-    or None when it has not said it."""
+    (a worker says so once every serving thread has left its accept loop
+    after a stop, having answered what it held), or None when it has not
+    said it."""
     m = re.search(rf"\[{pid}\]: \w+: stopping after (\d+) requests", log_text)
     return int(m.group(1)) if m else None

@@ -1,7 +1,7 @@
 """Crash safety under load: locust creates users through nginx while a random
 worker is SIGKILLed every second.  Afterwards the pool is whole, no more
-requests failed than workers were killed, the database is intact, and every
-user acknowledged with a 2xx is in it."""
+requests failed than the killed workers held (one a serving thread), the
+database is intact, and every user acknowledged with a 2xx is in it."""
 
 import os
 import random
@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.harness.waiting import wait_for
 
@@ -46,8 +48,10 @@ def kill_loop(stack, seconds, min_age=1.2):
     return kills
 
 
-def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path):
-    s = make_stack(WORKERS=WORKERS, HASH_METHOD="sha512crypt", HASH_COST=1000)
+@pytest.mark.parametrize("threads", [1, 4], ids=lambda n: f"{n}-threads")
+def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path, threads):
+    s = make_stack(WORKERS=WORKERS, WORKER_THREADS=threads, HASH_METHOD="sha512crypt",
+                   HASH_COST=1000)
     s.wait_for_workers(WORKERS)
     log = tmp_path / "requests.log"
     env = dict(os.environ, CHAOS_LOG=str(log), CHAOS_PREFIX="chaos")
@@ -73,7 +77,8 @@ def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path):
     # Committed, then killed before answering: the client saw a failure, the
     # user exists.  Possible in a window of microseconds, so it is counted.
     unacknowledged = in_db & failed
-    summary = (f"chaos: {len(records)} requests, {kills} workers killed, "
+    summary = (f"chaos, {threads} threads a worker: {len(records)} requests, "
+               f"{kills} workers killed, "
                f"{len(failed)} failed, {len(ok)} acknowledged, {len(in_db)} users in the database, "
                f"{len(ok - in_db)} acknowledged users lost, "
                f"{len(unacknowledged)} committed without an answer")
@@ -86,7 +91,8 @@ def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path):
     assert len(records) > 100, out[-2000:]
     assert len(pids) == WORKERS
     assert "died to often" not in s.app_log()  # multiwatch never gave up a slot
-    assert len(failed) <= kills, summary
+    # A kill fails what the worker held: at most one request a serving thread.
+    assert len(failed) <= kills * threads, summary
     assert ok <= in_db, f"acknowledged but lost: {sorted(ok - in_db)[:10]}"
     assert in_db <= ok | failed, f"users nobody asked for: {sorted(in_db - ok - failed)[:10]}"
     assert len(in_db) == len(ok) + len(unacknowledged), summary

@@ -172,7 +172,7 @@ def test_a_full_disk_leaves_the_workers_serving_without_metrics(make_stack, full
 
 
 def test_a_tcp_pool_keeps_its_counters_beside_the_database(tmp_path):
-    """deploy/workers.sh with FCGI_LISTEN and no METRICS_PATH: the file goes
+    """deploy/pool/workers.sh with FCGI_LISTEN and no METRICS_PATH: the file goes
     beside DB_PATH, in the service's directory, 0600; nothing in TMPDIR (a
     predictable name in a shared directory could be planted by anyone)."""
     tmpdir = tmp_path / "shared-tmp"
@@ -182,10 +182,10 @@ def test_a_tcp_pool_keeps_its_counters_beside_the_database(tmp_path):
     env.update(DB_PATH=str(tmp_path / "db.sqlite3"), FCGI_LISTEN=f"127.0.0.1:{port}",
                WORKERS="1", SQLITE_FCGI=str(BINARY), TMPDIR=str(tmpdir))
     log = open(tmp_path / "pool.log", "wb")
-    pool = subprocess.Popen([str(ROOT / "deploy/workers.sh")], env=env, stdout=log,
+    pool = subprocess.Popen([str(ROOT / "deploy/pool/workers.sh")], env=env, stdout=log,
                             stderr=log, start_new_session=True)
     try:
-        up = subprocess.run([str(ROOT / "deploy/workers.sh"), "wait", f"127.0.0.1:{port}",
+        up = subprocess.run([str(ROOT / "deploy/pool/workers.sh"), "wait", f"127.0.0.1:{port}",
                              str(pool.pid), "1"], env=env, capture_output=True, text=True,
                             timeout=60)
         assert up.returncode == 0, up.stderr + (tmp_path / "pool.log").read_text()

@@ -3,14 +3,13 @@ on a socket of its own, the stable socket symlink switched to it, the old pool
 drained and stopped. Not one request may fail."""
 
 import os
-import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.harness.getload import GetLoad
-from tests.harness.inflight import HeldWriteLock, accept_queue, pending_signals, stopped_after
+from tests.harness.inflight import HeldWriteLock, accept_queue, stop_requested, stopped_after
 from tests.harness.metrics import created_200, requests_total, scrape
 from tests.harness.waiting import wait_for
 from bench.harness.stack import STACK, Stack, reaped
@@ -50,10 +49,11 @@ HASHES = {"sha512crypt": {"HASH_METHOD": "sha512crypt", "HASH_COST": 1000},
 PER_POOL = 20
 
 
+@pytest.mark.parametrize("threads", [1, 4], ids=lambda n: f"{n}-threads")
 @pytest.mark.parametrize("hash_name", sorted(HASHES))
-def test_resize_under_load_fails_no_request(tmp_path, hash_name):
+def test_resize_under_load_fails_no_request(tmp_path, hash_name, threads):
     settings = dict(HASHES[hash_name])
-    s = Stack(tmp_path / "resize", WORKERS=3, **settings)
+    s = Stack(tmp_path / "resize", WORKERS=3, WORKER_THREADS=threads, **settings)
     s.start()
     seen = set()
     try:
@@ -87,7 +87,8 @@ def test_resize_under_load_fails_no_request(tmp_path, hash_name):
         assert not (s.run_dir / "workers.old.pid").exists()
         assert not (s.run_dir / "workers.new.pid").exists()
         assert sorted(p.name for p in s.run_dir.glob("fcgi*.sock")) == ["fcgi-3.sock", "fcgi.sock"]
-        print(f"{hash_name}: resize 3 -> 1 -> 4 under {LOAD_THREADS} threads: {load.ok} requests, "
+        print(f"{hash_name}, {threads} serving threads a worker: resize 3 -> 1 -> 4 under "
+              f"{LOAD_THREADS} client threads: {load.ok} requests, "
               f"0 failed, {s.user_count()} users")
     finally:
         s.stop()
@@ -99,28 +100,25 @@ def test_resize_under_load_fails_no_request(tmp_path, hash_name):
     assert not list(s.run_dir.glob("fcgi*"))
 
 
-# What a worker takes as a stop (docs: multiwatch sends its graceful signal, USR1).
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
-
-
 def children(pid):
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return sorted(int(p) for p in out.stdout.split())
 
 
+@pytest.mark.parametrize("threads", [1, 3], ids=lambda n: f"{n}-threads")
 @pytest.mark.parametrize("queued", [False, True], ids=["in-flight", "in-flight-and-queued"])
-def test_the_old_pool_answers_what_it_holds(make_stack, queued):
-    """The old pool of a resize holds a request provably in flight (its only
-    worker is blocked on the write lock file, which the test holds) and, with
-    queued, a second one provably waiting in its socket's listen queue (ss
-    shows it there). The resize starts the new pool and switches the link.
-    With a request queued, it then waits, the old pool untouched, until the
-    queue is empty; with none, it stops the old pool at once, and multiwatch
-    waits for the busy worker, which has the stop signal pending. Once the
-    test lets the lock go, the old pool answers what it holds with 200 and
-    stops."""
-    s = make_stack(WORKERS=1, SQLITE_BUSY_TIMEOUT_MS=60000, HASH_METHOD="sha512crypt",
-                   HASH_COST=1000)
+def test_the_old_pool_answers_what_it_holds(make_stack, queued, threads):
+    """The old pool of a resize holds a request provably in flight on each of
+    its only worker's threads (each blocked on the write lock file, which the
+    test holds) and, with queued, one more provably waiting in its socket's
+    listen queue (ss shows it there). The resize starts the new pool and
+    switches the link. With a request queued, it then waits, the old pool
+    untouched, until the queue is empty; with none, it stops the old pool at
+    once, and multiwatch waits for the busy worker, which has taken its
+    graceful signal and finishes what it holds. Once the test lets the lock
+    go, the old pool answers what it holds with 200 and stops."""
+    s = make_stack(WORKERS=1, WORKER_THREADS=threads, SQLITE_BUSY_TIMEOUT_MS=60000,
+                   HASH_METHOD="sha512crypt", HASH_COST=1000)
     link, old_sock = s.run_dir / "fcgi.sock", s.run_dir / "fcgi-1.sock"
     assert os.readlink(link) == old_sock.name
     old_pool = s.pid("workers")
@@ -128,13 +126,13 @@ def test_the_old_pool_answers_what_it_holds(make_stack, queued):
     assert s.get("/create_user/").text == "User created, num users: 1"
     # The old worker has served these, and this scrape (counted after it answers).
     served_before = requests_total(scrape(s)) + 1
-    held = 2 if queued else 1
+    held = threads + 1 if queued else threads
     resizing = None
     try:
         # The lock is let go before the clients are waited for, should a check fail.
         with ThreadPoolExecutor(held) as clients, HeldWriteLock(s.db_path) as lock:
-            sent = [clients.submit(s.get, "/create_user/")]
-            assert lock.wait_for_waiter() == old_worker
+            sent = [clients.submit(s.get, "/create_user/") for _ in range(threads)]
+            assert lock.wait_for_waiters(threads) == [old_worker] * threads
             if queued:
                 sent.append(clients.submit(s.get, "/create_user/"))
                 wait_for(lambda: accept_queue(old_sock) == 1,
@@ -154,12 +152,12 @@ def test_the_old_pool_answers_what_it_holds(make_stack, queued):
             if queued:
                 # Untouched while its queue is not empty: no stop signal yet.
                 assert accept_queue(old_sock) == 1
-                assert not pending_signals(old_worker) & STOP_SIGNALS
+                assert stop_requested(s.app_log(), old_worker) is None
             else:
                 # Drained (nothing queued) and told to stop: multiwatch has sent
-                # its graceful signal, which the busy worker holds back.
-                wait_for(lambda: signal.SIGUSR1 in pending_signals(old_worker),
-                         what="the graceful signal pending in the old worker")
+                # its graceful signal, which the busy worker has taken.
+                assert wait_for(lambda: stop_requested(s.app_log(), old_worker),
+                                what="the old worker's stop request") == ("SIGUSR1", threads)
             # Either way the old pool is still there, its worker holding the
             # first request, and the resize waits for it.
             assert children(old_pool) == [old_worker]
@@ -177,7 +175,7 @@ def test_the_old_pool_answers_what_it_holds(make_stack, queued):
                 if resizing.poll() is None:
                     resizing.kill()
                     resizing.wait()
-    assert [(r.status_code, r.text) for r in answers] == [
+    assert sorted((r.status_code, r.text) for r in answers) == [
         (200, f"User created, num users: {n}") for n in range(2, 2 + held)]
     # Answered by the old pool: its worker counts exactly these as it stops,
     # and the new pool has created no one.

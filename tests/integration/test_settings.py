@@ -90,10 +90,10 @@ def test_env_example():
 def test_systemd_defaults():
     found = file_names("deploy/systemd/sqlite-fcgi.default", r"^#?([A-Z_]+)=(.*)$")
     # The worker count is the instance name; PORT is nginx's, not the pool's;
-    # METRICS_PATH is set by deploy/workers.sh for each pool.
+    # METRICS_PATH is set by deploy/pool/workers.sh for each pool.
     # Its DB_PATH is the package's (/var/lib/sqlite-fcgi), not the checkout's.
     # The unit serves on its unix socket: FCGI_LISTEN and APP_UPSTREAMS are
-    # deploy/stack.sh's (docs/hosts.md). METRICS_ALLOW is the nginx site's
+    # deploy/local/stack.sh's (docs/hosts.md). METRICS_ALLOW is the nginx site's
     # (make install METRICS_ALLOW=...), not the pool's.
     check_listing(found, {"WORKERS", "WEB_CONCURRENCY", "PORT", "METRICS_PATH", "FCGI_LISTEN",
                           "APP_UPSTREAMS", "METRICS_ALLOW"}, own_values={"DB_PATH"})
@@ -110,7 +110,7 @@ def test_docker_compose():
         found.append((name, default.group(1) if default else
                        comment.group(1) if comment else ""))
     # DB_PATH is the image's (the volume), PORT is nginx's host port (below),
-    # POOL_TIMEOUT is systemd's, METRICS_PATH is deploy/workers.sh's; the
+    # POOL_TIMEOUT is systemd's, METRICS_PATH is deploy/pool/workers.sh's; the
     # containers share a unix socket (FCGI_LISTEN, APP_UPSTREAMS: docs/hosts.md);
     # METRICS_ALLOW is rendered into the nginx image when it is built.
     check_listing(found, {"DB_PATH", "METRICS_PATH", "PORT", "POOL_TIMEOUT", "FCGI_LISTEN",

@@ -41,8 +41,8 @@ static inline void dbtest_config(struct dbtest *d, struct config *cfg,
 	assert_int_equal(test_config(cfg, env, err, sizeof(err)), 0);
 }
 
-/* Migrates the database with cfg's settings, then opens it for serving. */
-static inline struct db *dbtest_open(const struct config *cfg)
+/* Migrates the database with cfg's settings (the file is not served). */
+static inline void dbtest_migrate(const struct config *cfg)
 {
 	char err[ERR_LEN];
 	struct db *db = NULL;
@@ -51,7 +51,15 @@ static inline struct db *dbtest_open(const struct config *cfg)
 	if (db_migrate(db, err, sizeof(err)) != DB_OK)
 		fail_msg("db_migrate: %s", err);
 	db_close(db);
-	db = NULL;
+}
+
+/* Migrates the database with cfg's settings, then opens it for serving. */
+static inline struct db *dbtest_open(const struct config *cfg)
+{
+	char err[ERR_LEN];
+	struct db *db = NULL;
+
+	dbtest_migrate(cfg);
 	if (db_open(cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) != DB_OK)
 		fail_msg("db_open: %s", err);
 	return db;

@@ -22,6 +22,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.hash_method, HASH_YESCRYPT);
 	assert_int_equal(cfg.hash_cost, 0);
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
+	assert_int_equal(cfg.worker_threads, 1);
 	assert_int_equal(cfg.port, 8000);
 	assert_string_equal(cfg.metrics_path, "var/db.sqlite3-metrics");
 	assert_string_equal(cfg.metrics_allow, "127.0.0.0/8,::1");
@@ -53,7 +54,7 @@ static void each_piece_overrides_the_profile(void **state)
 		"SQLITE_SYNCHRONOUS=extra", "SQLITE_BUSY_TIMEOUT_MS=0",
 		"SQLITE_TXN=immediate", "HASH_WHEN=before-begin",
 		"HASH_METHOD=sha512crypt", "HASH_COST=1000", "WORKERS=7",
-		"PORT=18080", "DB_PATH=/tmp/x.db", NULL
+		"WORKER_THREADS=64", "PORT=18080", "DB_PATH=/tmp/x.db", NULL
 	};
 	struct config cfg;
 	char err[ERR_LEN];
@@ -69,6 +70,7 @@ static void each_piece_overrides_the_profile(void **state)
 	assert_int_equal(cfg.hash_method, HASH_SHA512CRYPT);
 	assert_int_equal(cfg.hash_cost, 1000);
 	assert_int_equal(cfg.workers, 7);
+	assert_int_equal(cfg.worker_threads, 64);
 	assert_int_equal(cfg.port, 18080);
 	assert_string_equal(cfg.db_path, "/tmp/x.db");
 }
@@ -145,6 +147,8 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "SQLITE_BUSY_TIMEOUT_MS=5s", "SQLITE_BUSY_TIMEOUT_MS=5s: must be a whole number from 0 to 600000" },
 		{ "WORKERS=0", "WORKERS=0: must be a whole number from 1 to 256" },
 		{ "WORKERS=999", "WORKERS=999: must be a whole number from 1 to 256" },
+		{ "WORKER_THREADS=0", "WORKER_THREADS=0: must be a whole number from 1 to 64" },
+		{ "WORKER_THREADS=65", "WORKER_THREADS=65: must be a whole number from 1 to 64" },
 		{ "WEB_CONCURRENCY=many", "WEB_CONCURRENCY=many: must be a whole number from 1 to 256" },
 		{ "PORT=65536", "PORT=65536: must be a whole number from 1 to 65535" },
 		{ "HASH_COST=99999999999999999999", "HASH_COST=99999999999999999999: must be a whole number from 0 to 999999999" },
@@ -226,6 +230,7 @@ static void config_print_names_every_setting(void **state)
 		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
 		"HASH_METHOD=bcrypt", "HASH_COST=5", "WEB_CONCURRENCY=9",
+		"WORKER_THREADS=3",
 		"PORT=81", "MULTIWATCH_RETRIES=3", "MULTIWATCH_TIMEOUT_MS=4",
 		"POOL_TIMEOUT=6", "FCGI_LISTEN=127.0.0.2:9000",
 		"APP_UPSTREAMS=127.0.0.2:9000,unix:/run/s.sock", NULL
@@ -238,7 +243,8 @@ static void config_print_names_every_setting(void **state)
 		"SQLITE_CHECKPOINTS=external\n"
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
-		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "PORT=81\n"
+		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "WORKER_THREADS=3\n"
+		"PORT=81\n"
 		"MULTIWATCH_RETRIES=3\n" "MULTIWATCH_TIMEOUT_MS=4\n" "POOL_TIMEOUT=6\n"
 		"FCGI_LISTEN=127.0.0.2:9000\n" "APP_UPSTREAMS=127.0.0.2:9000,unix:/run/s.sock\n";
 	struct config cfg;

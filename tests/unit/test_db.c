@@ -325,12 +325,8 @@ struct releaser {
 static void *release_holder(void *arg)
 {
 	struct releaser *r = arg;
-	sigset_t alarm;
 
-	/* flock's timeout is a SIGALRM for the waiting thread, not this one. */
-	sigemptyset(&alarm);
-	sigaddset(&alarm, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &alarm, NULL);
+	/* flock's timeout is a SIGALRM for the waiting thread alone: never this one. */
 	for (int i = 0; i < 10000 && !r->saw_event; i++) {
 		if (r->when == ON_BUSY_HANDLER_CALLS)
 			r->saw_event = atomic_load(&busy_calls) >= 2;
@@ -639,6 +635,77 @@ static void flock_wait_gives_up_after_the_busy_timeout(void **state)
 	db_close(db);
 }
 
+/*
+ * A thread whose flock wait times out, while another thread of the same
+ * process holds the lock on a connection of its own (the lock is per open
+ * file: threads queue for it as processes do).  It says when it is done
+ * through a pipe.
+ */
+struct timed_waiter {
+	pthread_t thread;
+	const struct config *cfg;
+	int done;			/* the pipe's write end */
+	enum db_result got;
+	double waited;
+};
+
+static void *wait_then_say_so(void *arg)
+{
+	struct timed_waiter *w = arg;
+	char err[ERR_LEN];
+	struct db *db = NULL;
+	double start;
+
+	w->got = DB_ERR;
+	if (db_open(w->cfg, DB_OPEN_SERVE, &db, err, sizeof(err)) == DB_OK) {
+		start = dbtest_now();
+		w->got = db_begin(db);
+		w->waited = dbtest_now() - start;
+		if (w->got == DB_OK)
+			db_rollback(db);
+	}
+	db_close(db);
+	if (write(w->done, "x", 1) != 1)
+		w->got = DB_ERR;
+	return NULL;
+}
+
+/*
+ * The wait's alarm goes to the waiting thread alone: this thread, blocked
+ * in read() with SIGALRM unblocked (as a serving thread is while it reads
+ * a request), is not interrupted by it.  With a process-wide alarm
+ * (setitimer), the kernel hands SIGALRM to the main thread first, and the
+ * read fails with EINTR.
+ */
+static void a_flock_wait_interrupts_only_its_own_thread(void **state)
+{
+	const char *env[] = { "WRITE_LOCK_WAIT=flock", "SQLITE_BUSY_TIMEOUT_MS=100", NULL };
+	struct timed_waiter w;
+	struct config cfg;
+	struct db *db;
+	int done[2];
+	ssize_t got;
+	char c;
+
+	(void)state;
+	dbtest_config(&t, &cfg, env);
+	db = dbtest_open(&cfg);
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(pipe(done), 0);
+	w = (struct timed_waiter){ .cfg = &cfg, .done = done[1] };
+	assert_int_equal(pthread_create(&w.thread, NULL, wait_then_say_so, &w), 0);
+	got = read(done[0], &c, 1);
+	/* Let go first: an interrupted read must fail the test, not hang it. */
+	db_rollback(db);
+	assert_int_equal(pthread_join(w.thread, NULL), 0);
+	assert_int_equal(got, 1);
+	assert_int_equal(w.got, DB_BUSY);
+	assert_true(w.waited >= 0.1);
+	db_close(db);
+	close(done[0]);
+	close(done[1]);
+}
+
 static void a_deleted_file_is_noticed(void **state)
 {
 	struct config cfg;
@@ -939,6 +1006,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(deferred_write_after_read_is_busy_in_rollback_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(flock_wait_gives_up_after_the_busy_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_flock_wait_interrupts_only_its_own_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_deleted_file_is_noticed, setup, teardown),
 		cmocka_unit_test_setup_teardown(freed_blocks_are_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_long_wal_is_truncated_after_a_commit, setup, teardown),
