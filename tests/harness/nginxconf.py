@@ -1,6 +1,20 @@
-"""Checking a rendered nginx configuration with nginx itself."""
+"""Rendering the nginx configuration (nginx/render.sh) and checking it with
+nginx itself."""
 
+import os
 import subprocess
+
+from bench.harness.stack import BINARY, ROOT
+
+RENDER = ROOT / "nginx" / "render.sh"
+
+
+def render(*args):
+    """nginx/render.sh ARGS; it asks the binary for METRICS_ALLOW's default,
+    as the stack does.  The CompletedProcess."""
+    env = dict(os.environ, SQLITE_FCGI=str(BINARY))
+    return subprocess.run([str(RENDER), *map(str, args)], capture_output=True, text=True,
+                          env=env)
 
 
 def nginx_t(conf_file, prefix):

@@ -27,9 +27,8 @@ from bench.harness import locust
 from bench.harness.ports import free_port
 from bench.harness.stack import ROOT, Stack
 from tests.harness.waiting import wait_for
-from tests.harness.nginxconf import nginx_t
+from tests.harness.nginxconf import nginx_t, render
 
-RENDER = ROOT / "nginx" / "render.sh"
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-locust
 HOST_ADDRS = ("127.0.0.2", "127.0.0.3")
 WORKERS = 2
@@ -294,8 +293,6 @@ def test_a_create_is_never_retried_on_the_other_host(hosts):
     assert hosts.users() == 1
 
 
-def render(*args):
-    return subprocess.run([str(RENDER), *map(str, args)], capture_output=True, text=True)
 
 
 def test_two_upstreams_render_two_server_lines_that_nginx_accepts(tmp_path):

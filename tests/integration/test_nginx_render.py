@@ -1,26 +1,13 @@
 """nginx/render.sh writes paths as nginx reads them, whatever they hold: sed's
 special characters (&, \\, |), nginx's (space, ;, #, ") and quotes; nginx
 itself then reads the config and opens its logs at those exact paths."""
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from bench.harness.stack import BINARY
-from tests.harness.nginxconf import nginx_t
+from tests.harness.nginxconf import nginx_t, render
 
-ROOT = Path(__file__).resolve().parents[2]
-RENDER = ROOT / "nginx" / "render.sh"
 # Every character that broke or could break the substitution or nginx's parser.
 AWKWARD = 'a&b\\c|d e;f#g"h{i}'
-
-
-def render(*args):
-    """render.sh asks the binary for METRICS_ALLOW's default, as the stack does."""
-    env = dict(os.environ, SQLITE_FCGI=str(BINARY))
-    return subprocess.run([str(RENDER), *map(str, args)], capture_output=True, text=True,
-                          env=env)
 
 
 def nginx_quoted(path):

@@ -15,7 +15,6 @@ import time
 
 from tests.harness.userload import UserLoad
 from bench.harness.sqlite_files import insert_users, users_in
-from bench.harness.sqlite_files import users_in
 
 SETTINGS = dict(WORKERS=2, HASH_METHOD="sha512crypt", HASH_COST=1000)
 # Enough requests after the change for every worker to meet it under load.

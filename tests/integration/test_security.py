@@ -19,7 +19,6 @@ import pytest
 import requests
 
 from bench.harness.stack import BINARY, ROOT, Stack
-from bench.harness.stack import BINARY, Stack
 from tests.harness.waiting import wait_for
 
 SECRETS = ["Tr0ub4dor&3-form", "correct horse battery staple json", "pw-in-a-refused-request"]
