@@ -5,7 +5,6 @@
 #include <time.h>
 
 #include "db_engine.h"
-#include "db_sqlite.h"
 #include "db_sqlite_rc.h"
 
 /*
@@ -21,6 +20,20 @@
  *   db_sqlite_backup.c   sqlite-fcgi backup and restore (connections of their own)
  *   db_sqlite_alloc.c    the wiping allocator (global_init)
  */
+
+/* For the engine's files and its unit tests (tests/unit/dbtest.h). */
+/* The settings SQLite reports for this connection. */
+struct db_pragmas {
+	char journal_mode[16];
+	int synchronous;	/* 0 off, 1 normal, 2 full, 3 extra */
+	int busy_timeout_ms;
+	int schema_version;
+};
+enum db_result db_sqlite_read_pragmas(struct db *db, struct db_pragmas *out);
+
+/* The name of a SQLite result code ("SQLITE_BUSY_SNAPSHOT"); the primary
+ * code's name for an extended code not listed. */
+const char *db_sqlite_code_name(int code);
 
 enum db_stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
