@@ -378,7 +378,7 @@ static int read_posted_user(struct app *app, struct http_request *r,
 	}
 	/* bcrypt hashes 72 bytes: a longer password would be cut short, unsaid. */
 	if (input_validate(in, err, errlen) != 0 ||
-	    pw_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
+	    password_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
 	    input_normalize(in, err, errlen) != 0)
 		return 400;
 	return 0;
