@@ -50,7 +50,7 @@ struct config {
 	enum config_engine engine;
 	/*
 	 * DATABASE_URL as given, for the PostgreSQL engine (empty for SQLite).
-	 * It may hold a password: print config_mask_url()'s copy, never this.
+	 * It may hold a password: print db_mask_url()'s copy, never this.
 	 */
 	char database_url[CONFIG_URL_MAX];
 	char db_path[CONFIG_PATH_MAX];
@@ -88,13 +88,6 @@ typedef const char *(*config_getenv_fn)(const char *name);
  */
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 
-/*
- * DATABASE_URL (cfg->database_url) as it may be printed, into out (outlen
- * bytes): rebuilt from libpq's parse of it with every secret (the user
- * info's password, password=, sslpassword=, however encoded) replaced by
- * "***"; a URL libpq cannot parse is not shown.  Empty for SQLite.
- */
-void config_mask_url(const char *url, char *out, size_t outlen);
 
 /* Prints the effective settings, every one, "NAME=value" a line. */
 void config_print(const struct config *cfg, FILE *out);

@@ -81,6 +81,35 @@ enum db_result db_migrate(struct db *db, char *err, size_t errlen);
 void db_print_plan(const struct config *cfg, FILE *out);
 
 /*
+ * cfg's DATABASE_URL as `sqlite-fcgi config` prints it: every secret (the
+ * password, sslpassword) replaced by "***", the rest as its engine reads
+ * it; empty when DATABASE_URL is (SQLite: DB_PATH names the file) or
+ * cannot be parsed.
+ */
+void db_mask_url(const struct config *cfg, char *out, size_t outlen);
+
+/* The size in bytes of cfg's write-ahead log now; -1 when there is none. */
+long long db_wal_bytes(const struct config *cfg);
+
+/*
+ * The db_errname()s of every engine that mean "busy" (db_result DB_BUSY or
+ * DB_RETRY), in a fixed order, for /metrics: up to max into out; returns
+ * how many.
+ */
+size_t db_busy_names(const char **out, size_t max);
+
+/*
+ * sqlite-fcgi backup and restore, safe while the pool serves: 0, or -1
+ * with err; neither leaves a half-written file.  db_backup_refusal: 0 when
+ * cfg's engine has them, -1 when it does not, with the tool to use in msg.
+ */
+int db_backup_refusal(const struct config *cfg, char *msg, size_t msglen);
+int db_backup_to(const struct config *cfg, const char *dest, int wait_ms,
+		 char *err, size_t errlen);
+int db_restore_from(const struct config *cfg, const char *src, int wait_ms,
+		    char *err, size_t errlen);
+
+/*
  * One line about the open database for the operator's log, e.g.
  * "schema version 2, journal_mode wal".
  */

@@ -6,10 +6,19 @@
 #include "db_engine.h"
 
 /*
- * The inside of the PostgreSQL engine, shared by its files only:
- * db_pg.c (statements, transactions, errors, the ops table) and
- * db_pg_open.c (the URL checked, connecting, session settings, schema).
+ * The inside of the PostgreSQL engine, shared by its files only.  Each
+ * calls only the ones below it:
+ *   db_pg.c         the ops table and the request path's operations
+ *   db_pg_schema.c  migrate, describe
+ *   db_pg_open.c    DATABASE_URL checked, connecting, settings, prepare
+ *   db_pg_exec.c    running SQL, errors mapped to db_result, rollback
+ *   db_pg_stmt.c    the prepared statements' text
+ *   db_pg_mask.c    DATABASE_URL without its secrets
  */
+
+#define PG_SCHEMA_VERSION 2
+/* The constraint Django's migration names for the unique username. */
+#define USERNAME_UNIQUE "auth_user_username_key"
 
 /* The statements a worker prepares once per connection (PQprepare). */
 enum pg_stmt {
@@ -45,6 +54,10 @@ static inline struct db_pg *pg(struct db *db)
  */
 enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen);
 void pg_disconnect(struct db_pg *p);
+/* The engine's open and close (db_engine.h). */
+enum db_result pg_open(struct db *db, const struct config *cfg,
+		       enum db_open_mode mode, char *err, size_t errlen);
+void pg_close(struct db *db);
 
 /*
  * Records the failure of res (NULL: of the connection itself) in p->base,
@@ -52,15 +65,22 @@ void pg_disconnect(struct db_pg *p);
  * gone, and PQclears res.
  */
 enum db_result pg_fail(struct db_pg *p, PGresult *res);
+/* Records a failure of this engine's own finding (state: a SQLSTATE). */
+void pg_record(struct db_pg *p, enum db_result res, const char *state,
+	       const char *msg);
+/* DB_OK when res has the status wanted (and PQclears it); otherwise pg_fail. */
+enum db_result pg_check(struct db_pg *p, PGresult *res, ExecStatusType want);
+/* Runs the prepared statement st with params (NULL when it takes none). */
+PGresult *pg_run_prepared(struct db_pg *p, enum pg_stmt st, const char *const *params);
 /* Runs sql (no parameters, no rows wanted); DB_OK or pg_fail's answer. */
 enum db_result pg_exec(struct db_pg *p, const char *sql);
-/* Runs a one-row, one-column query and copies its value. */
 /*
  * Rolls back the open transaction, if any.  The caller is reporting the
  * error that made it roll back: a failed ROLLBACK is logged, not recorded,
  * so that db_errmsg and db_needs_reopen still answer for that error.
  */
 void pg_rollback_tx(struct db_pg *p);
+/* Runs a one-row, one-column query and copies its value. */
 enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 			     size_t outlen);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "http.h"
 #include "monotonic.h"
 
@@ -19,11 +20,12 @@
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
 #endif
 
-#define METRICS_MAGIC 0x53464d34u	/* "SFM4": the layout below, version 4 (16 routes) */
+#define METRICS_MAGIC 0x53464d35u	/* "SFM5": the layout below, version 5 (16 routes, 16 busy names) */
 #define METRICS_SLOTS 256		/* WORKERS is at most 256 */
 #define NSTATUSES (HTTP_NSTATUSES + 1)	/* the last counts any other status */
 #define NBUCKETS 14
-#define NBUSY 9
+/* Room for every engine's busy names (db_busy_names). */
+#define NBUSY 16
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
 static const double buckets[NBUCKETS] = {
@@ -35,15 +37,11 @@ static const struct { const char *name, *help; } hists[METRICS_NHISTS] = {
 	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt." },
 };
 /*
- * The busy answers counted by name (db_errname()): SQLite's result codes and
- * PostgreSQL's SQLSTATEs for the same waits (db_pg.c names them).  Any other is "other".
+ * The busy answers counted by name (db_errname()), as the engines name
+ * them (db_busy_names), read once at metrics_open.  Any other is "other".
  */
-static const char *const busy_names[NBUSY] = {
-	"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY",
-	"SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED",
-	"PG_55P03_lock_not_available", "PG_57014_query_canceled",
-	"PG_40001_serialization_failure", "PG_40P01_deadlock_detected"
-};
+static const char *busy_names[NBUSY];
+static size_t nbusy;
 
 typedef _Atomic uint64_t counter;
 
@@ -192,6 +190,7 @@ int metrics_open(const char *path, char *err, size_t errlen)
 	}
 	mine = &region->slots[slot];
 	add(&mine->starts, 1);
+	nbusy = db_busy_names(busy_names, NBUSY);
 	return 0;
 }
 
@@ -240,13 +239,13 @@ void metrics_observe(enum metrics_histogram h, uint64_t ns)
 
 void metrics_count_busy(const char *name)
 {
-	int i = 0;
+	size_t i = 0;
 
 	if (mine == NULL)
 		return;
-	while (i < NBUSY && strcmp(busy_names[i], name) != 0)
+	while (i < nbusy && strcmp(busy_names[i], name) != 0)
 		i++;
-	add(&mine->busy[i], 1);
+	add(&mine->busy[i < nbusy ? i : NBUSY], 1);
 }
 
 struct text {
@@ -323,13 +322,14 @@ static void render_busy(struct text *t)
 {
 	emit(t, "# HELP sqlite_fcgi_sqlite_busy_total Busy or locked answers from the database, by SQLite result code or PostgreSQL condition.\n"
 		"# TYPE sqlite_fcgi_sqlite_busy_total counter\n");
-	for (int c = 0; c <= NBUSY; c++) {
+	for (size_t c = 0; c <= nbusy; c++) {
+		size_t at = c < nbusy ? c : NBUSY;	/* "other" is last */
 		uint64_t n = 0;
 
 		for (int i = 0; i < METRICS_SLOTS; i++)
-			n += get(&region->slots[i].busy[c]);
+			n += get(&region->slots[i].busy[at]);
 		emit(t, "sqlite_fcgi_sqlite_busy_total{code=\"%s\"} %llu\n",
-		     c < NBUSY ? busy_names[c] : "other", (unsigned long long)n);
+		     c < nbusy ? busy_names[c] : "other", (unsigned long long)n);
 	}
 }
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "db.h"
 #include "input.h"
@@ -46,17 +45,17 @@ static const struct route routes[] = {
 	{ "/healthz", READS, handle_healthz, true, false, NULL },
 	{ "/metrics", READS, handle_metrics, false, false, NULL },
 	/* Upstream's endpoint matrix (docs/matrix.md), with its paths. */
-	{ "/read/", READS, NULL, true, false, &rows_read },
-	{ "/read_transaction/", READS, NULL, true, false, &rows_read_transaction },
-	{ "/write/", WRITES, NULL, true, false, &rows_write },
-	{ "/read_write/", WRITES, NULL, true, false, &rows_read_write },
-	{ "/write_read/", WRITES, NULL, true, false, &rows_write_read },
+	{ "/read/", READS, NULL, true, false, &rows_view_read },
+	{ "/read_transaction/", READS, NULL, true, false, &rows_view_read_transaction },
+	{ "/write/", WRITES, NULL, true, false, &rows_view_write },
+	{ "/read_write/", WRITES, NULL, true, false, &rows_view_read_write },
+	{ "/write_read/", WRITES, NULL, true, false, &rows_view_write_read },
 	{ "/write_read_transaction/", WRITES, NULL, true, false,
-	  &rows_write_read_transaction },
+	  &rows_view_write_read_transaction },
 	{ "/read_write_transaction/", WRITES, NULL, true, false,
-	  &rows_read_write_transaction },
+	  &rows_view_read_write_transaction },
 	{ "/read_write_transaction_immediate/", WRITES, NULL, true, false,
-	  &rows_read_write_transaction_immediate },
+	  &rows_view_read_write_transaction_immediate },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -220,18 +219,13 @@ static void handle_metrics(struct app *app, struct http_request *r)
 {
 	char *text = app->buf->body;
 	const char *names[NROUTES + 1];
-	char wal_path[CONFIG_PATH_MAX + sizeof(CONFIG_WAL_SUFFIX)];
-	struct stat st;
-	long long wal_bytes = -1;
 	int n;
 
 	for (size_t i = 0; i < NROUTES; i++)
 		names[i] = routes[i].path;
 	names[ROUTE_OTHER] = "other";
-	snprintf(wal_path, sizeof(wal_path), "%s%s", app->cfg->db_path, CONFIG_WAL_SUFFIX);
-	if (stat(wal_path, &st) == 0)
-		wal_bytes = (long long)st.st_size;
-	n = metrics_render(text, sizeof(app->buf->body), names, NROUTES + 1, wal_bytes);
+	n = metrics_render(text, sizeof(app->buf->body), names, NROUTES + 1,
+			   db_wal_bytes(app->cfg));
 	if (n < 0) {
 		log_warn("metrics: not available (no shared metrics file, or too large)");
 		http_respond_error(r, 503, retry_after, "metrics unavailable");
@@ -384,7 +378,7 @@ static int read_posted_user(struct app *app, struct http_request *r,
 	}
 	/* bcrypt hashes 72 bytes: a longer password would be cut short, unsaid. */
 	if (input_validate(in, err, errlen) != 0 ||
-	    pw_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
+	    password_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
 	    input_normalize(in, err, errlen) != 0)
 		return 400;
 	return 0;

@@ -4,15 +4,15 @@
  * The shapes of upstream's eight views (djangosqlite/urls.py there): the
  * order of the read and the write, and what surrounds them.
  */
-const struct rows_shape rows_read = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_NONE } };
-const struct rows_shape rows_read_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_NONE } };
-const struct rows_shape rows_write = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_NONE } };
-const struct rows_shape rows_read_write = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_WRITE } };
-const struct rows_shape rows_write_read = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_READ } };
-const struct rows_shape rows_write_read_transaction = { ROWS_ATOMIC, { ROWS_WRITE, ROWS_READ } };
+const struct rows_shape rows_view_read = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_NONE } };
+const struct rows_shape rows_view_read_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_NONE } };
+const struct rows_shape rows_view_write = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_NONE } };
+const struct rows_shape rows_view_read_write = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_WRITE } };
+const struct rows_shape rows_view_write_read = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_READ } };
+const struct rows_shape rows_view_write_read_transaction = { ROWS_ATOMIC, { ROWS_WRITE, ROWS_READ } };
 /* Under Django's defaults, the one that fails: its read must be upgraded to a write. */
-const struct rows_shape rows_read_write_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_WRITE } };
-const struct rows_shape rows_read_write_transaction_immediate = {
+const struct rows_shape rows_view_read_write_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_WRITE } };
+const struct rows_shape rows_view_read_write_transaction_immediate = {
 	ROWS_IMMEDIATE, { ROWS_READ, ROWS_WRITE }
 };
 

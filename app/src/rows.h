@@ -26,9 +26,10 @@ struct rows_shape {
 	enum rows_step steps[2];	/* in order; ROWS_NONE: no second step */
 };
 
-extern const struct rows_shape rows_read, rows_read_transaction, rows_write,
-	rows_read_write, rows_write_read, rows_write_read_transaction,
-	rows_read_write_transaction, rows_read_write_transaction_immediate;
+extern const struct rows_shape rows_view_read, rows_view_read_transaction,
+	rows_view_write, rows_view_read_write, rows_view_write_read,
+	rows_view_write_read_transaction, rows_view_read_write_transaction,
+	rows_view_read_write_transaction_immediate;
 
 /* Whether the shape inserts a row (its endpoint takes the form by POST). */
 bool rows_writes(const struct rows_shape *shape);

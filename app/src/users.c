@@ -90,7 +90,7 @@ static enum users_result hash_password(const struct config *cfg,
 				       char *err, size_t errlen)
 {
 	uint64_t start = metrics_now_ns();
-	int rc = pw_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
+	int rc = password_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
 			 PW_HASH_MAX, err, errlen);
 
 	metrics_observe(HIST_HASH, metrics_now_ns() - start);
