@@ -42,7 +42,7 @@ from harness.cli import load_parser, names, positive_int
 from harness.load import Locust
 from harness.paths import BINARY as BUILT, ROOT
 from harness.plot import Panel, bar_chart
-from harness.postgres import PostgresServer, query_url
+from harness.postgres import OnDemand, query_url
 from harness.report import markdown_table, machine, ms, publish, say, write_csv, written
 from harness.session import Outcome, Session
 from harness.settings import parse_config
@@ -111,34 +111,8 @@ class Demo:
         self.load = Locust(args.users, args.seconds, readers=args.readers)
         self.binary = self.out / "bin" / "sqlite-fcgi"
         self.rows = []
-        self.pg = None  # the demo's own PostgreSQL server, started for the first row that needs it
-        self.pg_version = None
-
-    def database_url(self):
-        """A fresh PostgreSQL database: --postgres-url's, or a new one on the
-        demo's own server."""
-        if self.args.postgres_url:
-            url = self.args.postgres_url
-            if query_url(url, "SELECT to_regclass('auth_user') IS NOT NULL") != "f":
-                raise RuntimeError("--postgres-url: its database has an auth_user table "
-                                   "already; give the demo a fresh one")
-        else:
-            if self.pg is None:
-                say("starting a PostgreSQL server for the postgresql row (initdb + pg_ctl)")
-                # Not stopped half-way: a server left starting could not be stopped.
-                with interrupts.held():
-                    self.pg = PostgresServer.launch()
-                    self.session.cleanups.append(self.stop_postgres)
-            url = self.pg.url(self.pg.new_database())
-        self.pg_version = query_url(url, "SHOW server_version")
-        return url
-
-    def stop_postgres(self):
-        pg, self.pg = self.pg, None
-        try:
-            pg.shutdown()
-        except RuntimeError as e:
-            say(f"PostgreSQL did not stop cleanly: {e}")
+        # The postgresql row's database: --postgres-url's, or on a server of the demo's own.
+        self.pg = OnDemand(self.session, args.postgres_url)
 
     def run_config(self, index, cfg):
         label = f"[{index}/{len(self.configs)}] {cfg.name}"
@@ -151,7 +125,7 @@ class Demo:
         count_users = None
         if cfg.postgresql:
             try:
-                url = settings["DATABASE_URL"] = self.database_url()
+                url = settings["DATABASE_URL"] = self.pg.fresh_url()
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
                 row.outcome.problem = f"PostgreSQL: {str(e).strip().splitlines()[0]}"
                 say(f"{label}: {row.outcome.problem}")
@@ -221,7 +195,7 @@ class Report:
     def text(self):
         a = self.demo.args
         first = next((r.settings for r in self.rows if r.settings), {})
-        pg = [f"PostgreSQL {self.demo.pg_version}"] if self.demo.pg_version else []
+        pg = [f"PostgreSQL {self.demo.pg.version}"] if self.demo.pg.version else []
         lines = [
             f"USERS={a.users} DURATION={a.seconds}s "
             + " ".join(f"{k}={first.get(k, '?')}" for k in ("WORKERS", "HASH_METHOD", "HASH_COST"))
