@@ -189,11 +189,13 @@ class OnDemand:
         self.server = None
         self.version = None
 
-    def fresh_url(self):
+    def fresh_url(self, table="auth_user"):
+        """A database whose table (the one the run counts) holds no row yet."""
         if self.given:
             url = self.given
-            if query_url(url, "SELECT to_regclass('auth_user') IS NOT NULL") != "f":
-                raise RuntimeError("--postgres-url: its database has an auth_user table "
+            if (query_url(url, f"SELECT to_regclass('{table}') IS NOT NULL") != "f"
+                    and query_url(url, f"SELECT count(*) FROM {table}") != "0"):
+                raise RuntimeError(f"--postgres-url: its database has rows in {table} "
                                    "already; give the tool a fresh one")
         else:
             if self.server is None:
