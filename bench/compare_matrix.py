@@ -43,7 +43,6 @@ when every run finished, 1 when one did not (the table says which and why),
 were running).
 """
 
-import os
 import platform
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import interrupts, matrix, wrk
-from harness.cli import load_parser, names
+from harness.cli import add_postgres_url, load_parser, names, run_tool
 from harness.django_app import DjangoApp
 from harness.ok_nginx import OkNginx
 from harness.paths import BINARY, PYTHON, ROOT
@@ -396,19 +395,12 @@ def parse_args(argv):
     p.add_argument("--wrk", choices=("auto", "always", "never"), default="auto",
                    help=f"tuned under wrk too: auto (when locust reached {WRK_NEAR:.0%} of "
                    "its ceiling), always, never")
-    p.add_argument("--postgres-url", default=None,
-                   help="fcgi-tuned-postgresql on this fresh database instead of a server of "
-                   "this tool's own")
+    add_postgres_url(p, "fcgi-tuned-postgresql")
     return p.parse_args(argv)
 
 
 def main(argv):
-    args = parse_args(argv)
-    if not os.access(BINARY, os.X_OK):
-        say(f"compare-matrix: {BINARY} is missing (make all builds it)")
-        return 1
-    interrupts.catch()
-    return CompareMatrix(args).run()
+    return run_tool("compare-matrix", BINARY, CompareMatrix, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import interrupts, matrix
-from harness.cli import load_parser, names, positive_int
+from harness.cli import add_postgres_url, load_parser, names, positive_int, run_tool
 from harness.load import Locust
 from harness.paths import BINARY as BUILT, ROOT
 from harness.plot import Panel, bar_chart
@@ -387,19 +387,12 @@ def parse_args(argv):
     p.add_argument("--workloads", type=names("workloads", WORKLOADS), default=WORKLOADS,
                    help="comma-separated, from: create_user (the seed's request), matrix "
                    "(upstream's endpoint mix); default both")
-    p.add_argument("--postgres-url", default=None,
-                   help="the postgresql row on this fresh database instead of a server of "
-                   "the demo's own")
+    add_postgres_url(p, "the postgresql row")
     return p.parse_args(argv)
 
 
 def main(argv):
-    args = parse_args(argv)
-    if not os.access(BINARY, os.X_OK):
-        say(f"demo: {BINARY} is missing or not executable (build it with make)")
-        return 1
-    interrupts.catch()
-    return Demo(args).run()
+    return run_tool("demo", BINARY, Demo, parse_args(argv))
 
 
 if __name__ == "__main__":

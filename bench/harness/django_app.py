@@ -16,6 +16,7 @@ import requests
 
 from .paths import DJANGO_APP_DIR as APP_DIR, PYTHON
 from .ports import free_port
+from .procs import stop_group
 
 START_TIMEOUT_S = 60  # migrate and three workers importing Django, on a busy machine
 # gunicorn's graceful_timeout is 30 s: a TERM lets the requests in flight finish.
@@ -114,13 +115,7 @@ class DjangoApp:
         KILL to its process group if it has not exited within STOP_TIMEOUT_S."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, signal.SIGTERM, STOP_TIMEOUT_S)
         self.proc = None
 
     @staticmethod

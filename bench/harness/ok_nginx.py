@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from .ports import free_port
+from .procs import stop_group
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
@@ -78,13 +79,7 @@ class OkNginx:
         """QUIT: nginx's graceful stop (the requests in flight are answered)."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, signal.SIGQUIT, STOP_TIMEOUT_S)
         self.proc = None
 
     def root_pids(self):
