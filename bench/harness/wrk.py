@@ -8,6 +8,14 @@ REPORT = Path(__file__).resolve().parent / "wrk_report.lua"
 FAILURE_KINDS = ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")
 
 
+def sent(stdout):
+    """{path: requests sent} from bench/load/matrix.lua's WRK_SENT line ({} without one)."""
+    m = re.search(r"^WRK_SENT (.*)$", stdout, re.M)
+    if not m:
+        return {}
+    return {k: int(v) for k, v in (kv.rsplit("=", 1) for kv in m.group(1).split())}
+
+
 def parse_report(stdout):
     """The WRK line's key=value pairs as ints."""
     m = re.search(r"^WRK (.*)$", stdout, re.M)
@@ -16,11 +24,12 @@ def parse_report(stdout):
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def command(url, connections, duration):
-    """wrk's command line for a run of duration seconds with the report script."""
+def command(url, connections, duration, script=None):
+    """wrk's command line for a run of duration seconds with the report script
+    (or script, which prints the same report)."""
     threads = min(2, connections)
     return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-            "-s", str(REPORT), url]
+            "-s", str(script or REPORT), url]
 
 
 def summary(stdout, stderr=""):
@@ -31,7 +40,8 @@ def summary(stdout, stderr=""):
         raise RuntimeError(f"{e}\n{stderr}") from None
     return {"rps": r["requests"] / (r["duration_us"] / 1e6), "requests": r["requests"],
             "failures": sum(r[k] for k in FAILURE_KINDS), "p50_ms": r["p50_us"] / 1e3,
-            "p99_ms": r["p99_us"] / 1e3, "p999_ms": r["p999_us"] / 1e3}
+            "p99_ms": r["p99_us"] / 1e3, "p999_ms": r["p999_us"] / 1e3,
+            "max_ms": r["max_us"] / 1e3}
 
 
 def wrk(url, connections, duration):
