@@ -22,6 +22,7 @@ struct db_ops {
 	enum db_result (*begin_as)(struct db *db, enum db_begin how);
 	enum db_result (*commit)(struct db *db);
 	void (*rollback)(struct db *db);
+	enum db_result (*savepoint)(struct db *db, enum db_savepoint step);
 	enum db_result (*users_read_recent)(struct db *db, int *nread);
 	enum db_result (*user_insert)(struct db *db, const char *username,
 				      const char *email, const char *password_hash);

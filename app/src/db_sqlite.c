@@ -47,6 +47,10 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_ROW_INSERT] = "INSERT INTO basic_model_row (name, campaign, voice,"
 			  " recognize, inside, growth, side, yard, discussion)"
 			  " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?9, ?6, ?7)",
+	/* Group commit: one request of a shared transaction (commit.c). */
+	[ST_SAVEPOINT] = "SAVEPOINT request",
+	[ST_RELEASE] = "RELEASE request",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO request",
 };
 
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
@@ -228,6 +232,28 @@ void sq_rollback(struct db *db)
 		 ? ": the transaction is still open; the connection will be replaced" : "");
 out:
 	release_writelock_if_done(s);
+}
+
+/*
+ * ROLLBACK TO undoes the request's writes but leaves its savepoint on the
+ * stack: RELEASE then ends it, the transaction still open.
+ */
+static enum db_result sq_savepoint(struct db *db, enum db_savepoint step)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res;
+
+	switch (step) {
+	case DB_SAVEPOINT_BEGIN:
+		return sq_step_done(s, s->stmt[ST_SAVEPOINT]);
+	case DB_SAVEPOINT_ROLLBACK:
+		if ((res = sq_step_done(s, s->stmt[ST_ROLLBACK_TO])) != DB_OK)
+			return res;
+		break;
+	case DB_SAVEPOINT_RELEASE:
+		break;
+	}
+	return sq_step_done(s, s->stmt[ST_RELEASE]);
 }
 
 /* Steps st through every row it returns; *nread gets their number. */
@@ -438,6 +464,7 @@ const struct db_ops db_sqlite_ops = {
 	.begin_as = sq_begin_as,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
 	.users_read_recent = sq_users_read_recent,
 	.user_insert = sq_user_insert,
 	.user_count = sq_user_count,

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "log.h"
 #include "metrics.h"
 #include "server_thread.h"
@@ -215,7 +216,13 @@ int server_run(const struct config *cfg)
 	/* Metrics help but are not essential: serve without them if need be. */
 	if (metrics_open(cfg->metrics_path, err, sizeof(err)) != 0)
 		log_warn("serving without metrics: %s", err);
+	/* Out of memory for it, each request commits on its own, as with off. */
+	if (cfg->group_commit == GROUP_COMMIT_ON &&
+	    (srv.commit = commit_queue_create(cfg)) == NULL)
+		log_warn("serving without group commit");
 	served = serve(&srv, &stop_set);
+	/* Every thread is joined: nothing is queued any more. */
+	commit_queue_free(srv.commit);
 	if (served >= 0)
 		log_info("stopping after %ld requests", served);
 	metrics_close();

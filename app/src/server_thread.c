@@ -14,6 +14,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "reconnect.h"
 #include "routes.h"
 
 struct server_thread {
@@ -28,59 +29,6 @@ struct server_thread {
 	struct route_buffers buf;	/* app.buf points here */
 	char out[HTTP_OUT_MAX];		/* each response is built here */
 };
-
-/*
- * True at most once a second for a given last, whichever thread asks: a
- * fault can last long under a heavy load, and the log is the process's.
- */
-static bool warning_due(_Atomic time_t *last)
-{
-	time_t now = time(NULL);
-
-	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
-}
-
-/* Opens the connection when there is none (after a failure dropped it). */
-static void ensure_db(struct app *app)
-{
-	static _Atomic time_t last_warning;
-	char err[ERR_LEN];
-
-	if (app->db != NULL)
-		return;
-	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) == DB_OK) {
-		log_info("database reopened");
-		return;
-	}
-	if (warning_due(&last_warning))
-		log_warn("database unavailable: %s", err);
-}
-
-/*
- * Replaces a connection whose last failure leaves it of no more use, once
- * the request is answered, in the order the engine asks for: closed now
- * and opened again on the next request (ensure_db), or (SQLite after an
- * I/O error) a new one opened before the old one is closed, falling back
- * to ensure_db when the open fails.
- */
-static void replace_broken_db(struct app *app)
-{
-	struct db *fresh = NULL;
-	enum db_reopen how;
-	char err[ERR_LEN];
-
-	if (app->db == NULL || (how = db_needs_reopen(app->db)) == DB_REOPEN_NO)
-		return;
-	log_warn("closing the database connection after: %s (%s, %d)",
-		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db));
-	if (how == DB_REOPEN_OPEN_FIRST &&
-	    db_open(app->cfg, DB_OPEN_SERVE, &fresh, err, sizeof(err)) != DB_OK)
-		log_warn("database unavailable: %s", err);
-	db_close(app->db);
-	app->db = fresh;
-	if (fresh != NULL)
-		log_info("database reopened");
-}
 
 /*
  * 503 with the fix when the engine refuses to serve (a file replaced
@@ -141,7 +89,7 @@ static bool accept_error_passes(struct server_thread *t, int error)
 	}
 	t->accept_pause_ms = t->accept_pause_ms == 0 ? 10 : t->accept_pause_ms >= 500 ? 1000
 								: t->accept_pause_ms * 2;
-	if (warning_due(&last_warning))
+	if (reconnect_warning_due(&last_warning))
 		log_warn("accept failed: %s: retrying in %ld ms", strerror(error),
 			 t->accept_pause_ms);
 	pause_unless_stopped(t->srv, t->accept_pause_ms);
@@ -204,7 +152,7 @@ static void answer(struct server_thread *t)
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
-		ensure_db(app);
+		reconnect_ensure(app->cfg, &app->db);
 		if (app->db != NULL)
 			db_clear_error(app->db);
 		routes_dispatch(app, &r);
@@ -216,7 +164,7 @@ static void answer(struct server_thread *t)
 	 */
 	FCGX_Finish_r(&t->req);
 	/* After the answer: the client does not wait for the open. */
-	replace_broken_db(app);
+	reconnect_replace_broken(app->cfg, &app->db);
 	t->served++;
 	atomic_fetch_sub(&t->srv->in_flight, 1);
 }
@@ -270,7 +218,7 @@ static void *serve(void *arg)
 	 * multiwatch would restart the worker at once, count each start as a
 	 * crash and soon stop restarting it, leaving no worker when the fault
 	 * is gone.  Settings are validated before the pool starts (main.c,
-	 * deploy/pool/workers.sh); ensure_db() retries the open on each request.
+	 * deploy/pool/workers.sh); reconnect_ensure() retries the open on each request.
 	 */
 	if (db_open(t->app.cfg, DB_OPEN_SERVE, &t->app.db, err, sizeof(err)) != DB_OK)
 		log_warn("database unavailable: %s", err);
@@ -316,7 +264,8 @@ struct server_thread *server_thread_start(struct server *srv, int index)
 	}
 	t->index = index;
 	t->srv = srv;
-	t->app = (struct app){ .cfg = srv->cfg, .db = NULL, .buf = &t->buf };
+	t->app = (struct app){ .cfg = srv->cfg, .db = NULL, .buf = &t->buf,
+			       .commit = srv->commit };
 	t->epoll_fd = -1;
 	/* Its own request: libfcgi keeps no per-request state elsewhere. */
 	if (FCGX_InitRequest(&t->req, FCGI_LISTENSOCK_FILENO, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {

@@ -24,6 +24,8 @@ struct server {
 	atomic_int in_flight;		/* requests accepted and not yet answered */
 	atomic_bool thread_failed;	/* a thread stopped serving on its own */
 	pthread_t main_thread;		/* told with SIGTERM when one does */
+	/* GROUP_COMMIT=on: the queue the threads' writes share; NULL: off. */
+	struct commit_queue *commit;
 };
 
 struct server_thread;
