@@ -12,8 +12,11 @@ from tests.harness.inflight import HeldWriteLock, accept_queue, stop_requested, 
 from tests.harness.metrics import requests_total, scrape
 from tests.harness.waiting import wait_for
 
-# A write waits for the test's lock rather than the 5 s busy timeout.
-HELD = {"SQLITE_BUSY_TIMEOUT_MS": 60000, "HASH_METHOD": "sha512crypt", "HASH_COST": 1000}
+# A write waits for the test's lock rather than the 5 s busy timeout.  Each
+# thread writes on its own connection here, each waiting on the lock file:
+# group commit off (test_group_commit.py holds writes with it on).
+HELD = {"SQLITE_BUSY_TIMEOUT_MS": 60000, "HASH_METHOD": "sha512crypt", "HASH_COST": 1000,
+        "GROUP_COMMIT": "off"}
 
 
 def threads_of(pid):
