@@ -183,15 +183,16 @@ const struct setting config_settings[] = {
 	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: the method's default: libxcrypt's; 12, Django's, for bcrypt and django-bcrypt, whose passwords are then at most 72 bytes; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
-	{ "WORKER_THREADS", NULL, RANGE(1, 64), "1", NULL, NULL, NULL, AT(worker_threads),
-	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once" },
+	/* 8: group commit's figures (docs/performance.md); django-default: one, as before. */
+	{ "WORKER_THREADS", NULL, RANGE(1, 64), "8", "1", NULL, NULL, AT(worker_threads),
+	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once; with GROUP_COMMIT=on their writes share transactions" },
 	/* After SQLITE_TXN and HASH_WHEN: its default depends on them. */
 	{ "GROUP_COMMIT", NULL, CHOICES(group_commits), NULL, NULL, default_group_commit,
 	  "`on` (django-default, SQLITE_TXN=deferred or HASH_WHEN=inside-transaction: `off`)",
 	  AT(group_commit), "on: the write requests of a worker's threads that arrive while a COMMIT"
 	  " waits for the disk share the next transaction on the worker's one writer connection"
 	  " (a SAVEPOINT each, each answered after that COMMIT returned: one sync for many);"
-	  " off: one transaction per request on the thread's own connection (docs/performance.md)" },
+	  " off: one transaction per request on the thread's own connection (docs/operating.md)" },
 	{ "GROUP_COMMIT_MAX", NULL, RANGE(1, 1024), "64", NULL, NULL, NULL,
 	  AT(group_commit_max), "with GROUP_COMMIT=on, the most write requests one transaction takes" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
