@@ -183,8 +183,8 @@ const struct setting config_settings[] = {
 	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: the method's default: libxcrypt's; 12, Django's, for bcrypt and django-bcrypt, whose passwords are then at most 72 bytes; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
-	/* 8: group commit's figures (docs/performance.md); django-default: one, as before. */
-	{ "WORKER_THREADS", NULL, RANGE(1, 64), "8", "1", NULL, NULL, AT(worker_threads),
+	/* 16: group commit's figures (docs/operating.md); django-default: one, as before. */
+	{ "WORKER_THREADS", NULL, RANGE(1, 64), "16", "1", NULL, NULL, AT(worker_threads),
 	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once; with GROUP_COMMIT=on their writes share transactions" },
 	/* After SQLITE_TXN and HASH_WHEN: its default depends on them. */
 	{ "GROUP_COMMIT", NULL, CHOICES(group_commits), NULL, NULL, default_group_commit,

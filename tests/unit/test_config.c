@@ -22,7 +22,7 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.hash_method, HASH_YESCRYPT);
 	assert_int_equal(cfg.hash_cost, 0);
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
-	assert_int_equal(cfg.worker_threads, 8);
+	assert_int_equal(cfg.worker_threads, 16);
 	assert_int_equal(cfg.group_commit, GROUP_COMMIT_ON);
 	assert_int_equal(cfg.group_commit_max, 64);
 	assert_int_equal(cfg.port, 8000);
