@@ -31,6 +31,7 @@ struct commit_queue {
 	struct commit_job *head, *tail;
 	bool leading;		/* a thread runs batches: it alone uses what follows */
 	struct db *writer;	/* NULL until opened, or after a failure dropped it */
+	unsigned writer_gen;	/* the generation it was opened in (reconnect.h) */
 	struct commit_job **batch;	/* GROUP_COMMIT_MAX slots */
 };
 
@@ -58,7 +59,7 @@ struct commit_queue *commit_queue_create(const struct config *cfg)
 	}
 	q->cfg = cfg;
 	/* As a serving thread's: a failure is retried at each batch. */
-	if (db_open(cfg, DB_OPEN_SERVE, &q->writer, err, sizeof(err)) != DB_OK)
+	if (reconnect_open(cfg, &q->writer, &q->writer_gen, err, sizeof(err)) != DB_OK)
 		log_warn("database unavailable: %s", err);
 	return q;
 }
@@ -67,7 +68,7 @@ void commit_queue_free(struct commit_queue *q)
 {
 	if (q == NULL)
 		return;
-	db_close(q->writer);
+	reconnect_close(&q->writer, &q->writer_gen);
 	/* Unlocked and unused by now: destroying it cannot fail. */
 	(void)pthread_mutex_destroy(&q->lock);
 	free(q->batch);
@@ -146,12 +147,12 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 		struct commit_error err = { .step = "begin", .code = 0, .name = "OK" };
 
 		snprintf(err.msg, sizeof(err.msg), "%s", msg);
-		db_close(q->writer);	/* it belongs to the file that was replaced */
-		q->writer = NULL;
+		/* It belongs to the file that was replaced. */
+		reconnect_close(&q->writer, &q->writer_gen);
 		fail_batch(jobs, n, DB_ERR, &err);
 		return false;
 	}
-	reconnect_ensure(q->cfg, &q->writer);
+	reconnect_ensure(q->cfg, &q->writer, &q->writer_gen);
 	if (q->writer == NULL) {
 		abort_batch(q, jobs, n, DB_ERR, "begin");
 		return false;
@@ -243,9 +244,17 @@ static void lead(struct commit_queue *q, struct commit_job *own)
 		lock(q);
 		finish_batch(q->batch, n);
 		unlock(q);
-		reconnect_replace_broken(q->cfg, &q->writer);
+		reconnect_replace_broken(q->cfg, &q->writer, &q->writer_gen);
 		lock(q);
 	}
+}
+
+void commit_drop_stale(struct commit_queue *q)
+{
+	lock(q);
+	if (!q->leading)
+		(void)reconnect_drop_stale(&q->writer, &q->writer_gen);
+	unlock(q);
 }
 
 /* Appends job to the queue (lock held). */
@@ -273,6 +282,8 @@ static void wait_or_lead(struct commit_queue *q, struct commit_job *job)
 		}
 		q->leading = true;
 		lead(q, job);
+		/* No thread may wait for a stale writer to close while none leads. */
+		(void)reconnect_drop_stale(&q->writer, &q->writer_gen);
 		q->leading = false;
 		if (q->head != NULL)
 			(void)pthread_cond_signal(&q->head->wake);

@@ -54,6 +54,13 @@ struct commit_queue *commit_queue_create(const struct config *cfg);
 void commit_queue_free(struct commit_queue *q);
 
 /*
+ * Closes the writer when every connection of the process was asked to
+ * close (reconnect.h) and no batch holds it; a batch's leader closes it
+ * itself.
+ */
+void commit_drop_stale(struct commit_queue *q);
+
+/*
  * Runs work(db, arg) in the next shared transaction and returns once that
  * transaction committed or failed: DB_OK when the request's writes are
  * committed, otherwise its own failure or its batch's, with *err filled.

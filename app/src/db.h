@@ -189,8 +189,11 @@ enum db_result db_ping(struct db *db);
 enum db_reopen {
 	DB_REOPEN_NO,
 	DB_REOPEN_CLOSE_FIRST,	/* close it; open a new one after */
-	DB_REOPEN_OPEN_FIRST	/* open a new one, then close it (SQLite after an
+	DB_REOPEN_OPEN_FIRST,	/* open a new one, then close it (SQLite after an
 				   I/O error: see db_sqlite.c) */
+	DB_REOPEN_CLOSE_ALL	/* close it and every other connection of this
+				   process to the database before a new one opens
+				   (SQLite, read-only: see db_sqlite.c) */
 };
 enum db_reopen db_needs_reopen(const struct db *db);
 

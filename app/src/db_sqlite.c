@@ -435,7 +435,11 @@ static enum db_result sq_ping(struct db *db)
  * After the other failures the old connection is closed first: a new
  * connection in the same process shares the old one's WAL index mapping
  * (the unix VFS keeps one per file and process), and one mapped read-only
- * (a read-only directory) would keep the new connection read-only.
+ * (a read-only directory) would keep the new connection read-only.  For
+ * that reason a connection that found the database read-only asks for
+ * every connection of the process to close (a worker's threads each have
+ * one, and group commit a writer): while one stays open, the mapping
+ * stays, read-only, after the directory is writable again.
  */
 static enum db_reopen sq_needs_reopen(const struct db *db)
 {
@@ -444,10 +448,14 @@ static enum db_reopen sq_needs_reopen(const struct db *db)
 	switch (db->last_code & 0xff) {
 	case SQLITE_IOERR:
 		return DB_REOPEN_OPEN_FIRST;
+	case SQLITE_READONLY:
+		/* A file moved away is the refusal's (db_sqlite_file.c), per connection. */
+		if (db->last_code != SQLITE_READONLY_DBMOVED)
+			return DB_REOPEN_CLOSE_ALL;
+		return DB_REOPEN_CLOSE_FIRST;
 	case SQLITE_CORRUPT:
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOTADB:
-	case SQLITE_READONLY:	/* includes SQLITE_READONLY_DBMOVED */
 		return DB_REOPEN_CLOSE_FIRST;
 	default:
 		return DB_REOPEN_NO;

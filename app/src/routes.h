@@ -27,6 +27,7 @@ struct commit_queue;
 struct app {
 	const struct config *cfg;
 	struct db *db;		/* NULL while the database cannot be opened */
+	unsigned db_gen;	/* the generation db was opened in (reconnect.h) */
 	struct route_buffers *buf;
 	/* GROUP_COMMIT=on: the process's queue, where writes go; NULL: off. */
 	struct commit_queue *commit;

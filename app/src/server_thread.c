@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "commit.h"
 #include "http.h"
 #include "log.h"
 #include "reconnect.h"
@@ -44,8 +45,7 @@ static bool refuse_if_told(struct app *app, struct http_request *r)
 		return false;
 	if (app->db != NULL) {
 		log_warn("closing the database connection: %s", msg);
-		db_close(app->db);
-		app->db = NULL;
+		reconnect_close(&app->db, &app->db_gen);
 	}
 	http_respond_error(r, 503, retry_after, msg);
 	return true;
@@ -129,17 +129,28 @@ static int requeue(struct server_thread *t)
 
 /*
  * Sleeps until a connection waits on the listening socket or the process
- * stops (stop_fd).  Returns false when the wait itself failed (logged).
+ * stops (stop_fd).  Woken by reopen_fd (every connection of the process
+ * must close: reconnect.h), it closes this thread's, and the writer's when
+ * no batch holds it, first.  Returns false when the wait itself failed
+ * (logged).
  */
 static bool wait_for_work(struct server_thread *t)
 {
-	struct epoll_event ready[2];
+	struct epoll_event ready[3];
+	int n;
 
-	while (epoll_wait(t->epoll_fd, ready, 2, -1) < 0) {
+	while ((n = epoll_wait(t->epoll_fd, ready, 3, -1)) < 0) {
 		if (errno != EINTR) {
 			log_warn("%s: epoll_wait: %s", __func__, strerror(errno));
 			return false;
 		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (ready[i].data.fd != t->srv->reopen_fd)
+			continue;
+		(void)reconnect_drop_stale(&t->app.db, &t->app.db_gen);
+		if (t->app.commit != NULL)
+			commit_drop_stale(t->app.commit);
 	}
 	return true;
 }
@@ -152,7 +163,7 @@ static void answer(struct server_thread *t)
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
-		reconnect_ensure(app->cfg, &app->db);
+		reconnect_ensure(app->cfg, &app->db, &app->db_gen);
 		if (app->db != NULL)
 			db_clear_error(app->db);
 		routes_dispatch(app, &r);
@@ -164,7 +175,7 @@ static void answer(struct server_thread *t)
 	 */
 	FCGX_Finish_r(&t->req);
 	/* After the answer: the client does not wait for the open. */
-	reconnect_replace_broken(app->cfg, &app->db);
+	reconnect_replace_broken(app->cfg, &app->db, &app->db_gen);
 	t->served++;
 	atomic_fetch_sub(&t->srv->in_flight, 1);
 }
@@ -220,24 +231,29 @@ static void *serve(void *arg)
 	 * is gone.  Settings are validated before the pool starts (main.c,
 	 * deploy/pool/workers.sh); reconnect_ensure() retries the open on each request.
 	 */
-	if (db_open(t->app.cfg, DB_OPEN_SERVE, &t->app.db, err, sizeof(err)) != DB_OK)
+	if (reconnect_open(t->app.cfg, &t->app.db, &t->app.db_gen, err, sizeof(err)) != DB_OK)
 		log_warn("database unavailable: %s", err);
 	serve_requests(t);
-	db_close(t->app.db);
-	t->app.db = NULL;
+	reconnect_close(&t->app.db, &t->app.db_gen);
 	return NULL;
 }
 
-/* The thread's own epoll set: the shared listening socket, and the stop. */
+/*
+ * The thread's own epoll set: the shared listening socket, the stop, and
+ * the call to close every connection, edge-triggered: each write to it
+ * wakes every thread once, and no thread reads it.
+ */
 static int watch(struct server_thread *t)
 {
 	struct epoll_event stop = { .events = EPOLLIN, .data.fd = t->srv->stop_fd };
+	struct epoll_event reopen = { .events = EPOLLIN | EPOLLET, .data.fd = t->srv->reopen_fd };
 
 	t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epoll_fd < 0)
 		return -1;
 	if (watch_listening(t) != 0 ||
-	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->stop_fd, &stop) != 0)
+	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->stop_fd, &stop) != 0 ||
+	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->reopen_fd, &reopen) != 0)
 		return -1;
 	return 0;
 }

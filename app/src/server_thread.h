@@ -20,6 +20,8 @@ struct server {
 	const struct config *cfg;
 	/* An eventfd, readable once a stop is asked for: wakes idle threads. */
 	int stop_fd;
+	/* An eventfd written to when every connection must close (reconnect.h). */
+	int reopen_fd;
 	atomic_bool stopping;
 	atomic_int in_flight;		/* requests accepted and not yet answered */
 	atomic_bool thread_failed;	/* a thread stopped serving on its own */

@@ -212,12 +212,13 @@ static enum db_result create_grouped(struct commit_queue *q, struct create_job *
 
 	for (int run = 1; run <= TXN_TRIES; run++) {
 		res = commit_run(q, create_work, job, e);
+		if (res != DB_OK && e->step == NULL)
+			e->step = job->step;
 		if (res != DB_RETRY || run == TXN_TRIES)
 			break;
-		log_warn("create_user: run %d of %d rolled back: %s", run, TXN_TRIES, e->msg);
+		log_warn("create_user: run %d of %d rolled back: %s: %s (%s, %d)", run,
+			 TXN_TRIES, e->step, e->msg, e->name, e->code);
 	}
-	if (res != DB_OK && e->step == NULL)
-		e->step = job->step;
 	return res;
 }
 
