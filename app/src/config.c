@@ -131,6 +131,7 @@ const char *config_group_commit_name(enum config_group_commit g)
 static int default_metrics_path(struct config *cfg, char *err, size_t errlen);
 static int default_sqlite(struct config *cfg, char *err, size_t errlen);
 static int default_workers(struct config *cfg, char *err, size_t errlen);
+static int default_worker_threads(struct config *cfg, char *err, size_t errlen);
 static int default_group_commit(struct config *cfg, char *err, size_t errlen);
 
 #define CHOICES(a) SETTING_CHOICE, a, NCHOICES(a), 0, 0
@@ -183,8 +184,8 @@ const struct setting config_settings[] = {
 	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: the method's default: libxcrypt's; 12, Django's, for bcrypt and django-bcrypt, whose passwords are then at most 72 bytes; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
-	/* 16: group commit's figures (docs/operating.md); django-default: one, as before. */
-	{ "WORKER_THREADS", NULL, RANGE(1, 64), "16", "1", NULL, NULL, AT(worker_threads),
+	{ "WORKER_THREADS", NULL, RANGE(1, 64), NULL, NULL, default_worker_threads,
+	  "`16` (PostgreSQL: `8`; django-default: `1`)", AT(worker_threads),
 	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once; with GROUP_COMMIT=on their writes share transactions" },
 	/* After SQLITE_TXN and HASH_WHEN: its default depends on them. */
 	{ "GROUP_COMMIT", NULL, CHOICES(group_commits), NULL, NULL, default_group_commit,
@@ -447,6 +448,22 @@ static int default_workers(struct config *cfg, char *err, size_t errlen)
 	(void)err;
 	(void)errlen;
 	cfg->workers = (cpus > 0 ? cpus : 1) + 1;
+	return 0;
+}
+
+/*
+ * Group commit's figures (docs/operating.md, docs/postgresql.md): on
+ * SQLite 16 threads a worker gave the most, on PostgreSQL 8 (each thread
+ * is a server process there too); django-default keeps one, as before.
+ */
+static int default_worker_threads(struct config *cfg, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	if (cfg->profile == PROFILE_DJANGO_DEFAULT)
+		cfg->worker_threads = 1;
+	else
+		cfg->worker_threads = cfg->engine == ENGINE_POSTGRES ? 8 : 16;
 	return 0;
 }
 

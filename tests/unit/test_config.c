@@ -81,6 +81,25 @@ static void group_commit_follows_the_transaction(void **state)
 	assert_int_equal(cfg.group_commit, GROUP_COMMIT_ON);
 }
 
+/* Threads a worker: 16 on SQLite, 8 on PostgreSQL, 1 for django-default. */
+static void worker_threads_follow_the_engine(void **state)
+{
+	const char *pg[] = { "DATABASE_URL=postgres://u@h/d", NULL };
+	const char *django_pg[] = { "SQLITE_PROFILE=django-default",
+				    "DATABASE_URL=postgres://u@h/d", NULL };
+	const char *set[] = { "DATABASE_URL=postgres://u@h/d", "WORKER_THREADS=3", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, pg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.worker_threads, 8);
+	assert_int_equal(test_config(&cfg, django_pg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.worker_threads, 1);
+	assert_int_equal(test_config(&cfg, set, err, sizeof(err)), 0);
+	assert_int_equal(cfg.worker_threads, 3);
+}
+
 static void each_piece_overrides_the_profile(void **state)
 {
 	const char *env[] = {
@@ -496,6 +515,7 @@ int main(void)
 		cmocka_unit_test(defaults_are_the_tuned_profile),
 		cmocka_unit_test(django_default_profile),
 		cmocka_unit_test(group_commit_follows_the_transaction),
+		cmocka_unit_test(worker_threads_follow_the_engine),
 		cmocka_unit_test(each_piece_overrides_the_profile),
 		cmocka_unit_test(web_concurrency_is_read_and_workers_wins),
 		cmocka_unit_test(empty_values_mean_default),
