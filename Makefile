@@ -69,7 +69,10 @@ $(BUILD)/tsan/%.o: app/src/%.c app/src/*.h | $(BUILD)/tsan
 $(BUILD)/tsan/sqlite-fcgi: $(TSAN_OBJ) $(BUILD)/tsan/main.o
 	$(TSAN_CC) -fsanitize=thread -pthread -o $@ $^ $(LIBS)
 
-$(BUILD)/tsan/test_threads: tests/unit/test_threads.c tests/unit/*.h $(TSAN_OBJ)
+# The unit tests whose threads share state: test_threads, test_commit.
+TSAN_UNIT_BIN := $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_commit
+
+$(BUILD)/tsan/test_%: tests/unit/test_%.c tests/unit/*.h $(TSAN_OBJ)
 	$(TSAN_CC) $(TSAN_CFLAGS) -Iapp/src -o $@ $< $(TSAN_OBJ) $(LIBS) -lcmocka
 
 # test_db reads each block the wiping allocator frees, just before free().
@@ -103,8 +106,9 @@ sanitize-test: $(SAN_UNIT_BIN)
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t || exit 1; done
 
 # ThreadSanitizer: several threads serving at once; any data race fails the run.
-tsan-test: $(BUILD)/tsan/test_threads
-	@echo "== $<"; TSAN_OPTIONS=halt_on_error=1:exitcode=66 $<
+tsan-test: $(TSAN_UNIT_BIN)
+	@for t in $(TSAN_UNIT_BIN); do echo "== $$t"; \
+		TSAN_OPTIONS=halt_on_error=1:exitcode=66 $$t || exit 1; done
 
 integration-test: all
 	$(PYTHON) -m pytest -v --durations=15 -p no:cacheprovider tests/integration

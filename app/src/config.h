@@ -23,6 +23,8 @@ enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
 enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
 /* Who checkpoints the WAL: the workers, or another program (Litestream). */
 enum config_checkpoints { CHECKPOINTS_APP, CHECKPOINTS_EXTERNAL };
+/* Whether a worker's write requests share transactions (commit.c). */
+enum config_group_commit { GROUP_COMMIT_OFF, GROUP_COMMIT_ON };
 /* The database engine, from DATABASE_URL's scheme. */
 enum config_engine { ENGINE_SQLITE, ENGINE_POSTGRES };
 enum config_hash_method {
@@ -69,6 +71,8 @@ struct config {
 	long hash_cost;			/* 0: the method's default cost */
 	long workers;
 	long worker_threads;		/* serving threads in each worker process */
+	enum config_group_commit group_commit;	/* write requests share COMMITs */
+	long group_commit_max;		/* the most requests one COMMIT takes */
 	long port;			/* nginx's; checked here, used by the scripts */
 	long multiwatch_retries;	/* deploy/pool/workers.sh's */
 	long multiwatch_timeout_ms;
@@ -109,5 +113,6 @@ const char *config_txn_name(enum config_txn t);
 const char *config_hash_when_name(enum config_hash_when w);
 const char *config_lock_wait_name(enum config_lock_wait w);
 const char *config_hash_method_name(enum config_hash_method m);
+const char *config_group_commit_name(enum config_group_commit g);
 
 #endif

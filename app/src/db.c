@@ -159,6 +159,11 @@ void db_rollback(struct db *db)
 	db->ops->rollback(db);
 }
 
+enum db_result db_savepoint(struct db *db, enum db_savepoint step)
+{
+	return db->ops->savepoint(db, step);
+}
+
 enum db_result db_users_read_recent(struct db *db, int *nread)
 {
 	return db->ops->users_read_recent(db, nread);

@@ -135,6 +135,16 @@ enum db_result db_commit(struct db *db);
 void db_rollback(struct db *db);
 
 /*
+ * Group commit (commit.c): each request of a shared write transaction runs
+ * between DB_SAVEPOINT_BEGIN and DB_SAVEPOINT_RELEASE, or, when it failed
+ * on its own (a taken username, a bad row), DB_SAVEPOINT_ROLLBACK, which
+ * undoes what it wrote and ends the savepoint; the transaction stays open
+ * for the next request.  Savepoints do not nest here: one at a time.
+ */
+enum db_savepoint { DB_SAVEPOINT_BEGIN, DB_SAVEPOINT_RELEASE, DB_SAVEPOINT_ROLLBACK };
+enum db_result db_savepoint(struct db *db, enum db_savepoint step);
+
+/*
  * How many whole rows the seed view reads (User.objects.all()[:10]): each
  * engine's SQL says LIMIT DB_STR(DB_RECENT_USERS).
  */
@@ -208,8 +218,11 @@ enum db_result db_ping(struct db *db);
 enum db_reopen {
 	DB_REOPEN_NO,
 	DB_REOPEN_CLOSE_FIRST,	/* close it; open a new one after */
-	DB_REOPEN_OPEN_FIRST	/* open a new one, then close it (SQLite after an
+	DB_REOPEN_OPEN_FIRST,	/* open a new one, then close it (SQLite after an
 				   I/O error: see db_sqlite.c) */
+	DB_REOPEN_CLOSE_ALL	/* close it and every other connection of this
+				   process to the database before a new one opens
+				   (SQLite, read-only: see db_sqlite.c) */
 };
 enum db_reopen db_needs_reopen(const struct db *db);
 

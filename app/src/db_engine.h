@@ -59,12 +59,13 @@ struct db_ops {
 	enum db_reopen (*needs_reopen)(const struct db *db);
 
 	/*
-	 * Transactions.  (Nested scopes, such as SAVEPOINT, RELEASE and
-	 * ROLLBACK TO, belong here, beside these three.)
+	 * Transactions; savepoint: one request's scope inside a shared
+	 * transaction (SAVEPOINT, RELEASE, ROLLBACK TO: group commit, commit.c).
 	 */
 	enum db_result (*begin_as)(struct db *db, enum db_begin how);
 	enum db_result (*commit)(struct db *db);
 	void (*rollback)(struct db *db);
+	enum db_result (*savepoint)(struct db *db, enum db_savepoint step);
 
 	/* The queries of the request path: users.c, users_list.c, rows.c. */
 	enum db_result (*users_read_recent)(struct db *db, int *nread);

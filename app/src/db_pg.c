@@ -76,6 +76,20 @@ static void pg_rollback(struct db *db)
 	pg_rollback_tx(pg(db));
 }
 
+/* One request of a shared transaction (commit.c), as db.h says. */
+static enum db_result pg_savepoint(struct db *db, enum db_savepoint step)
+{
+	switch (step) {
+	case DB_SAVEPOINT_BEGIN:
+		return pg_exec(pg(db), "SAVEPOINT request");
+	case DB_SAVEPOINT_ROLLBACK:
+		return pg_exec(pg(db), "ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request");
+	case DB_SAVEPOINT_RELEASE:
+		break;
+	}
+	return pg_exec(pg(db), "RELEASE SAVEPOINT request");
+}
+
 /* Runs the prepared query st, which takes no parameter; *nread gets its number of rows. */
 static enum db_result read_all(struct db_pg *p, enum pg_stmt st, int *nread)
 {
@@ -252,6 +266,7 @@ const struct db_ops db_pg_ops = {
 	.begin_as = pg_begin_as,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
+	.savepoint = pg_savepoint,
 	.users_read_recent = pg_users_read_recent,
 	.user_insert = pg_user_insert,
 	.user_count = pg_user_count,

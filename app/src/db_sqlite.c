@@ -120,6 +120,28 @@ static enum db_result sq_commit(struct db *db)
 	return res;
 }
 
+/*
+ * ROLLBACK TO undoes the request's writes but leaves its savepoint on the
+ * stack: RELEASE then ends it, the transaction still open.
+ */
+static enum db_result sq_savepoint(struct db *db, enum db_savepoint step)
+{
+	struct db_sqlite *s = sq(db);
+	enum db_result res;
+
+	switch (step) {
+	case DB_SAVEPOINT_BEGIN:
+		return sq_step_done(s, s->stmt[ST_SAVEPOINT]);
+	case DB_SAVEPOINT_ROLLBACK:
+		if ((res = sq_step_done(s, s->stmt[ST_ROLLBACK_TO])) != DB_OK)
+			return res;
+		break;
+	case DB_SAVEPOINT_RELEASE:
+		break;
+	}
+	return sq_step_done(s, s->stmt[ST_RELEASE]);
+}
+
 /* Steps st through every row it returns; *nread gets their number. */
 static enum db_result read_all(struct db_sqlite *s, sqlite3_stmt *st, int *nread)
 {
@@ -299,7 +321,11 @@ static enum db_result sq_ping(struct db *db)
  * After the other failures the old connection is closed first: a new
  * connection in the same process shares the old one's WAL index mapping
  * (the unix VFS keeps one per file and process), and one mapped read-only
- * (a read-only directory) would keep the new connection read-only.
+ * (a read-only directory) would keep the new connection read-only.  For
+ * that reason a connection that found the database read-only asks for
+ * every connection of the process to close (a worker's threads each have
+ * one, and group commit a writer): while one stays open, the mapping
+ * stays, read-only, after the directory is writable again.
  */
 static enum db_reopen sq_needs_reopen(const struct db *db)
 {
@@ -308,10 +334,14 @@ static enum db_reopen sq_needs_reopen(const struct db *db)
 	switch (db->last_code & 0xff) {
 	case SQLITE_IOERR:
 		return DB_REOPEN_OPEN_FIRST;
+	case SQLITE_READONLY:
+		/* A file moved away is the refusal's (db_sqlite_file.c), per connection. */
+		if (db->last_code != SQLITE_READONLY_DBMOVED)
+			return DB_REOPEN_CLOSE_ALL;
+		return DB_REOPEN_CLOSE_FIRST;
 	case SQLITE_CORRUPT:
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOTADB:
-	case SQLITE_READONLY:	/* includes SQLITE_READONLY_DBMOVED */
 		return DB_REOPEN_CLOSE_FIRST;
 	default:
 		return DB_REOPEN_NO;
@@ -353,6 +383,7 @@ const struct db_ops db_sqlite_ops = {
 	.begin_as = sq_begin_as,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
 	.users_read_recent = sq_users_read_recent,
 	.user_insert = sq_user_insert,
 	.user_count = sq_user_count,

@@ -43,6 +43,10 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_ROW_INSERT] = "INSERT INTO basic_model_row (name, campaign, voice,"
 			  " recognize, inside, growth, side, yard, discussion)"
 			  " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?9, ?6, ?7)",
+	/* Group commit: one request of a shared transaction (commit.c). */
+	[ST_SAVEPOINT] = "SAVEPOINT request",
+	[ST_RELEASE] = "RELEASE request",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO request",
 };
 
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
