@@ -16,11 +16,13 @@ def parse_report(stdout):
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def command(url, connections, duration):
-    """wrk's command line for a run of duration seconds with the report script."""
+def command(url, connections, duration, script=REPORT, args=()):
+    """wrk's command line for a run of duration seconds with a script that
+    prints the report (wrk_report.lua, or one that loads it), and the
+    script's own arguments."""
     threads = min(2, connections)
     return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-            "-s", str(REPORT), url]
+            "-s", str(script), url, *(["--", *args] if args else [])]
 
 
 def summary(stdout, stderr=""):
@@ -34,8 +36,8 @@ def summary(stdout, stderr=""):
             "p99_ms": r["p99_us"] / 1e3, "p999_ms": r["p999_us"] / 1e3}
 
 
-def wrk(url, connections, duration):
+def wrk(url, connections, duration, script=REPORT, args=()):
     """Runs wrk against url; returns req/s, failures and latency percentiles (ms)."""
-    out = subprocess.run(command(url, connections, duration), capture_output=True, text=True,
-                         timeout=duration + 60, check=True)
+    out = subprocess.run(command(url, connections, duration, script, args), capture_output=True,
+                         text=True, timeout=duration + 60, check=True)
     return summary(out.stdout, out.stderr)
