@@ -85,10 +85,10 @@ $(BUILD)/obj $(BUILD)/san $(BUILD)/tsan $(BUILD)/unit $(BUILD)/san-unit:
 # fortified headers declare as inline wrappers.
 SHIM_BUILD = mkdir -p $(@D) && $(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
 
-$(BUILD)/%.so: tests/%.c
+$(BUILD)/%.so: tests/%.c bench/shim_db_file.h
 	$(SHIM_BUILD)
 
-$(BUILD)/bench/%.so: bench/%.c
+$(BUILD)/bench/%.so: bench/%.c bench/shim_db_file.h
 	$(SHIM_BUILD)
 
 migrate: deps all

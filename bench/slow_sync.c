@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shim_db_file.h"
+
 #define DEFAULT_DELAY_US 1000L
 
 static int (*real_fsync)(int);
@@ -68,21 +70,8 @@ static long delay_us(void)
 static int is_db_file(int fd)
 {
 	const char *db = getenv("SLOW_SYNC_DB");
-	char link[64], path[PATH_MAX];
-	ssize_t n;
-	size_t len;
 
-	if (db == NULL || *db == '\0')
-		return 1;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n < 0)
-		return 0;
-	path[n] = '\0';
-	len = strlen(db);
-	return strncmp(path, db, len) == 0 &&
-	       (path[len] == '\0' || strcmp(path + len, "-wal") == 0 ||
-		strcmp(path + len, "-journal") == 0);
+	return db == NULL || *db == '\0' || shim_fd_is_db_file(fd, db);
 }
 
 /* Once per process: the line that labels what follows as simulated. */
