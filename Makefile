@@ -81,6 +81,19 @@ $(BUILD)/unit/test_db $(BUILD)/san-unit/test_db: UNIT_LDFLAGS := -Wl,--wrap=free
 $(BUILD)/obj $(BUILD)/san $(BUILD)/tsan $(BUILD)/unit $(BUILD)/san-unit:
 	mkdir -p $@
 
+# The LD_PRELOAD shims: tests/DIR/NAME.c -> build/DIR/NAME.so (the
+# power-loss recorder, the fault injector) and bench/NAME.c ->
+# build/bench/NAME.so (make bench's simulated slow disk).  Built without
+# _FORTIFY_SOURCE: they define open() and friends themselves, which the
+# fortified headers declare as inline wrappers.
+SHIM_BUILD = mkdir -p $(@D) && $(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
+
+$(BUILD)/%.so: tests/%.c bench/shim_db_file.h
+	$(SHIM_BUILD)
+
+$(BUILD)/bench/%.so: bench/%.c bench/shim_db_file.h
+	$(SHIM_BUILD)
+
 migrate: deps all
 	$(BUILD)/sqlite-fcgi migrate
 

@@ -24,12 +24,13 @@ def parse_report(stdout):
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def command(url, connections, duration, script=None):
-    """wrk's command line for a run of duration seconds with the report script
-    (or script, which prints the same report)."""
+def command(url, connections, duration, script=REPORT, args=()):
+    """wrk's command line for a run of duration seconds with a script that
+    prints the report (wrk_report.lua, or one that loads it), and the
+    script's own arguments."""
     threads = min(2, connections)
     return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-            "-s", str(script or REPORT), url]
+            "-s", str(script or REPORT), url, *(["--", *args] if args else [])]
 
 
 def summary(stdout, stderr=""):
@@ -44,8 +45,8 @@ def summary(stdout, stderr=""):
             "max_ms": r["max_us"] / 1e3}
 
 
-def wrk(url, connections, duration):
+def wrk(url, connections, duration, script=REPORT, args=()):
     """Runs wrk against url; returns req/s, failures and latency percentiles (ms)."""
-    out = subprocess.run(command(url, connections, duration), capture_output=True, text=True,
-                         timeout=duration + 60, check=True)
+    out = subprocess.run(command(url, connections, duration, script, args), capture_output=True,
+                         text=True, timeout=duration + 60, check=True)
     return summary(out.stdout, out.stderr)
