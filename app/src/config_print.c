@@ -1,4 +1,5 @@
 #include "config_table.h"
+#include "config.h"
 #include "db.h"
 
 #include <stdio.h>

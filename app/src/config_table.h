@@ -3,12 +3,13 @@
 
 #include <stddef.h>
 
-#include "config.h"
+struct config;
 
 /*
  * The table of settings (config.c), shared by the files that read it:
- * config.c parses, config_print.c prints and lists, config_url.c reads
- * DATABASE_URL.  Not for the rest of the program, which sees config.h.
+ * config.c loads, config_value.c parses and checks each value,
+ * config_print.c prints and lists, config_url.c reads DATABASE_URL.  Not
+ * for the rest of the program, which sees config.h.
  */
 
 struct choice {
@@ -51,6 +52,12 @@ struct setting {
 
 extern const struct setting config_settings[];
 extern const size_t config_nsettings;
+
+/*
+ * After every row is loaded: GROUP_COMMIT=on needs SQLITE_TXN=immediate
+ * and HASH_WHEN=before-begin.  0, or -1 with err saying what to set.
+ */
+int check_group_commit(const struct config *cfg, char *err, size_t errlen);
 
 /*
  * DATABASE_URL, as dj-database-url reads it: sets cfg->engine, and

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
+
 /* DATABASE_URL: which engine it names, and how it is printed (masked). */
 
 static bool starts_with(const char *s, const char *prefix)

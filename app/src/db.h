@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "db_types.h"
 #include "err.h"
 
 /*
@@ -14,24 +15,9 @@
  * behind struct db_ops (db_engine.h): db_sqlite*.c hold every sqlite3_*
  * call, db_pg*.c every libpq call.  db_open picks the engine from the
  * configuration (DATABASE_URL).  One struct db
- * is one connection, used by one process.
+ * is one connection, used by one process.  Its types, and its last
+ * failure, are db_types.h's (the engines see them too).
  */
-
-enum db_result {
-	DB_OK,
-	DB_BUSY,	/* the lock could not be had in time: try again later */
-	DB_CONSTRAINT,	/* the username is taken: nothing was written */
-	DB_INTEGRITY,	/* any other constraint, or the kept count row missing:
-			   the data or schema is not what this program expects */
-	DB_INVALID,	/* the input given to a parsing function is malformed */
-	DB_RETRY,	/* the engine rolled the transaction back (PostgreSQL:
-			   serialization failure, deadlock): run it again */
-	DB_ERR		/* any other failure: I/O, full disk, corrupt file, bug */
-};
-
-#define DB_SCHEMA_VERSION 3
-
-struct db;
 
 /*
  * Sets the engines up for this program (SQLite: every block it frees is
@@ -51,11 +37,6 @@ int db_check_config(const struct config *cfg, char *err, size_t errlen);
 
 /* The name of cfg's engine: "sqlite", "postgresql". */
 const char *db_engine_name(const struct config *cfg);
-
-enum db_open_mode {
-	DB_OPEN_SERVE,	 /* the schema must exist at the current version */
-	DB_OPEN_MIGRATE	 /* the database is created when missing */
-};
 
 /*
  * Opens a connection to the database cfg names, applies and checks the
@@ -118,13 +99,6 @@ enum db_result db_describe(struct db *db, char *out, size_t outlen);
 /* Starts the write transaction (deferred or immediate, as configured). */
 enum db_result db_begin(struct db *db);
 
-enum db_begin {
-	DB_BEGIN_CONFIGURED,	/* as SQLITE_TXN says: db_begin */
-	DB_BEGIN_READ,		/* a transaction that only reads: DEFERRED, and
-				   never the lock file (it takes no write lock) */
-	DB_BEGIN_IMMEDIATE	/* IMMEDIATE whatever SQLITE_TXN says, queueing on
-				   the lock file when there is one */
-};
 /*
  * Starts a transaction as how says (SQLite; PostgreSQL begins each one the
  * same way, READ COMMITTED, as Django does).
@@ -141,16 +115,7 @@ void db_rollback(struct db *db);
  * undoes what it wrote and ends the savepoint; the transaction stays open
  * for the next request.  Savepoints do not nest here: one at a time.
  */
-enum db_savepoint { DB_SAVEPOINT_BEGIN, DB_SAVEPOINT_RELEASE, DB_SAVEPOINT_ROLLBACK };
 enum db_result db_savepoint(struct db *db, enum db_savepoint step);
-
-/*
- * How many whole rows the seed view reads (User.objects.all()[:10]): each
- * engine's SQL says LIMIT DB_STR(DB_RECENT_USERS).
- */
-#define DB_RECENT_USERS 10
-#define DB_STR_(x) #x
-#define DB_STR(x) DB_STR_(x)
 
 /* Reads up to DB_RECENT_USERS whole rows, as the seed view does; *nread gets the count. */
 enum db_result db_users_read_recent(struct db *db, int *nread);
@@ -162,17 +127,6 @@ enum db_result db_user_insert(struct db *db, const char *username,
  * kept count is missing (`sqlite-fcgi migrate` repairs it).
  */
 enum db_result db_user_count(struct db *db, long long *count);
-/* GET /users/: at most this many users a page. */
-#define DB_PAGE_MAX 100
-/* Django's username is at most 150 characters (4 bytes each in UTF-8). */
-#define DB_USERNAME_MAX (150 * 4)
-
-struct db_user_row {
-	long long id;
-	char username[DB_USERNAME_MAX + 1];
-	char date_joined[40];	/* as stored: "YYYY-MM-DD HH:MM:SS.fff" */
-};
-
 /*
  * In one read-only transaction, which never takes (nor waits in the queue
  * for) the write lock: the total number of users in *count and, newest
@@ -182,18 +136,6 @@ struct db_user_row {
  */
 enum db_result db_users_page(struct db *db, long long before_id, int limit,
 			     struct db_user_row *rows, int *nrows, long long *count);
-
-/*
- * Upstream's endpoint matrix (rows.h, docs/matrix.md): a row of Django's
- * basic_model_row.  The texts are NUL-terminated UTF-8 without NUL; the
- * floats are finite.
- */
-struct db_row {
-	const char *name, *campaign, *voice, *recognize, *growth, *yard, *discussion;
-	double inside, side;
-};
-/* The matrix reads Row.objects.all()[:DB_ROWS_READ], whole rows. */
-#define DB_ROWS_READ 10
 
 /*
  * Reads up to DB_ROWS_READ whole rows in the open transaction or, outside
@@ -215,15 +157,6 @@ enum db_result db_ping(struct db *db);
  * I/O error, file moved, deleted or replaced, corrupt, read-only), and in
  * which order the caller should replace it.
  */
-enum db_reopen {
-	DB_REOPEN_NO,
-	DB_REOPEN_CLOSE_FIRST,	/* close it; open a new one after */
-	DB_REOPEN_OPEN_FIRST,	/* open a new one, then close it (SQLite after an
-				   I/O error: see db_sqlite.c) */
-	DB_REOPEN_CLOSE_ALL	/* close it and every other connection of this
-				   process to the database before a new one opens
-				   (SQLite, read-only: see db_sqlite.c) */
-};
 enum db_reopen db_needs_reopen(const struct db *db);
 
 /*
@@ -234,16 +167,5 @@ enum db_reopen db_needs_reopen(const struct db *db);
  * before each request; a connection left open must then be closed.
  */
 int db_refusal(const struct config *cfg, char *msg, size_t msglen);
-
-/* Forgets the last failure (call before each request). */
-void db_clear_error(struct db *db);
-
-/*
- * The last failure, for logs: the engine's code (SQLite's extended result
- * code), its name ("SQLITE_BUSY_SNAPSHOT") and the engine's message.
- */
-int db_errcode(const struct db *db);
-const char *db_errname(const struct db *db);
-const char *db_errmsg(const struct db *db);
 
 #endif

@@ -1,7 +1,13 @@
 #ifndef SQLITE_FCGI_DB_ENGINE_H
 #define SQLITE_FCGI_DB_ENGINE_H
 
-#include "db.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "db_types.h"
+#include "err.h"
 
 /*
  * What an engine provides to db.c, and the part of a connection all
