@@ -7,7 +7,7 @@ struct config;
 
 /*
  * The table of settings (config.c), shared by the files that read it:
- * config.c loads, config_value.c parses and checks each value,
+ * config_load.c loads, config_value.c parses and checks each value,
  * config_print.c prints and lists, config_url.c reads DATABASE_URL.  Not
  * for the rest of the program, which sees config.h.
  */

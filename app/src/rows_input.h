@@ -14,7 +14,7 @@
  * they can be fuzzed on their own.
  */
 
-/* The largest form taken: the request body's limit (routes.c checks they agree). */
+/* The largest form taken: the request body's limit (routes_rows.c checks they agree). */
 #define ROWS_FORM_MAX (64 * 1024)
 
 /* In the model's order. */
