@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "db.h"
 #include "db_sqlite_conn.h"
 
 struct dbtest {
