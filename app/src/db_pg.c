@@ -61,6 +61,7 @@ const struct pg_stmt_def pg_stmts[PG_NSTMT] = {
 /* The SQLSTATEs a worker acts on, with their names for logs and metrics. */
 static const struct { const char *state; const char *name; } states[] = {
 	{ "23505", "unique_violation" },
+	{ "25006", "read_only_sql_transaction" },
 	{ "40001", "serialization_failure" },
 	{ "40P01", "deadlock_detected" },
 	{ "55P03", "lock_not_available" },
@@ -121,10 +122,17 @@ enum db_result pg_fail(struct db_pg *p, PGresult *res)
 	const char *msg = primary ? primary : PQerrorMessage(p->conn);
 	enum db_result out;
 
-	/* A lost connection, or a server that is shutting it down. */
+	if (p->deadline_passed)
+		msg = "no answer from the server before the deadline (DB_DEADLINE_MS)";
+	/*
+	 * A lost connection, a server that is shutting it down, or one that
+	 * turned read-only (a primary demoted to a standby): a new connection
+	 * finds the primary (target_session_attrs=read-write in the URL).
+	 */
 	if (PQstatus(p->conn) == CONNECTION_BAD ||
 	    (state != NULL && (strncmp(state, "08", 2) == 0 ||
-			       strncmp(state, "57P0", 4) == 0)))
+			       strncmp(state, "57P0", 4) == 0 ||
+			       strcmp(state, "25006") == 0)))
 		p->broken = true;
 	if (state == NULL)
 		state = p->broken ? "08006" : "XX000";
@@ -147,13 +155,13 @@ static enum db_result pg_check(struct db_pg *p, PGresult *res, ExecStatusType wa
 
 enum db_result pg_exec(struct db_pg *p, const char *sql)
 {
-	return pg_check(p, PQexec(p->conn, sql), PGRES_COMMAND_OK);
+	return pg_check(p, pg_run_sql(p, sql), PGRES_COMMAND_OK);
 }
 
 enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 			     size_t outlen)
 {
-	PGresult *res = PQexec(p->conn, sql);
+	PGresult *res = pg_run_sql(p, sql);
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_fail(p, res);
@@ -169,8 +177,10 @@ enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 
 static PGresult *run_prepared(struct db_pg *p, enum pg_stmt st, const char *const *params)
 {
-	return PQexecPrepared(p->conn, pg_stmts[st].name, pg_stmts[st].nparams,
-			      params, NULL, NULL, 0);
+	/* Outside a transaction (the matrix's autocommit): a request of its own. */
+	if (PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+		pg_deadline_start_request(p);
+	return pg_run_prepared(p, pg_stmts[st].name, pg_stmts[st].nparams, params);
 }
 
 /*
@@ -183,20 +193,26 @@ static enum db_result exec_reconnecting(struct db_pg *p, const char *sql,
 					ExecStatusType want)
 {
 	char err[ERR_LEN];
-	enum db_result res = pg_check(p, PQexec(p->conn, sql), want);
+	enum db_result res;
 
+	pg_deadline_start_request(p);
+	res = pg_check(p, pg_run_sql(p, sql), want);
 	if (res == DB_OK || !p->broken)
+		return res;
+	/* Within the deadline only: else 503, and the next request connects. */
+	if (pg_deadline_left_ms(p) < p->connect_budget_ms)
 		return res;
 	log_info("database connection lost (%s): connecting again", p->base.last_msg);
 	pg_disconnect(p);
 	p->broken = false;
+	p->deadline_passed = false;
 	if (pg_connect(p, err, sizeof(err)) != DB_OK) {
 		p->broken = true;
 		record(p, DB_ERR, "08006", err);
 		return DB_ERR;
 	}
 	db_clear_error(&p->base);
-	return pg_check(p, PQexec(p->conn, sql), want);
+	return pg_check(p, pg_run_sql(p, sql), want);
 }
 
 /* READ COMMITTED whatever how says: no PostgreSQL transaction upgrades a lock. */
@@ -206,11 +222,36 @@ static enum db_result pg_begin_as(struct db *db, enum db_begin how)
 	return exec_reconnecting(pg(db), "BEGIN", PGRES_COMMAND_OK);
 }
 
+/*
+ * A COMMIT whose answer did not come (the connection lost, the deadline
+ * passed) or came with a WARNING: the server may have committed, and with
+ * a cancelled wait for the synchronous standby it has, on itself only (a
+ * failover now would lose it).  Reported as DB_UNKNOWN, never as success.
+ */
+static enum db_result commit_unconfirmed(struct db_pg *p, PGresult *res)
+{
+	char why[ERR_LEN];
+
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		snprintf(why, sizeof(why), "COMMIT answered with a warning, the commit may be"
+			 " on this server only: %s", p->warning);
+	} else {
+		pg_fail(p, res);
+		snprintf(why, sizeof(why), "COMMIT not confirmed: %.*s",
+			 (int)sizeof(why) - 32, p->base.last_msg);
+	}
+	record(p, DB_UNKNOWN, "08006", why);
+	return DB_UNKNOWN;
+}
+
 static enum db_result pg_commit(struct db *db)
 {
 	struct db_pg *p = pg(db);
-	PGresult *res = PQexec(p->conn, "COMMIT");
+	PGresult *res;
 
+	p->warned = false;
+	res = pg_run_sql(p, "COMMIT");
 	/* COMMIT of a transaction that failed answers ROLLBACK, not an error. */
 	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
 	    strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -218,12 +259,9 @@ static enum db_result pg_commit(struct db *db)
 		record(p, DB_ERR, "25P02", "the transaction had failed: COMMIT rolled it back");
 		return DB_ERR;
 	}
-	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-		/* Lost during COMMIT: the server may or may not have committed. */
-		if (PQstatus(p->conn) == CONNECTION_BAD)
-			log_warn("connection lost during COMMIT: whether the user was"
-				 " created is not known");
-	}
+	if (res == NULL || PQstatus(p->conn) == CONNECTION_BAD ||
+	    (PQresultStatus(res) == PGRES_COMMAND_OK && p->warned))
+		return commit_unconfirmed(p, res);
 	return pg_check(p, res, PGRES_COMMAND_OK);
 }
 
@@ -232,10 +270,13 @@ void pg_rollback_tx(struct db_pg *p)
 	PGTransactionStatusType ts = PQtransactionStatus(p->conn);
 	PGresult *res;
 
-	/* Nothing to roll back: no transaction, or no connection any more. */
-	if (ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN)
+	/*
+	 * Nothing to roll back: no transaction, or no connection any more (a
+	 * broken one is closed, which rolls back on the server).
+	 */
+	if (ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN || p->broken)
 		return;
-	res = PQexec(p->conn, "ROLLBACK");
+	res = pg_run_sql(p, "ROLLBACK");
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
 
@@ -413,6 +454,10 @@ static enum db_result pg_open(const struct config *cfg, enum db_open_mode mode,
 	p->base.ops = &db_pg_ops;
 	p->cfg = cfg;
 	p->mode = mode;
+	p->connect_budget_ms = pg_connect_budget_ms(cfg);
+	/* The open counts against the request it is made for (ensure_db). */
+	pg_deadline_start(p);
+	p->untouched = true;
 	if (pg_connect(p, err, errlen) != DB_OK) {
 		pg_disconnect(p);
 		free(p);

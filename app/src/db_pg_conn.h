@@ -2,13 +2,15 @@
 #define SQLITE_FCGI_DB_PG_CONN_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "db_engine.h"
 
 /*
  * The inside of the PostgreSQL engine, shared by its files only:
- * db_pg.c (statements, transactions, errors, the ops table) and
- * db_pg_open.c (the URL checked, connecting, session settings, schema).
+ * db_pg.c (statements, transactions, errors, the ops table),
+ * db_pg_open.c (the URL checked, connecting, session settings, schema) and
+ * db_pg_wait.c (every wait for the server, bounded by the deadline).
  */
 
 /* The statements a worker prepares once per connection (PQprepare). */
@@ -31,6 +33,12 @@ struct db_pg {
 	const struct config *cfg;	/* to connect again; outlives the connection */
 	enum db_open_mode mode;
 	bool broken;		/* the connection was lost: reopen it */
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: the request's waits end then */
+	bool untouched;		/* opened, no request has used it yet */
+	bool deadline_passed;	/* the last wait ended at the deadline */
+	long connect_budget_ms;	/* connect_timeout x hosts: one whole connect */
+	bool warned;		/* the server sent a WARNING since cleared */
+	char warning[160];
 };
 
 static inline struct db_pg *pg(struct db *db)
@@ -44,6 +52,8 @@ static inline struct db_pg *pg(struct db *db)
  * On failure p->conn may be left open (pg_disconnect it) and err says why.
  */
 enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen);
+/* How long one connect may take: the connect timeout times the URL's hosts. */
+long pg_connect_budget_ms(const struct config *cfg);
 void pg_disconnect(struct db_pg *p);
 
 /*
@@ -63,6 +73,28 @@ enum db_result pg_exec(struct db_pg *p, const char *sql);
 void pg_rollback_tx(struct db_pg *p);
 enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 			     size_t outlen);
+
+/*
+ * The deadline (DB_DEADLINE_MS from now) of what follows: pg_deadline_start
+ * always starts one; pg_deadline_start_request keeps the one a connection
+ * opened for this request started.  Every pg_run_* waits until it at most.
+ */
+void pg_deadline_start(struct db_pg *p);
+void pg_deadline_start_request(struct db_pg *p);
+long pg_deadline_left_ms(const struct db_pg *p);
+/*
+ * PQexec, PQexecParams, PQexecPrepared and PQprepare, bounded by the
+ * deadline: NULL when the connection failed (PQerrorMessage) or is broken,
+ * or the deadline passed (then p->deadline_passed and p->broken are set).
+ */
+PGresult *pg_run_sql(struct db_pg *p, const char *sql);
+PGresult *pg_run_params(struct db_pg *p, const char *sql, int nparams,
+			const char *const *params);
+PGresult *pg_run_prepared(struct db_pg *p, const char *name, int nparams,
+			  const char *const *params);
+PGresult *pg_run_prepare(struct db_pg *p, const char *name, const char *sql, int nparams);
+/* The notice receiver (PQsetNoticeReceiver, arg p): remembers a WARNING. */
+void pg_notice_received(void *arg, const PGresult *res);
 
 /* A secret of DATABASE_URL (password, sslpassword): never printed (db_pg_mask.c). */
 bool pg_option_is_secret(const PQconninfoOption *o);

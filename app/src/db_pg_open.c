@@ -53,6 +53,61 @@ static long connect_timeout_s(const struct config *cfg)
 }
 
 /*
+ * The connect timeout in effect (DATABASE_URL's own, or ours) and the
+ * number of hosts libpq may try, each for up to that long.
+ */
+static void url_connect_limits(const struct config *cfg, long *timeout_s, long *hosts)
+{
+	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
+
+	*timeout_s = connect_timeout_s(cfg);
+	*hosts = 1;
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "connect_timeout") == 0 && atol(o->val) > 0)
+			*timeout_s = atol(o->val) < 2 ? 2 : atol(o->val);
+		if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
+			long n = 1;
+
+			for (const char *c = o->val; *c != '\0'; c++)
+				n += *c == ',';
+			*hosts = n > *hosts ? n : *hosts;
+		}
+	}
+	pg_conninfo_free(opts);
+}
+
+long pg_connect_budget_ms(const struct config *cfg)
+{
+	long timeout_s, hosts;
+
+	url_connect_limits(cfg, &timeout_s, &hosts);
+	return timeout_s * hosts * 1000;
+}
+
+/*
+ * The TCP parameters of each connection: a server that stops answering
+ * (a partition, a host gone without a reset) is given up after the connect
+ * timeout, as one that never answered would be: tcp_user_timeout for data
+ * sent and not acknowledged, keepalives (one probe a second) while
+ * waiting for an answer.  DATABASE_URL's own values win.
+ */
+struct tcp_params {
+	char timeout[24], user_timeout_ms[24], probes[24];
+};
+
+static void tcp_params_fill(const struct config *cfg, struct tcp_params *t)
+{
+	long timeout_s, hosts;
+
+	url_connect_limits(cfg, &timeout_s, &hosts);
+	snprintf(t->timeout, sizeof(t->timeout), "%ld", connect_timeout_s(cfg));
+	snprintf(t->user_timeout_ms, sizeof(t->user_timeout_ms), "%ld", timeout_s * 1000);
+	snprintf(t->probes, sizeof(t->probes), "%ld", timeout_s);
+}
+
+/*
  * The busy timeout bounds each lock wait, as SQLITE_BUSY_TIMEOUT_MS bounds
  * SQLite's wait for its write lock, and twice that bounds each statement
  * (a lock wait included), so that a wait for a lock is reported as one
@@ -61,25 +116,44 @@ static long connect_timeout_s(const struct config *cfg)
  * TimeZone is UTC, as Django sets it (USE_TZ): a timestamp's text, such as
  * GET /users/'s date_joined, is UTC as SQLite's is, whatever the server's.
  */
+/*
+ * idle_in_transaction_session_timeout, half the busy timeout: a transaction
+ * whose client went silent (its host partitioned, its connection hung)
+ * holds the count row's lock; the server ends it soon enough that the
+ * creators queued behind it get the lock before their own lock_timeout.
+ */
 static const char settings_sql[] =
 	"SELECT set_config('lock_timeout', $1, false),"
 	" set_config('statement_timeout', $2, false),"
+	" set_config('idle_in_transaction_session_timeout', $3, false),"
 	" set_config('TimeZone', 'UTC', false)";
+
+static long idle_in_transaction_ms(const struct config *cfg)
+{
+	return cfg->busy_timeout_ms / 2 < 1000 ? 1000 : cfg->busy_timeout_ms / 2;
+}
 
 void pg_print_plan(const struct config *cfg, FILE *out)
 {
 	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
+	struct tcp_params tcp;
 
 	fprintf(out, "-- engine: postgresql (libpq %d); from DATABASE_URL:", PQlibVersion());
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
 		if (o->val != NULL && o->val[0] != '\0')
 			fprintf(out, " %s=%s", o->keyword,
 				pg_option_is_secret(o) ? "***" : o->val);
-	fprintf(out, "\nPQconnectdbParams(connect_timeout=%ld, application_name=sqlite-fcgi,"
-		" then DATABASE_URL's own);\n", connect_timeout_s(cfg));
+	tcp_params_fill(cfg, &tcp);
+	fprintf(out, "\nPQconnectdbParams(connect_timeout=%s, application_name=sqlite-fcgi,"
+		" keepalives=1, keepalives_idle=1, keepalives_interval=1, keepalives_count=%s,"
+		" tcp_user_timeout=%s, then DATABASE_URL's own);\n", tcp.timeout, tcp.probes,
+		tcp.user_timeout_ms);
 	pg_conninfo_free(opts);
-	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld' (ms)\n", settings_sql,
-		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms);
+	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld', $3 = '%ld' (ms)\n", settings_sql,
+		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms, idle_in_transaction_ms(cfg));
+	fprintf(out, "-- each request's waits for the server end within DB_DEADLINE_MS=%ld ms"
+		" (connecting again included; a connect takes up to %ld ms)\n",
+		cfg->db_deadline_ms, pg_connect_budget_ms(cfg));
 	fprintf(out, "SELECT version FROM sqlitefcgi_schema_version;  -- must be %d\n",
 		PG_SCHEMA_VERSION);
 	for (int i = 0; i < PG_NSTMT; i++)
@@ -94,13 +168,14 @@ void pg_print_plan(const struct config *cfg, FILE *out)
 
 static enum db_result apply_settings(struct db_pg *p, char *err, size_t errlen)
 {
-	char lock_ms[24], statement_ms[24];
-	const char *params[2] = { lock_ms, statement_ms };
+	char lock_ms[24], statement_ms[24], idle_ms[24];
+	const char *params[3] = { lock_ms, statement_ms, idle_ms };
 	PGresult *res;
 
 	snprintf(lock_ms, sizeof(lock_ms), "%ld", p->cfg->busy_timeout_ms);
 	snprintf(statement_ms, sizeof(statement_ms), "%ld", 2 * p->cfg->busy_timeout_ms);
-	res = PQexecParams(p->conn, settings_sql, 2, NULL, params, NULL, NULL, 0);
+	snprintf(idle_ms, sizeof(idle_ms), "%ld", idle_in_transaction_ms(p->cfg));
+	res = pg_run_params(p, settings_sql, 3, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg_fail(p, res);
 		snprintf(err, errlen, "applying the session settings: %s", p->base.last_msg);
@@ -131,8 +206,8 @@ static enum db_result check_schema(struct db_pg *p, char *err, size_t errlen)
 static enum db_result prepare_all(struct db_pg *p, char *err, size_t errlen)
 {
 	for (int i = 0; i < PG_NSTMT; i++) {
-		PGresult *res = PQprepare(p->conn, pg_stmts[i].name, pg_stmts[i].sql,
-					  pg_stmts[i].nparams, NULL);
+		PGresult *res = pg_run_prepare(p, pg_stmts[i].name, pg_stmts[i].sql,
+					       pg_stmts[i].nparams);
 
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			pg_fail(p, res);
@@ -145,22 +220,18 @@ static enum db_result prepare_all(struct db_pg *p, char *err, size_t errlen)
 	return DB_OK;
 }
 
-/* The server's notices ("already exists, skipping") are not for the log. */
-static void drop_notice(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
 enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 {
-	char timeout[24];
+	struct tcp_params tcp;
 	char masked[CONFIG_URL_MAX + 16];
 	/* Ours first: a value DATABASE_URL gives overrides it (expand_dbname). */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *values[] = { timeout, "sqlite-fcgi", p->cfg->database_url, NULL };
+	const char *const keys[] = { "connect_timeout", "application_name", "keepalives",
+				     "keepalives_idle", "keepalives_interval",
+				     "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *values[] = { tcp.timeout, "sqlite-fcgi", "1", "1", "1", tcp.probes,
+				 tcp.user_timeout_ms, p->cfg->database_url, NULL };
 
-	snprintf(timeout, sizeof(timeout), "%ld", connect_timeout_s(p->cfg));
+	tcp_params_fill(p->cfg, &tcp);
 	p->conn = PQconnectdbParams(keys, values, 1);
 	if (p->conn == NULL) {
 		snprintf(err, errlen, "connecting: out of memory");
@@ -173,8 +244,8 @@ enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 		err[strcspn(err, "\n")] = '\0';
 		return DB_ERR;
 	}
-	/* Returns the previous processor, not a result: nothing to check. */
-	(void)PQsetNoticeProcessor(p->conn, drop_notice, NULL);
+	/* Returns the previous receiver, not a result: nothing to check. */
+	(void)PQsetNoticeReceiver(p->conn, pg_notice_received, p);
 	if (apply_settings(p, err, errlen) != DB_OK)
 		return DB_ERR;
 	if (p->mode == DB_OPEN_MIGRATE)
@@ -293,7 +364,7 @@ static enum db_result create_v1(struct db_pg *p)
 /* Puts back the kept count when its row is missing (deleted by hand). */
 static enum db_result repair_count(struct db_pg *p)
 {
-	PGresult *res = PQexec(p->conn, "INSERT INTO sqlitefcgi_user_count (id, n)"
+	PGresult *res = pg_run_sql(p, "INSERT INTO sqlitefcgi_user_count (id, n)"
 			       " SELECT 1, (SELECT count(*) FROM auth_user) WHERE NOT EXISTS"
 			       " (SELECT 1 FROM sqlitefcgi_user_count WHERE id = 1)");
 

@@ -69,6 +69,12 @@ _Static_assert(HTTP_BODY_MAX <= ROWS_FORM_MAX,
 	       "every body read fits the matrix's form");
 
 static const char retry_after[] = "Retry-After: 1\r\n";
+/*
+ * A COMMIT sent and never confirmed (DB_UNKNOWN): 504, never a 2xx, and no
+ * Retry-After, since asking again may write the same thing twice.
+ */
+#define UNKNOWN_OUTCOME "commit not confirmed: the write may or may not have been" \
+	" saved; check before trying again"
 
 /* True when method is one of the comma-separated names in allow. */
 static bool method_allowed(const char *allow, const char *method)
@@ -159,6 +165,9 @@ static void respond_db_failed(struct app *app, struct http_request *r,
 	} else if (res == DB_INTEGRITY) {
 		status = 500;
 		what = "internal error";
+	} else if (res == DB_UNKNOWN) {
+		status = 504;
+		what = UNKNOWN_OUTCOME;
 	}
 	snprintf(msg, sizeof(msg), "%s%s", what, note);
 	http_respond_error(r, status, status == 503 ? retry_after : NULL, msg);
@@ -355,6 +364,10 @@ static void respond_failed(struct http_request *r, enum users_result res,
 	case USERS_DB_ERROR:
 		log_warn("create_user: %s", err);
 		http_respond_error(r, 503, retry_after, "database unavailable");
+		return;
+	case USERS_UNKNOWN:
+		log_warn("create_user: outcome unknown: %s", err);
+		http_respond_error(r, 504, NULL, UNKNOWN_OUTCOME);
 		return;
 	case USERS_OK:
 	case USERS_INTERNAL:

@@ -56,6 +56,7 @@ static enum users_result from_db(struct db *db, enum db_result res,
 		metrics_count_busy(db_errname(db));
 		return USERS_BUSY;
 	case DB_CONSTRAINT: return USERS_TAKEN;
+	case DB_UNKNOWN: return USERS_UNKNOWN;
 	case DB_INTEGRITY: return USERS_INTERNAL;	/* a 500, logged with err */
 	default: return USERS_DB_ERROR;
 	}

@@ -1,0 +1,161 @@
+#include "db_pg_conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * Every wait of a worker for the PostgreSQL server, bounded by the
+ * request's deadline (DB_DEADLINE_MS).  libpq's PQexec waits as long as
+ * the socket stays open, and a network that drops packets without a reset
+ * keeps it open for the kernel's retransmission timeout (15 minutes):
+ * here a statement is sent, and its answer waited for with poll() until
+ * the deadline, after which the connection is given up (p->broken).  The
+ * server's own timeouts (lock_timeout, statement_timeout) come first when
+ * the server is reachable; this one catches a network that stopped
+ * answering.
+ */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC cannot fail on Linux; a zero would only end the wait early. */
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void pg_deadline_start(struct db_pg *p)
+{
+	p->deadline_ns = now_ns() + (uint64_t)p->cfg->db_deadline_ms * 1000000u;
+	p->untouched = false;
+}
+
+void pg_deadline_start_request(struct db_pg *p)
+{
+	/*
+	 * A connection opened for this request (ensure_db) keeps the deadline
+	 * its open started: the open counts against the request.  One opened
+	 * long ago (the thread's start) starts a new one.
+	 */
+	if (p->untouched && now_ns() < p->deadline_ns) {
+		p->untouched = false;
+		return;
+	}
+	pg_deadline_start(p);
+}
+
+long pg_deadline_left_ms(const struct db_pg *p)
+{
+	uint64_t now = now_ns();
+
+	return now >= p->deadline_ns ? 0 : (long)((p->deadline_ns - now) / 1000000u);
+}
+
+/* Waits until the socket is readable; false when the deadline passed first. */
+static bool wait_readable(struct db_pg *p)
+{
+	struct pollfd pfd = { .fd = PQsocket(p->conn), .events = POLLIN };
+
+	for (;;) {
+		long left = pg_deadline_left_ms(p);
+		int rc;
+
+		if (left <= 0)
+			return false;
+		rc = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (rc > 0)
+			return true;
+		if (rc < 0 && errno != EINTR)
+			return true;	/* PQconsumeInput will report the socket's error */
+	}
+}
+
+static PGresult *deadline_passed(struct db_pg *p, PGresult *partial)
+{
+	PQclear(partial);
+	p->broken = true;
+	p->deadline_passed = true;
+	return NULL;
+}
+
+/*
+ * The answer to the command sent, as PQexec gives it: the last result, or
+ * the first error.  NULL when the connection failed (PQerrorMessage says
+ * why) or the deadline passed (p->deadline_passed).
+ */
+static PGresult *await_result(struct db_pg *p)
+{
+	PGresult *kept = NULL, *res;
+
+	for (;;) {
+		while (PQisBusy(p->conn)) {
+			if (!wait_readable(p))
+				return deadline_passed(p, kept);
+			if (!PQconsumeInput(p->conn)) {
+				PQclear(kept);
+				return NULL;
+			}
+		}
+		if ((res = PQgetResult(p->conn)) == NULL)
+			return kept;
+		if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(kept);
+		kept = res;
+	}
+}
+
+PGresult *pg_run_sql(struct db_pg *p, const char *sql)
+{
+	if (p->broken || !PQsendQuery(p->conn, sql))
+		return NULL;
+	return await_result(p);
+}
+
+PGresult *pg_run_params(struct db_pg *p, const char *sql, int nparams,
+			const char *const *params)
+{
+	if (p->broken || !PQsendQueryParams(p->conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return NULL;
+	return await_result(p);
+}
+
+PGresult *pg_run_prepared(struct db_pg *p, const char *name, int nparams,
+			  const char *const *params)
+{
+	if (p->broken || !PQsendQueryPrepared(p->conn, name, nparams, params, NULL, NULL, 0))
+		return NULL;
+	return await_result(p);
+}
+
+PGresult *pg_run_prepare(struct db_pg *p, const char *name, const char *sql, int nparams)
+{
+	if (p->broken || !PQsendPrepare(p->conn, name, sql, nparams, NULL))
+		return NULL;
+	return await_result(p);
+}
+
+/*
+ * The server's notices: dropped ("already exists, skipping"), but a
+ * WARNING is remembered, since COMMIT answers success with one when its
+ * wait for the synchronous standby was cancelled (the commit is then on
+ * this server only: pg_commit reports it as not confirmed).
+ */
+void pg_notice_received(void *arg, const PGresult *res)
+{
+	struct db_pg *p = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (severity == NULL || strcmp(severity, "WARNING") != 0)
+		return;
+	p->warned = true;
+	snprintf(p->warning, sizeof(p->warning), "%s", msg != NULL ? msg : "a warning");
+}
