@@ -14,6 +14,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 
 struct server_thread {
@@ -25,6 +26,7 @@ struct server_thread {
 	int epoll_fd;			/* the listening socket and srv->stop_fd */
 	long accept_pause_ms;		/* 0 after an accept that worked */
 	long served;
+	uint64_t open_failed_ns;	/* metrics_now_ns of the last failed open, or 0 */
 	struct route_buffers buf;	/* app.buf points here */
 	char out[HTTP_OUT_MAX];		/* each response is built here */
 };
@@ -40,18 +42,37 @@ static bool warning_due(_Atomic time_t *last)
 	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
 }
 
+/*
+ * PostgreSQL: a connect that failed may have waited connect_timeout for
+ * each host of DATABASE_URL (a partition answers nothing).  The requests
+ * of the next OPEN_RETRY_MS answer 503 at once rather than each waiting as
+ * long again, so that a host cut off from the database answers fast and
+ * no queue builds behind its threads.  SQLite's open fails at once: it is
+ * tried on every request.
+ */
+#define OPEN_RETRY_MS 1000
+
+static bool open_due(const struct server_thread *t)
+{
+	return t->app.cfg->engine != ENGINE_POSTGRES || t->open_failed_ns == 0 ||
+	       metrics_now_ns() - t->open_failed_ns >= OPEN_RETRY_MS * 1000000ull;
+}
+
 /* Opens the connection when there is none (after a failure dropped it). */
-static void ensure_db(struct app *app)
+static void ensure_db(struct server_thread *t)
 {
 	static _Atomic time_t last_warning;
+	struct app *app = &t->app;
 	char err[ERR_LEN];
 
-	if (app->db != NULL)
+	if (app->db != NULL || !open_due(t))
 		return;
 	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) == DB_OK) {
+		t->open_failed_ns = 0;
 		log_info("database reopened");
 		return;
 	}
+	t->open_failed_ns = metrics_now_ns();
 	if (warning_due(&last_warning))
 		log_warn("database unavailable: %s", err);
 }
@@ -204,7 +225,7 @@ static void answer(struct server_thread *t)
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
-		ensure_db(app);
+		ensure_db(t);
 		if (app->db != NULL)
 			db_clear_error(app->db);
 		routes_dispatch(app, &r);
