@@ -69,7 +69,10 @@ $(BUILD)/tsan/%.o: app/src/%.c app/src/*.h | $(BUILD)/tsan
 $(BUILD)/tsan/sqlite-fcgi: $(TSAN_OBJ) $(BUILD)/tsan/main.o
 	$(TSAN_CC) -fsanitize=thread -pthread -o $@ $^ $(LIBS)
 
-$(BUILD)/tsan/test_threads: tests/unit/test_threads.c tests/unit/*.h $(TSAN_OBJ)
+# The unit tests whose threads share state: test_threads, test_commit.
+TSAN_UNIT_BIN := $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_commit
+
+$(BUILD)/tsan/test_%: tests/unit/test_%.c tests/unit/*.h $(TSAN_OBJ)
 	$(TSAN_CC) $(TSAN_CFLAGS) -Iapp/src -o $@ $< $(TSAN_OBJ) $(LIBS) -lcmocka
 
 # test_db reads each block the wiping allocator frees, just before free().
@@ -77,6 +80,19 @@ $(BUILD)/unit/test_db $(BUILD)/san-unit/test_db: UNIT_LDFLAGS := -Wl,--wrap=free
 
 $(BUILD)/obj $(BUILD)/san $(BUILD)/tsan $(BUILD)/unit $(BUILD)/san-unit:
 	mkdir -p $@
+
+# The LD_PRELOAD shims: tests/DIR/NAME.c -> build/DIR/NAME.so (the
+# power-loss recorder, the fault injector) and bench/NAME.c ->
+# build/bench/NAME.so (make bench's simulated slow disk).  Built without
+# _FORTIFY_SOURCE: they define open() and friends themselves, which the
+# fortified headers declare as inline wrappers.
+SHIM_BUILD = mkdir -p $(@D) && $(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
+
+$(BUILD)/%.so: tests/%.c bench/shim_db_file.h
+	$(SHIM_BUILD)
+
+$(BUILD)/bench/%.so: bench/%.c bench/shim_db_file.h
+	$(SHIM_BUILD)
 
 migrate: deps all
 	$(BUILD)/sqlite-fcgi migrate
@@ -103,8 +119,9 @@ sanitize-test: $(SAN_UNIT_BIN)
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t || exit 1; done
 
 # ThreadSanitizer: several threads serving at once; any data race fails the run.
-tsan-test: $(BUILD)/tsan/test_threads
-	@echo "== $<"; TSAN_OPTIONS=halt_on_error=1:exitcode=66 $<
+tsan-test: $(TSAN_UNIT_BIN)
+	@for t in $(TSAN_UNIT_BIN); do echo "== $$t"; \
+		TSAN_OPTIONS=halt_on_error=1:exitcode=66 $$t || exit 1; done
 
 integration-test: all
 	$(PYTHON) -m pytest -v --durations=15 -p no:cacheprovider tests/integration

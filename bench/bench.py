@@ -3,14 +3,17 @@
 Ceilings: the cost of one password hash, the commit rate of one SQLite writer
 (WAL + NORMAL and WAL + FULL), and a trivial FastCGI "hello" worker behind the
 same nginx, spawn-fcgi and multiwatch.  Then the service under wrk at 10 and
-100 connections, at the default hash and at a cheap one (the tuned default,
-WAL + synchronous=FULL, and the NORMAL opt-in), and the ratios; and the same
-service on PostgreSQL (a local server the run starts, as the tests do:
-bench/harness/postgres.py) beside SQLite tuned, same load, same hashes.
+100 connections, at the default hash and at a cheap one, and the ratios; and
+the same service on PostgreSQL (a local server the run starts, as the tests
+do: bench/harness/postgres.py) beside SQLite tuned, same load, same hashes.
+Then the write routes at FULL and NORMAL, with and without group commit, on
+this disk and on a simulated slow one (writes.py), and creations and reads
+on a table of a million users against a new one (big_table.py).
 Writes var/bench/results.md and var/bench/results.csv.
 
-Environment: BENCH_QUICK=1 (short runs, for make test), BENCH_DURATION
-(seconds per wrk run), WORKERS (default: the service's, CPUs + 1), BENCH_OUT
+Environment: BENCH_QUICK=1 (short runs and a small "big" table, for make
+test), BENCH_DURATION (seconds per wrk run), BENCH_USERS (the big table's
+users, 1000000), WORKERS (default: the service's, CPUs + 1), BENCH_OUT
 (var/bench).
 """
 
@@ -22,11 +25,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+import big_table
+import writes
+from harness import slow_disk
 from harness.measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
 from harness.postgres import PostgresServer
-from harness.settings import effective
+from harness.settings import effective, setting_names
 from harness.stack import ROOT, Stack
-from harness.wrk import wrk
+from harness.wrk import REPORT, wrk
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))
@@ -34,6 +40,7 @@ CPUS = os.cpu_count() or 1
 # WORKERS from the environment, else the service's own default (CPUs + 1).
 WORKERS = int(effective({"WORKERS": os.environ.get("WORKERS", "")})["WORKERS"])
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench"))
+BIG_USERS = int(os.environ.get("BENCH_USERS", "2000" if QUICK else "1000000"))
 BUILD = ROOT / "build"
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
 # The cost of one hash in each stored format (docs/passwords.md): Django's
@@ -68,36 +75,43 @@ SEED_USERS = 20
 WRITE_CONNECTIONS = 50
 
 
-def load(stack, path, connections, writes_beside):
-    """wrk on path; with writes_beside, a second wrk creating users meanwhile."""
-    if not writes_beside:
-        return wrk(stack.url(path), connections, DURATION)
-    writes = {}
-    t = threading.Thread(target=lambda: writes.update(
+def load(stack, run):
+    """wrk as the run says; with writes_beside, a second wrk creating users meanwhile."""
+    main_load = lambda: wrk(stack.url(run["path"]), run["connections"], DURATION,
+                            run.get("script") or REPORT, run.get("args", ()))
+    if not run.get("writes_beside"):
+        return main_load()
+    writes_meanwhile = {}
+    t = threading.Thread(target=lambda: writes_meanwhile.update(
         wrk(stack.url("/create_user/"), WRITE_CONNECTIONS, DURATION)))
     t.start()
-    result = wrk(stack.url(path), connections, DURATION)
+    result = main_load()
     t.join()
-    result["writes_rps"], result["writes_failures"] = writes.get("rps", 0), writes.get("failures")
+    result["writes_rps"] = writes_meanwhile.get("rps", 0)
+    result["writes_failures"] = writes_meanwhile.get("failures")
     return result
 
 
-def run_stack(tmp, name, settings, path, connections, writes_beside=False):
-    """Starts a fresh stack, loads it with wrk, and returns the figures."""
-    stack = Stack(Path(tmp) / name, WORKERS=WORKERS, **settings)
+def run_stack(tmp, name, run):
+    """Starts a fresh stack as run says, loads it with wrk, and returns the figures."""
+    stack = Stack(Path(tmp) / name, WORKERS=WORKERS, **run["settings"])
+    if run.get("slow"):
+        stack.env.update(slow_disk.env(stack.db_path))
     stack.start()
     try:
-        if path.startswith("/users/"):
+        if run["path"].startswith("/users/"):
             for _ in range(SEED_USERS):
                 stack.get("/create_user/")
-        stack.get(path)  # warm: the first request opens files and pages
-        result = load(stack, path, connections, writes_beside)
+        stack.get(run["path"])  # warm: the first request opens files and pages
+        result = load(stack, run)
         wait_idle(stack.worker_pids)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
         result["private_max_kb"] = workers_private_kb(stack)
         result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
         wal = Path(f"{stack.db_path}-wal")
         result["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
+        if run.get("slow") and slow_disk.BANNER not in stack.app_log():
+            raise RuntimeError(f"{run['label']}: the workers did not load {slow_disk.SHIM}")
     finally:
         stack.stop()
     return result
@@ -116,25 +130,29 @@ def main():
     runs = []
     pg = PostgresServer.launch()
     try:
-        run_plan(runs, pg)
+        with tempfile.TemporaryDirectory(prefix="sqlite-fcgi-bench-") as tmp:
+            write_runs, unavailable = writes.plan(CHEAP, setting_names())
+            plan = main_plan(pg) + write_runs + big_table.plan(
+                CHEAP, Path(tmp) / "big" / "db.sqlite3", BIG_USERS)
+            execute(tmp, plan, runs)
     finally:
         pg.shutdown()
-    report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs)
+    report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs, unavailable)
 
 
-def run_plan(runs, pg):
+def main_plan(pg):
+    """The first table's runs: the ceiling, both hashes, the lock waits, reads, PostgreSQL."""
+    hello = {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}
     plan = [
-        ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 10),
-        ("hello", "trivial FastCGI (ceiling)", {"SQLITE_FCGI": str(BUILD / "hello-fcgi")}, "/", 100),
+        ("hello", "trivial FastCGI (ceiling)", hello, "/", 10),
+        ("hello", "trivial FastCGI (ceiling)", hello, "/", 100),
         ("default", "/create_user/, default hash", {}, "/create_user/", 10),
         ("default", "/create_user/, default hash", {}, "/create_user/", 100),
         ("cheap", "/create_user/, cheap hash", dict(CHEAP), "/create_user/", 10),
-        ("cheap", "/create_user/, cheap hash", dict(CHEAP), "/create_user/", 100),
         # The tuned default is WAL + FULL; NORMAL is the opt-in (docs/durability.md).
+        # At the cheap hash, both are in the write routes' table.
         ("default", "default hash, SQLITE_SYNCHRONOUS=normal",
          {"SQLITE_SYNCHRONOUS": "normal"}, "/create_user/", 100),
-        ("cheap-normal", "cheap hash, SQLITE_SYNCHRONOUS=normal",
-         dict(CHEAP, SQLITE_SYNCHRONOUS="normal"), "/create_user/", 100),
         ("cheap-sqlite", "cheap hash, WRITE_LOCK_WAIT=sqlite",
          dict(CHEAP, WRITE_LOCK_WAIT="sqlite"), "/create_user/", 100),
         ("cheap-flock", "cheap hash, WRITE_LOCK_WAIT=flock",
@@ -150,14 +168,23 @@ def run_plan(runs, pg):
         ("pg-cheap", "PostgreSQL, cheap hash",
          dict(CHEAP, DATABASE_URL=pg.url(pg.new_database())), "/create_user/", 100),
     ]
-    with tempfile.TemporaryDirectory(prefix="sqlite-fcgi-bench-") as tmp:
-        for i, (kind, label, settings, path, conns, *beside) in enumerate(plan, 1):
-            say(f"bench: [{i}/{len(plan)}] {label}, {conns} connections, {DURATION} s ...")
-            r = run_stack(tmp, f"run{i}", settings, path, conns, bool(beside))
-            r.update(kind=kind, label=label, connections=conns)
-            runs.append(r)
-            say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
-                f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms, {r['failures']} failures")
+    return [{"section": "main", "kind": kind, "label": label, "settings": settings, "path": path,
+             "connections": conns, "writes_beside": bool(beside)}
+            for kind, label, settings, path, conns, *beside in plan]
+
+
+def execute(tmp, plan, runs):
+    """Each run of plan in turn (its prepare step first, if it has one), into runs."""
+    for i, run in enumerate(plan, 1):
+        if "prepare" in run:
+            say(f"bench: {run.pop('prepare')()}")
+        say(f"bench: [{i}/{len(plan)}] {run['label']}, {run['connections']} connections, "
+            f"{DURATION} s ...")
+        r = run_stack(tmp, f"run{i}", run)
+        r.update({k: v for k, v in run.items() if k not in ("settings", "script", "args")})
+        runs.append(r)
+        say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
+            f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms, {r['failures']} failures")
 
 
 def ratio(run, runs, hash_ceiling):
@@ -176,7 +203,7 @@ def shares(run):
     return f"{run['hash_share'] * 100:.0f}% / {run['lock_wait_share'] * 100:.0f}%"
 
 
-def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
+def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs, unavailable):
     lines = [
         f"Machine: {CPUS} CPUs, {WORKERS} workers; wrk {DURATION} s per run"
         f"{' (BENCH_QUICK)' if QUICK else ''}.",
@@ -197,29 +224,37 @@ def report(ceil_default, ceil_cheap, hash_ceiling, runs, hash_costs):
         "| run | connections | req/s | p50 ms | p99 ms | p99.9 ms | failures | ratio | worker time: hashing / lock wait | idle RSS per worker, max (of it private) | peak RSS | WAL after |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = []
-    for r in runs:
-        value, what = ratio(r, runs, hash_ceiling)
-        r["ratio"] = value
-        label = r["label"]
-        if "writes_rps" in r:
-            label += f"; the writes meanwhile: {r['writes_rps']:.0f} req/s, {r['writes_failures']} failures"
-        lines.append(
-            f"| {label} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+    lines += [main_row(r, runs, hash_ceiling) for r in runs if r["section"] == "main"]
+    lines += ["", *writes.report(runs, unavailable), "", *big_table.report(runs)]
+    text = "\n".join(lines) + "\n"
+    (OUT / "results.md").write_text(text)
+    write_csv(runs)
+    print()
+    print(text)
+    say(f"bench: written {OUT / 'results.md'} and {OUT / 'results.csv'}")
+
+
+def main_row(r, runs, hash_ceiling):
+    """A run's line in the first table (its ratio kept in r for the CSV)."""
+    value, what = ratio(r, runs, hash_ceiling)
+    r["ratio"] = value
+    label = r["label"]
+    if "writes_rps" in r:
+        label += f"; the writes meanwhile: {r['writes_rps']:.0f} req/s, {r['writes_failures']} failures"
+    return (f"| {label} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
             f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB ({r['private_max_kb'] / 1024:.1f}) | "
             f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
-        rows.append({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
-    text = "\n".join(lines) + "\n"
-    (OUT / "results.md").write_text(text)
+
+
+def write_csv(runs):
+    """One line a run measured, every section's."""
+    rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in runs]
     with open(OUT / "results.csv", "w", newline="") as f:
         fields = list(dict.fromkeys(k for row in rows for k in row))
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    print()
-    print(text)
-    say(f"bench: written {OUT / 'results.md'} and {OUT / 'results.csv'}")
 
 
 if __name__ == "__main__":

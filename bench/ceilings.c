@@ -34,7 +34,7 @@ static double hash_ms(const struct config *cfg, double seconds)
 	int n = 0;
 
 	do {
-		if (pw_hash(cfg->hash_method, cfg->hash_cost, "benchmark password",
+		if (password_hash(cfg->hash_method, cfg->hash_cost, "benchmark password",
 			    hash, sizeof(hash), err, sizeof(err)) != 0) {
 			fprintf(stderr, "ceilings: %s\n", err);
 			exit(1);

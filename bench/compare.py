@@ -38,7 +38,6 @@ running).
 
 import os
 import platform
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -51,7 +50,8 @@ from harness.django_app import APP_DIR, DjangoApp
 from harness.load import Locust, Wrk
 from harness.paths import BINARY, PYTHON, ROOT
 from harness.plot import Panel, bar_chart
-from harness.report import markdown_table, machine, ms, publish, say, write_csv, written
+from harness.report import (markdown_table, machine, ms, publish, say, short_kind, write_csv,
+                            written)
 from harness.session import Outcome, Session
 from harness.settings import effective
 from harness.stack import Stack
@@ -302,13 +302,6 @@ class Report:
             else:
                 paths.append(self.out / "results.png")
         written(paths)
-
-
-def short_kind(failure):
-    """ "500 Server Error (500)" for "500 <!doctype html> ... <title>Server Error (500)</title> ...":
-    an HTML error page named by its title."""
-    m = re.match(r"(\d{3}) .*?<title>\s*(.*?)\s*</title>", failure, re.S | re.I)
-    return f"{m.group(1)} {m.group(2)}" if m else failure
 
 
 def parse_args(argv):

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/demo.py [--users 10] [--duration 10s] [--workers N]
         [--out var/demo] [--configs NAME,...] [--readers 1]
-        [--postgres-url URL] [--no-chart]
+        [--workloads create_user,matrix] [--postgres-url URL] [--no-chart]
 
 Each configuration of CONFIGS is a profile of the service and the settings it
 changes from that profile's defaults, nothing more: "tuned" changes nothing,
@@ -19,6 +19,15 @@ a temporary directory, a free loopback port) and stops at the end, or on the
 fresh database --postgres-url names; its users are counted there. Then it
 prints one table and writes OUT/results.md, results.csv, errors.csv and
 results.png (gnuplot).
+
+The second workload (--workloads: create_user, matrix; both by default) is
+upstream's endpoint matrix mix (bench/load/matrix_locustfile.py: read/ and
+read_transaction/ weigh 10, each of the six writes 1) with the same users
+for as long, each configuration again on a fresh database and stack under
+OUT/matrix/NAME/: one more table, of the failures of each endpoint and
+configuration, which shows which piece of the fix each endpoint needs, and
+the rows in basic_model_row against the writes acknowledged
+(OUT/matrix.csv).
 
 The service is build/sqlite-fcgi (or $SQLITE_FCGI), copied to OUT/bin/ first.
 A row's settings are what `sqlite-fcgi config` says in its environment
@@ -37,12 +46,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import interrupts
-from harness.cli import load_parser, names, positive_int
+from harness import interrupts, matrix
+from harness.cli import add_postgres_url, load_parser, names, positive_int, run_tool
 from harness.load import Locust
 from harness.paths import BINARY as BUILT, ROOT
 from harness.plot import Panel, bar_chart
-from harness.postgres import PostgresServer, query_url
+from harness.postgres import OnDemand, query_url
 from harness.report import markdown_table, machine, ms, publish, say, write_csv, written
 from harness.session import Outcome, Session
 from harness.settings import parse_config
@@ -95,11 +104,20 @@ CONFIGS = [
 ]
 
 
+# The workloads: the seed's /create_user/, and upstream's endpoint matrix.
+CREATE_USER, MATRIX = "create_user", "matrix"
+WORKLOADS = [CREATE_USER, MATRIX]
+
+
 @dataclass
 class Row:
     config: Config
     settings: dict = field(default_factory=dict)  # sqlite-fcgi config's
-    outcome: Outcome = field(default_factory=Outcome)
+    outcome: Outcome = field(default_factory=Outcome)  # the /create_user/ workload
+    mix: Outcome = None  # upstream's matrix mix, when it ran
+
+    def outcomes(self):
+        return [o for o in (self.outcome, self.mix) if o is not None]
 
 
 class Demo:
@@ -111,65 +129,57 @@ class Demo:
         self.load = Locust(args.users, args.seconds, readers=args.readers)
         self.binary = self.out / "bin" / "sqlite-fcgi"
         self.rows = []
-        self.pg = None  # the demo's own PostgreSQL server, started for the first row that needs it
-        self.pg_version = None
-
-    def database_url(self):
-        """A fresh PostgreSQL database: --postgres-url's, or a new one on the
-        demo's own server."""
-        if self.args.postgres_url:
-            url = self.args.postgres_url
-            if query_url(url, "SELECT to_regclass('auth_user') IS NOT NULL") != "f":
-                raise RuntimeError("--postgres-url: its database has an auth_user table "
-                                   "already; give the demo a fresh one")
-        else:
-            if self.pg is None:
-                say("starting a PostgreSQL server for the postgresql row (initdb + pg_ctl)")
-                # Not stopped half-way: a server left starting could not be stopped.
-                with interrupts.held():
-                    self.pg = PostgresServer.launch()
-                    self.session.cleanups.append(self.stop_postgres)
-            url = self.pg.url(self.pg.new_database())
-        self.pg_version = query_url(url, "SHOW server_version")
-        return url
-
-    def stop_postgres(self):
-        pg, self.pg = self.pg, None
-        try:
-            pg.shutdown()
-        except RuntimeError as e:
-            say(f"PostgreSQL did not stop cleanly: {e}")
+        # The postgresql row's database: --postgres-url's, or on a server of the demo's own.
+        self.pg = OnDemand(self.session, args.postgres_url)
 
     def run_config(self, index, cfg):
-        label = f"[{index}/{len(self.configs)}] {cfg.name}"
         row = Row(cfg)
         self.rows.append(row)
+        for workload in self.args.workloads:
+            label = f"[{index}/{len(self.configs)}] {cfg.name}" + (
+                "" if workload == CREATE_USER else f", {matrix.WHAT}")
+            outcome = self.run_workload(label, row, workload)
+            if workload == CREATE_USER:
+                row.outcome = outcome
+            else:
+                row.mix = outcome
+
+    def run_workload(self, label, row, workload):
+        """One workload on a fresh stack of row's configuration; its Outcome."""
+        cfg, outcome = row.config, Outcome()
         settings = dict(cfg.changes, SQLITE_FCGI=self.binary)
         settings.update({k: os.environ[k] for k in PASSED if os.environ.get(k)})
         if self.args.workers:
             settings["WORKERS"] = self.args.workers
-        count_users = None
+        run_dir = self.out / cfg.name if workload == CREATE_USER else self.out / workload / cfg.name
+        table = "auth_user" if workload == CREATE_USER else matrix.TABLE
         if cfg.postgresql:
             try:
-                url = settings["DATABASE_URL"] = self.database_url()
+                url = settings["DATABASE_URL"] = self.pg.fresh_url(table)
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-                row.outcome.problem = f"PostgreSQL: {str(e).strip().splitlines()[0]}"
-                say(f"{label}: {row.outcome.problem}")
-                return
-            count_users = lambda: int(query_url(url, "SELECT count(*) FROM auth_user"))  # noqa: E731
-        run_dir = self.out / cfg.name
+                outcome.problem = f"PostgreSQL: {str(e).strip().splitlines()[0]}"
+                say(f"{label}: {outcome.problem}")
+                return outcome
         stack = Stack(run_dir, **settings)
         self.session.fresh_dir(run_dir, stack)
         config = stack.config()
         (run_dir / "config.txt").write_text(config.stdout + config.stderr)
         if config.returncode != 0:
-            row.outcome.problem = f"settings refused: {config.stderr.strip()}"
-            say(f"{label}: {row.outcome.problem}")
-            return
+            outcome.problem = f"settings refused: {config.stderr.strip()}"
+            say(f"{label}: {outcome.problem}")
+            return outcome
         row.settings = parse_config(config.stdout)
         say(f"{label}: starting the stack ("
             + " ".join(f"{k}={row.settings[k]}" for k in SHOWN if row.settings.get(k)) + ")")
-        row.outcome = self.session.run_one(label, run_dir, stack, self.load, count_users)
+        if workload == CREATE_USER:
+            load = self.load
+            count = (lambda: int(query_url(url, "SELECT count(*) FROM auth_user"))  # noqa: E731
+                     ) if cfg.postgresql else None
+        else:
+            load = matrix.locust_load(self.args.users, self.args.seconds)
+            count = matrix.postgres_rows(url) if cfg.postgresql else matrix.sqlite_rows(
+                stack.db_path)
+        return self.session.run_one(label, run_dir, stack, load, count)
 
     def run_all(self):
         for i, cfg in enumerate(self.configs, 1):
@@ -179,13 +189,14 @@ class Demo:
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(BINARY, f"{self.binary}.tmp")
         os.replace(f"{self.binary}.tmp", self.binary)
-        n, each = len(self.configs), self.args.seconds + 5
-        say(f"demo: {n} configurations, {self.load.describe()} each "
+        n, each = len(self.configs), (self.args.seconds + 5) * len(self.args.workloads)
+        say(f"demo: {n} configurations, {self.load.describe()} each"
+            + (f", then {matrix.WHAT}" if MATRIX in self.args.workloads else "") + " "
             f"(about {n * each // 60} min {n * each % 60} s); output in {self.out}")
         if not self.session.run(self.run_all):
             return interrupts.EXIT_STATUS
         ok = Report(self).write()
-        return 0 if ok and not any(r.outcome.problem for r in self.rows) else 1
+        return 0 if ok and not any(o.problem for r in self.rows for o in r.outcomes()) else 1
 
 
 class Report:
@@ -221,33 +232,74 @@ class Report:
     def text(self):
         a = self.demo.args
         first = next((r.settings for r in self.rows if r.settings), {})
-        pg = [f"PostgreSQL {self.demo.pg_version}"] if self.demo.pg_version else []
+        pg = [f"PostgreSQL {self.demo.pg.version}"] if self.demo.pg.version else []
         lines = [
             f"USERS={a.users} DURATION={a.seconds}s "
             + " ".join(f"{k}={first.get(k, '?')}" for k in ("WORKERS", "HASH_METHOD", "HASH_COST"))
-            + f"; {machine(self.demo.session.load_before, *pg)}",
-            "", markdown_table(self.HEADER, [self.row(r) for r in self.rows]), "",
-            "Errors (locust's failures, by configuration):", ""]
+            + f"; {machine(self.demo.session.load_before, *pg)}", ""]
+        if CREATE_USER in a.workloads:
+            lines += self.create_user_text()
+        if MATRIX in a.workloads:
+            lines += self.matrix_text()
+        lines += ["Settings of each configuration (as `sqlite-fcgi config` printed them):", "",
+                  markdown_table(["configuration", "settings", "what it is"], [
+                      [r.config.name, " ".join(f"{k}={r.settings[k]}" for k in SHOWN
+                                               if r.settings.get(k)), r.config.description]
+                      for r in self.rows])]
+        problems = [f"- {r.config.name}: {o.problem}" for r in self.rows for o in r.outcomes()
+                    if o.problem]
+        if problems:
+            lines += ["", "Problems:", ""] + problems
+        return "\n".join(lines) + "\n"
+
+    def create_user_text(self):
+        lines = [markdown_table(self.HEADER, [self.row(r) for r in self.rows]), "",
+                 "Errors (locust's failures, by configuration):", ""]
         errors = [[r.config.name, prefix + e, str(n)] for r in self.rows
                   for prefix, name in (("", "create_user/"), ("read: ", "users/"))
                   for e, n in r.outcome.of(name).errors]
         lines.append(markdown_table(["configuration", "error", "count"], errors)
                      if errors else "none")
-        lines += ["", "nginx statuses of /create_user/ (access log):", "",
-                  markdown_table(["configuration", "statuses"], [
-                      [r.config.name, ", ".join(f"{s}: {n}" for s, n in
-                                                sorted(r.outcome.statuses.items())) or "-"]
-                      for r in self.rows]),
-                  "", "Settings of each configuration (as `sqlite-fcgi config` printed them):", "",
-                  markdown_table(["configuration", "settings", "what it is"], [
-                      [r.config.name, " ".join(f"{k}={r.settings[k]}" for k in SHOWN
-                                               if r.settings.get(k)), r.config.description]
-                      for r in self.rows])]
-        problems = [f"- {r.config.name}: {r.outcome.problem}" for r in self.rows
-                    if r.outcome.problem]
-        if problems:
-            lines += ["", "Problems:", ""] + problems
-        return "\n".join(lines) + "\n"
+        return lines + ["", "nginx statuses of /create_user/ (access log):", "",
+                        markdown_table(["configuration", "statuses"], [
+                            [r.config.name, ", ".join(f"{s}: {n}" for s, n in
+                                                      sorted(r.outcome.statuses.items())) or "-"]
+                            for r in self.rows]), ""]
+
+    MATRIX_HEADER = ["configuration", "requests", "failures (%)", "req/s", "p99 (ms)",
+                     "slowest write (ms)", "rows", "writes acknowledged"]
+
+    def matrix_row(self, r):
+        o = r.mix
+        t = o.of("")
+        if o.problem and not t.requests:
+            return [r.config.name, *["-"] * (len(self.MATRIX_HEADER) + len(matrix.ENDPOINTS) - 2),
+                    f"FAILED: {o.problem}"]
+        acked = matrix.acknowledged(o)
+        rows = "-" if o.users_in_db is None else str(o.users_in_db)
+        if o.users_in_db is not None and o.users_in_db != acked:
+            # Autocommit: a write_read/ whose read failed after its insert
+            # committed (503 "after the row was written") leaves its row.
+            rows += f" ({o.users_in_db - acked:+d})"
+        return [r.config.name, str(t.requests),
+                f"{t.failures} ({self.failure_pct(t):.1f}%)", f"{t.rps:.1f}", ms(t.p99),
+                ms(matrix.worst_write_ms(o)), rows, str(acked),
+                *(str(o.of(p).failures) for p in matrix.ENDPOINTS)]
+
+    def matrix_text(self):
+        a = self.demo.args
+        ran = [r for r in self.rows if r.mix is not None]
+        header = self.MATRIX_HEADER + [f"{p} failed" for p in matrix.ENDPOINTS]
+        errors = [[r.config.name, p, e, str(n)] for r in ran for p in matrix.ENDPOINTS
+                  for e, n in r.mix.of(p).errors]
+        return [f"Upstream's matrix mix (bench/load/matrix_locustfile.py: read/ and "
+                f"read_transaction/ 10 each, the six writes 1 each), locust -u {a.users} "
+                f"-t {a.seconds}s, each configuration on a fresh stack and database; the "
+                "failures of each endpoint show which piece of the fix it needs:", "",
+                markdown_table(header, [self.matrix_row(r) for r in ran]), "",
+                "Errors of the matrix mix (locust's failures, by configuration and endpoint):", "",
+                markdown_table(["configuration", "endpoint", "error", "count"], errors)
+                if errors else "none", ""]
 
     def csv_row(self, r):
         a, o, t, reads = self.demo.args, r.outcome, r.outcome.of(), r.outcome.of("users/")
@@ -258,13 +310,26 @@ class Report:
                 "" if reads.p50 is None else ms(reads.p50),
                 "" if reads.p99 is None else ms(reads.p99)]
 
+    MATRIX_CSV_HEADER = ["configuration", "endpoint", "users", "duration_s", "requests",
+                         "failures", "req_per_s", "p50_ms", "p99_ms", "max_ms", "rows",
+                         "writes_acknowledged", "errors", "problem"]
+
+    def matrix_csv_rows(self, r):
+        a, o = self.demo.args, r.mix
+        return [[r.config.name, p or "all", a.users, a.seconds, t.requests, t.failures,
+                 f"{t.rps:.2f}", ms(t.p50), ms(t.p99), ms(t.max),
+                 "" if p or o.users_in_db is None else o.users_in_db,
+                 "" if p else matrix.acknowledged(o),
+                 "; ".join(f"{e} x{n}" for e, n in t.errors), "" if p else o.problem]
+                for p in ("",) + matrix.ENDPOINTS for t in [o.of(p)]]
+
     def chart(self):
-        """results.png: req/s and failure % per configuration; an error or ""."""
+        """results.png: req/s and failure % per configuration (and the
+        matrix mix's failure %); an error or ""."""
         a, ts = self.demo.args, [r.outcome.of() for r in self.rows]
-        return bar_chart(
-            self.out / "results.png",
-            f"sqlite-fcgi: {a.users} locust users, {a.seconds} s per configuration",
-            [r.config.name for r in self.rows], [
+        panels = []
+        if CREATE_USER in a.workloads:
+            panels += [
                 # Fast failures can outnumber answers a hundredfold: a log
                 # scale keeps both readable.
                 Panel("requests/s, log scale (all answers, and the 2xx among them)", [
@@ -274,16 +339,28 @@ class Report:
                       for t in ts], "#2f6fb0")], log=True, ymin=0.5, labels=True),
                 Panel("failures, % of requests (lower is better)", [
                     ("failures", [self.failure_pct(t) for t in ts], "#c0392b")],
-                    ymax=105, labels=True)],
-            xtics="rotate by -25 scale 0")
+                    ymax=105, labels=True)]
+        if MATRIX in a.workloads:
+            panels.append(Panel("matrix mix: failures, % of requests", [
+                ("failures", [self.failure_pct(r.mix.of("")) if r.mix else None
+                              for r in self.rows], "#8e44ad")], ymax=105, labels=True))
+        return bar_chart(
+            self.out / "results.png",
+            f"sqlite-fcgi: {a.users} locust users, {a.seconds} s per configuration and workload",
+            [r.config.name for r in self.rows], panels, xtics="rotate by -25 scale 0")
 
     def write(self):
-        paths = [publish(self.out, self.text()),
-                 write_csv(self.out / "results.csv", self.CSV_HEADER,
-                           [self.csv_row(r) for r in self.rows]),
-                 write_csv(self.out / "errors.csv", ["configuration", "error", "count"],
-                           [[r.config.name, e, n] for r in self.rows
-                            for e, n in r.outcome.of().errors])]
+        paths = [publish(self.out, self.text())]
+        if CREATE_USER in self.demo.args.workloads:
+            paths += [write_csv(self.out / "results.csv", self.CSV_HEADER,
+                                [self.csv_row(r) for r in self.rows]),
+                      write_csv(self.out / "errors.csv", ["configuration", "error", "count"],
+                                [[r.config.name, e, n] for r in self.rows
+                                 for e, n in r.outcome.of().errors])]
+        if MATRIX in self.demo.args.workloads:
+            paths.append(write_csv(self.out / "matrix.csv", self.MATRIX_CSV_HEADER,
+                                   [row for r in self.rows if r.mix
+                                    for row in self.matrix_csv_rows(r)]))
         ok = True
         if self.demo.args.chart:
             err = self.chart()
@@ -307,19 +384,15 @@ def parse_args(argv):
     p.add_argument("--readers", type=int, default=1,
                    help="users reading GET /users/ beside each writing user (default 1; "
                    "0: writes only)")
-    p.add_argument("--postgres-url", default=None,
-                   help="the postgresql row on this fresh database instead of a server of "
-                   "the demo's own")
+    p.add_argument("--workloads", type=names("workloads", WORKLOADS), default=WORKLOADS,
+                   help="comma-separated, from: create_user (the seed's request), matrix "
+                   "(upstream's endpoint mix); default both")
+    add_postgres_url(p, "the postgresql row")
     return p.parse_args(argv)
 
 
 def main(argv):
-    args = parse_args(argv)
-    if not os.access(BINARY, os.X_OK):
-        say(f"demo: {BINARY} is missing or not executable (build it with make)")
-        return 1
-    interrupts.catch()
-    return Demo(args).run()
+    return run_tool("demo", BINARY, Demo, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ $(BUILD)/ceilings: bench/ceilings.c $(APP_OBJ)
 	$(CC) $(ALL_CFLAGS) -Iapp/src -o $@ $< $(APP_OBJ) $(ALL_LDFLAGS) $(LIBS)
 
 .PHONY: bench bench-build
-bench-build: $(BUILD)/sqlite-fcgi $(BUILD)/hello-fcgi $(BUILD)/ceilings
+bench-build: $(BUILD)/sqlite-fcgi $(BUILD)/hello-fcgi $(BUILD)/ceilings $(BUILD)/bench/slow_sync.so
 
 bench: deps bench-build
 	BENCH_QUICK=$(BENCH_QUICK) $(PYTHON) bench/bench.py

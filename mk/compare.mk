@@ -28,3 +28,28 @@ compare:
 		$(if $(COMPARE_HASHES),--hashes "$(COMPARE_HASHES)") \
 		$(if $(COMPARE_TOOLS),--tools "$(COMPARE_TOOLS)") \
 		$(if $(COMPARE_STACKS),--stacks "$(COMPARE_STACKS)")
+
+# make compare-matrix: upstream's endpoint matrix (docs/matrix.md) on
+# upstream's Django app (Django's defaults, its workaround) and on
+# sqlite-fcgi (django-default, tuned, tuned on PostgreSQL), under upstream's
+# locust mix, with locust's own ceiling measured first and tuned under wrk
+# too when it comes near that ceiling (bench/compare_matrix.py).
+#
+#   make compare-matrix                        100 users, 20 s per run
+#   make compare-matrix USERS=100 DURATION=100s   upstream's published setting
+#   make compare-matrix MATRIX_STACKS=django-workaround,fcgi-tuned MATRIX_WRK=always
+#
+# Tables and a chart in $(MATRIX_OUT)/results.md, results.csv and results.png
+# (var/compare-matrix). See docs/matrix.md.
+MATRIX_OUT ?=
+MATRIX_STACKS ?=
+MATRIX_WRK ?=
+
+.PHONY: compare-matrix
+
+compare-matrix:
+	@deploy/deps/install-deps.sh build run test bench compare
+	@$(MAKE) --no-print-directory $(BUILD)/sqlite-fcgi
+	$(PYTHON) bench/compare_matrix.py $(LOAD_ARGS) $(if $(MATRIX_OUT),--out "$(MATRIX_OUT)") \
+		$(if $(MATRIX_STACKS),--stacks "$(MATRIX_STACKS)") \
+		$(if $(MATRIX_WRK),--wrk "$(MATRIX_WRK)")

@@ -6,14 +6,7 @@
 #   make restore RESTORE_SRC=FILE
 # (SQLite only: with DATABASE_URL=postgres://... both refuse; use pg_dump.)
 
-# The tests' LD_PRELOAD shims: tests/DIR/NAME.c -> build/DIR/NAME.so (the
-# power-loss recorder here, the fault injector of mk/reliability.mk).  Built
-# without _FORTIFY_SOURCE: they define open() and friends themselves, which
-# the fortified headers declare as inline wrappers.
-$(BUILD)/%.so: tests/%.c
-	mkdir -p $(@D)
-	$(CC) -std=c11 $(WARN) -O1 -g -fPIC -shared -o $@ $< -ldl
-
+# The power-loss recorder: built by the shims' rule in the Makefile.
 .PHONY: powerloss-build
 powerloss-build: $(BUILD)/powerloss/recorder.so
 

@@ -45,7 +45,7 @@ fuzz-smoke: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_OUT) $(FUZZ_BIN)
 
 # The fault injector (LD_PRELOAD) of test_faults.py and test_bugs_are_500.py,
-# built by the shims' rule in mk/durability.mk.
+# built by the shims' rule in the Makefile.
 .PHONY: faults-build
 faults-build: $(BUILD)/faults/inject.so
 

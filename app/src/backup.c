@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db_sqlite_backup.h"
+#include "db.h"
 #include "err.h"
 #include "log.h"
 
@@ -100,14 +100,14 @@ static int parse_args(int argc, char **argv, bool with_keep, struct backup_args 
 	return 2;
 }
 
-/* 2 with the way to back up PostgreSQL, when DATABASE_URL names it. */
-static int refuse_postgres(const struct config *cfg, const char *cmd)
+/* 2 with the tool to use, when the engine has no backup of its own here. */
+static int refuse_engine(const struct config *cfg, const char *cmd)
 {
-	if (cfg->engine != ENGINE_POSTGRES)
+	char why[ERR_LEN];
+
+	if (db_backup_refusal(cfg, why, sizeof(why)) == 0)
 		return 0;
-	log_warn("%s: refused: DATABASE_URL names a PostgreSQL database, and this command"
-		 " copies the SQLite file at DB_PATH only; for PostgreSQL use pg_dump"
-		 " (pg_restore puts a dump back): docs/postgresql.md, \"Backups\"", cmd);
+	log_warn("%s: refused: %s", cmd, why);
 	return 2;
 }
 
@@ -301,7 +301,7 @@ int backup_main(const struct config *cfg, int argc, char **argv)
 	int ret;
 
 	if ((ret = parse_args(argc, argv, true, &a)) != 0 ||
-	    (ret = refuse_postgres(cfg, "backup")) != 0)
+	    (ret = refuse_engine(cfg, "backup")) != 0)
 		return ret;
 	if (a.keep > 0 ? stamped_name(a.path, target, sizeof(target)) != 0
 		       : snprintf(target, sizeof(target), "%s", a.path) >= (int)sizeof(target)) {
@@ -311,8 +311,7 @@ int backup_main(const struct config *cfg, int argc, char **argv)
 	if ((ret = refuse_live_file(cfg, "backup", target,
 				    "write the backup to another file")) != 0)
 		return ret;
-	if (sqlite_backup_to(cfg->db_path, target, (int)a.wait_s * 1000, err,
-			     sizeof(err)) != 0) {
+	if (db_backup_to(cfg, target, (int)a.wait_s * 1000, err, sizeof(err)) != 0) {
 		log_warn("backup: %s", err);
 		return 1;
 	}
@@ -327,12 +326,11 @@ int restore_main(const struct config *cfg, int argc, char **argv)
 	int ret;
 
 	if ((ret = parse_args(argc, argv, false, &a)) != 0 ||
-	    (ret = refuse_postgres(cfg, "restore")) != 0 ||
+	    (ret = refuse_engine(cfg, "restore")) != 0 ||
 	    (ret = refuse_live_file(cfg, "restore", a.path,
 				    "restore from a copy ('sqlite-fcgi backup' makes one)")) != 0)
 		return ret;
-	if (sqlite_restore_from(cfg->db_path, a.path, (int)a.wait_s * 1000, err,
-				sizeof(err)) != 0) {
+	if (db_restore_from(cfg, a.path, (int)a.wait_s * 1000, err, sizeof(err)) != 0) {
 		log_warn("restore: %s", err);
 		return 1;
 	}

@@ -58,6 +58,11 @@ static const struct choice hash_methods[] = {
 	{ "django-bcrypt", HASH_DJANGO_BCRYPT },
 };
 
+static const struct choice group_commits[] = {
+	{ "off", GROUP_COMMIT_OFF },
+	{ "on", GROUP_COMMIT_ON },
+};
+
 static const struct choice engines[] = {
 	{ "sqlite", ENGINE_SQLITE },
 	{ "postgresql", ENGINE_POSTGRES },
@@ -111,6 +116,11 @@ const char *config_hash_method_name(enum config_hash_method m)
 	return config_choice_name(hash_methods, NCHOICES(hash_methods), (int)m);
 }
 
+const char *config_group_commit_name(enum config_group_commit g)
+{
+	return config_choice_name(group_commits, NCHOICES(group_commits), (int)g);
+}
+
 /*
  * The settings, one row each: adding a setting is adding a row (and its
  * field in struct config).  Rows are loaded in this order, so a default may
@@ -122,6 +132,8 @@ static int default_metrics_path(struct config *cfg, char *err, size_t errlen);
 static int default_sqlite(struct config *cfg, char *err, size_t errlen);
 static int default_workers(struct config *cfg, char *err, size_t errlen);
 static int default_deadline(struct config *cfg, char *err, size_t errlen);
+static int default_worker_threads(struct config *cfg, char *err, size_t errlen);
+static int default_group_commit(struct config *cfg, char *err, size_t errlen);
 
 #define CHOICES(a) SETTING_CHOICE, a, NCHOICES(a), 0, 0
 #define RANGE(lo, hi) SETTING_LONG, NULL, 0, lo, hi
@@ -177,8 +189,18 @@ const struct setting config_settings[] = {
 	  "the method's cost: crypt_gensalt's parameter, or pbkdf2_sha256's iterations (0: the method's default: libxcrypt's; 12, Django's, for bcrypt and django-bcrypt, whose passwords are then at most 72 bytes; 260000 iterations, Django 3.2's, for pbkdf2_sha256)" },
 	{ "WORKERS", "WEB_CONCURRENCY", RANGE(1, 256), NULL, NULL, default_workers,
 	  "CPUs + 1", AT(workers), "worker processes; also read from WEB_CONCURRENCY (WORKERS wins)" },
-	{ "WORKER_THREADS", NULL, RANGE(1, 64), "1", NULL, NULL, NULL, AT(worker_threads),
-	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once" },
+	{ "WORKER_THREADS", NULL, RANGE(1, 64), NULL, NULL, default_worker_threads,
+	  "`16` (PostgreSQL: `8`; django-default: `1`)", AT(worker_threads),
+	  "serving threads in each worker process (per worker, not in all), each with its own database connection: the pool answers up to WORKERS x WORKER_THREADS requests at once; with GROUP_COMMIT=on their writes share transactions" },
+	/* After SQLITE_TXN and HASH_WHEN: its default depends on them. */
+	{ "GROUP_COMMIT", NULL, CHOICES(group_commits), NULL, NULL, default_group_commit,
+	  "`on` (django-default, SQLITE_TXN=deferred or HASH_WHEN=inside-transaction: `off`)",
+	  AT(group_commit), "on: the write requests of a worker's threads that arrive while a COMMIT"
+	  " waits for the disk share the next transaction on the worker's one writer connection"
+	  " (a SAVEPOINT each, each answered after that COMMIT returned: one sync for many);"
+	  " off: one transaction per request on the thread's own connection (docs/operating.md)" },
+	{ "GROUP_COMMIT_MAX", NULL, RANGE(1, 1024), "64", NULL, NULL, NULL,
+	  AT(group_commit_max), "with GROUP_COMMIT=on, the most write requests one transaction takes" },
 	{ "PORT", NULL, RANGE(1, 65535), "8000", NULL, NULL, NULL, AT(port),
 	  "nginx's port" },
 	{ "MULTIWATCH_RETRIES", NULL, RANGE(0, 1000000), "10", NULL, NULL, NULL,
@@ -447,6 +469,52 @@ static int default_deadline(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Group commit's figures (docs/operating.md, docs/postgresql.md): on
+ * SQLite 16 threads a worker gave the most, on PostgreSQL 8 (each thread
+ * is a server process there too); django-default keeps one, as before.
+ */
+static int default_worker_threads(struct config *cfg, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	if (cfg->profile == PROFILE_DJANGO_DEFAULT)
+		cfg->worker_threads = 1;
+	else
+		cfg->worker_threads = cfg->engine == ENGINE_POSTGRES ? 8 : 16;
+	return 0;
+}
+
+/*
+ * A batch always begins IMMEDIATE and holds no hash: grouping a deferred
+ * transaction or one that hashes inside would not be the transaction the
+ * other settings ask for.
+ */
+static bool group_commit_fits(const struct config *cfg)
+{
+	return cfg->txn == TXN_IMMEDIATE && cfg->hash_when == HASH_BEFORE_BEGIN;
+}
+
+static int default_group_commit(struct config *cfg, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	cfg->group_commit = cfg->profile == PROFILE_TUNED && group_commit_fits(cfg)
+		? GROUP_COMMIT_ON : GROUP_COMMIT_OFF;
+	return 0;
+}
+
+static int check_group_commit(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->group_commit == GROUP_COMMIT_OFF || group_commit_fits(cfg))
+		return 0;
+	snprintf(err, errlen, "GROUP_COMMIT=on: needs SQLITE_TXN=immediate and"
+		 " HASH_WHEN=before-begin (SQLITE_TXN=%s, HASH_WHEN=%s): a shared"
+		 " transaction begins IMMEDIATE and holds no hash; set GROUP_COMMIT=off",
+		 config_txn_name(cfg->txn), config_hash_when_name(cfg->hash_when));
+	return -1;
+}
+
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen)
 {
 	if (get == NULL)
@@ -456,6 +524,6 @@ int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errl
 	for (size_t i = 0; i < config_nsettings; i++)
 		if (setting_load(&config_settings[i], cfg, get, err, errlen) != 0)
 			return -1;
-	return 0;
+	return check_group_commit(cfg, err, errlen);
 }
 

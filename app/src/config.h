@@ -23,6 +23,8 @@ enum config_hash_when { HASH_BEFORE_BEGIN, HASH_INSIDE_TXN };
 enum config_lock_wait { LOCK_WAIT_SQLITE, LOCK_WAIT_FLOCK };
 /* Who checkpoints the WAL: the workers, or another program (Litestream). */
 enum config_checkpoints { CHECKPOINTS_APP, CHECKPOINTS_EXTERNAL };
+/* Whether a worker's write requests share transactions (commit.c). */
+enum config_group_commit { GROUP_COMMIT_OFF, GROUP_COMMIT_ON };
 /* The database engine, from DATABASE_URL's scheme. */
 enum config_engine { ENGINE_SQLITE, ENGINE_POSTGRES };
 enum config_hash_method {
@@ -50,7 +52,7 @@ struct config {
 	enum config_engine engine;
 	/*
 	 * DATABASE_URL as given, for the PostgreSQL engine (empty for SQLite).
-	 * It may hold a password: print config_mask_url()'s copy, never this.
+	 * It may hold a password: print db_mask_url()'s copy, never this.
 	 */
 	char database_url[CONFIG_URL_MAX];
 	char db_path[CONFIG_PATH_MAX];
@@ -70,6 +72,8 @@ struct config {
 	long hash_cost;			/* 0: the method's default cost */
 	long workers;
 	long worker_threads;		/* serving threads in each worker process */
+	enum config_group_commit group_commit;	/* write requests share COMMITs */
+	long group_commit_max;		/* the most requests one COMMIT takes */
 	long port;			/* nginx's; checked here, used by the scripts */
 	long multiwatch_retries;	/* deploy/pool/workers.sh's */
 	long multiwatch_timeout_ms;
@@ -89,13 +93,6 @@ typedef const char *(*config_getenv_fn)(const char *name);
  */
 int config_load(struct config *cfg, config_getenv_fn get, char *err, size_t errlen);
 
-/*
- * DATABASE_URL (cfg->database_url) as it may be printed, into out (outlen
- * bytes): rebuilt from libpq's parse of it with every secret (the user
- * info's password, password=, sslpassword=, however encoded) replaced by
- * "***"; a URL libpq cannot parse is not shown.  Empty for SQLite.
- */
-void config_mask_url(const char *url, char *out, size_t outlen);
 
 /* Prints the effective settings, every one, "NAME=value" a line. */
 void config_print(const struct config *cfg, FILE *out);
@@ -117,5 +114,6 @@ const char *config_txn_name(enum config_txn t);
 const char *config_hash_when_name(enum config_hash_when w);
 const char *config_lock_wait_name(enum config_lock_wait w);
 const char *config_hash_method_name(enum config_hash_method m);
+const char *config_group_commit_name(enum config_group_commit g);
 
 #endif

@@ -1,4 +1,5 @@
 #include "config_table.h"
+#include "db.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static void setting_print_value(const struct setting *s, const struct config *cf
 		char masked[CONFIG_URL_MAX + 16];
 
 		/* Empty for SQLite: DB_PATH names the file. */
-		config_mask_url(field, masked, sizeof(masked));
+		db_mask_url(cfg, masked, sizeof(masked));
 		fputs(masked, out);
 		break;
 	}

@@ -1,5 +1,4 @@
 #include "config_table.h"
-#include "db_pg_mask.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,20 +46,4 @@ int config_parse_database_url(const char *v, struct config *cfg, char *err,
 	strcpy(cfg->database_url, v);
 	cfg->engine = ENGINE_POSTGRES;
 	return 0;
-}
-
-/*
- * DATABASE_URL holds a PostgreSQL URL or nothing (sqlite:/// moves to
- * DB_PATH); how libpq reads it decides what is a password, so the PostgreSQL
- * engine prints it (db_pg_mask.c).
- */
-void config_mask_url(const char *url, char *out, size_t outlen)
-{
-	if (outlen == 0)
-		return;
-	if (url[0] == '\0') {
-		out[0] = '\0';
-		return;
-	}
-	pg_mask_url(url, out, outlen);
 }

@@ -2,16 +2,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /*
  * The interface of db.h, forwarded to the engine a connection belongs to.
  * No engine's library is included here.
  */
 
-/* The engine the configuration names. */
+/* The engine the configuration names (config.c accepts no other). */
 static const struct db_ops *engine_for(const struct config *cfg)
 {
-	return cfg->engine == ENGINE_POSTGRES ? &db_pg_ops : &db_sqlite_ops;
+	for (size_t i = 0; i < db_nengines; i++)
+		if (db_engines[i].engine == cfg->engine)
+			return db_engines[i].ops;
+	return db_engines[0].ops;
 }
 
 int db_check_config(const struct config *cfg, char *err, size_t errlen)
@@ -28,13 +32,30 @@ const char *db_engine_name(const struct config *cfg)
 
 int db_global_init(void)
 {
-	return db_sqlite_global_init();
+	for (size_t i = 0; i < db_nengines; i++)
+		if (db_engines[i].ops->global_init != NULL &&
+		    db_engines[i].ops->global_init() != 0)
+			return -1;
+	return 0;
 }
 
 enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		       struct db **out, char *err, size_t errlen)
 {
-	return engine_for(cfg)->open(cfg, mode, out, err, errlen);
+	const struct db_ops *ops = engine_for(cfg);
+	struct db *db = calloc(1, ops->conn_size);
+
+	if (db == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return DB_ERR;
+	}
+	db->ops = ops;
+	if (ops->open(db, cfg, mode, err, errlen) != DB_OK) {
+		free(db);
+		return DB_ERR;
+	}
+	*out = db;
+	return DB_OK;
 }
 
 int db_refusal(const struct config *cfg, char *msg, size_t msglen)
@@ -46,8 +67,10 @@ int db_refusal(const struct config *cfg, char *msg, size_t msglen)
 
 void db_close(struct db *db)
 {
-	if (db != NULL)
-		db->ops->close(db);
+	if (db == NULL)
+		return;
+	db->ops->close(db);
+	free(db);
 }
 
 enum db_result db_migrate(struct db *db, char *err, size_t errlen)
@@ -58,6 +81,57 @@ enum db_result db_migrate(struct db *db, char *err, size_t errlen)
 void db_print_plan(const struct config *cfg, FILE *out)
 {
 	engine_for(cfg)->print_plan(cfg, out);
+}
+
+void db_mask_url(const struct config *cfg, char *out, size_t outlen)
+{
+	const struct db_ops *ops = engine_for(cfg);
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if (ops->mask_url != NULL && cfg->database_url[0] != '\0')
+		ops->mask_url(cfg->database_url, out, outlen);
+}
+
+long long db_wal_bytes(const struct config *cfg)
+{
+	const struct db_ops *ops = engine_for(cfg);
+
+	return ops->wal_bytes != NULL ? ops->wal_bytes(cfg) : -1;
+}
+
+size_t db_busy_names(const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < db_nengines; i++)
+		for (const char *const *name = db_engines[i].ops->busy_names;
+		     name != NULL && *name != NULL && n < max; name++)
+			out[n++] = *name;
+	return n;
+}
+
+int db_backup_refusal(const struct config *cfg, char *msg, size_t msglen)
+{
+	const struct db_ops *ops = engine_for(cfg);
+
+	if (ops->backup_to != NULL)
+		return 0;
+	snprintf(msg, msglen, "%s", ops->no_backup);
+	return -1;
+}
+
+int db_backup_to(const struct config *cfg, const char *dest, int wait_ms,
+		 char *err, size_t errlen)
+{
+	return engine_for(cfg)->backup_to(cfg, dest, wait_ms, err, errlen);
+}
+
+int db_restore_from(const struct config *cfg, const char *src, int wait_ms,
+		    char *err, size_t errlen)
+{
+	return engine_for(cfg)->restore_from(cfg, src, wait_ms, err, errlen);
 }
 
 enum db_result db_describe(struct db *db, char *out, size_t outlen)
@@ -83,6 +157,11 @@ enum db_result db_commit(struct db *db)
 void db_rollback(struct db *db)
 {
 	db->ops->rollback(db);
+}
+
+enum db_result db_savepoint(struct db *db, enum db_savepoint step)
+{
+	return db->ops->savepoint(db, step);
 }
 
 enum db_result db_users_read_recent(struct db *db, int *nread)
@@ -125,6 +204,12 @@ enum db_result db_ping(struct db *db)
 enum db_reopen db_needs_reopen(const struct db *db)
 {
 	return db->ops->needs_reopen(db);
+}
+
+void db_deadline_from(struct db *db, uint64_t start_ns)
+{
+	if (db->ops->deadline_from != NULL)
+		db->ops->deadline_from(db, start_ns);
 }
 
 enum db_result db_fail_with(struct db *db, enum db_result res, int code,

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -85,6 +86,35 @@ enum db_result db_migrate(struct db *db, char *err, size_t errlen);
 void db_print_plan(const struct config *cfg, FILE *out);
 
 /*
+ * cfg's DATABASE_URL as `sqlite-fcgi config` prints it: every secret (the
+ * password, sslpassword) replaced by "***", the rest as its engine reads
+ * it; empty when DATABASE_URL is (SQLite: DB_PATH names the file) or
+ * cannot be parsed.
+ */
+void db_mask_url(const struct config *cfg, char *out, size_t outlen);
+
+/* The size in bytes of cfg's write-ahead log now; -1 when there is none. */
+long long db_wal_bytes(const struct config *cfg);
+
+/*
+ * The db_errname()s of every engine that mean "busy" (db_result DB_BUSY or
+ * DB_RETRY), in a fixed order, for /metrics: up to max into out; returns
+ * how many.
+ */
+size_t db_busy_names(const char **out, size_t max);
+
+/*
+ * sqlite-fcgi backup and restore, safe while the pool serves: 0, or -1
+ * with err; neither leaves a half-written file.  db_backup_refusal: 0 when
+ * cfg's engine has them, -1 when it does not, with the tool to use in msg.
+ */
+int db_backup_refusal(const struct config *cfg, char *msg, size_t msglen);
+int db_backup_to(const struct config *cfg, const char *dest, int wait_ms,
+		 char *err, size_t errlen);
+int db_restore_from(const struct config *cfg, const char *src, int wait_ms,
+		    char *err, size_t errlen);
+
+/*
  * One line about the open database for the operator's log, e.g.
  * "schema version 2, journal_mode wal".
  */
@@ -108,6 +138,16 @@ enum db_result db_begin_as(struct db *db, enum db_begin how);
 enum db_result db_commit(struct db *db);
 /* Rolls back the open transaction, if any; safe to call after any failure. */
 void db_rollback(struct db *db);
+
+/*
+ * Group commit (commit.c): each request of a shared write transaction runs
+ * between DB_SAVEPOINT_BEGIN and DB_SAVEPOINT_RELEASE, or, when it failed
+ * on its own (a taken username, a bad row), DB_SAVEPOINT_ROLLBACK, which
+ * undoes what it wrote and ends the savepoint; the transaction stays open
+ * for the next request.  Savepoints do not nest here: one at a time.
+ */
+enum db_savepoint { DB_SAVEPOINT_BEGIN, DB_SAVEPOINT_RELEASE, DB_SAVEPOINT_ROLLBACK };
+enum db_result db_savepoint(struct db *db, enum db_savepoint step);
 
 /*
  * How many whole rows the seed view reads (User.objects.all()[:10]): each
@@ -183,10 +223,21 @@ enum db_result db_ping(struct db *db);
 enum db_reopen {
 	DB_REOPEN_NO,
 	DB_REOPEN_CLOSE_FIRST,	/* close it; open a new one after */
-	DB_REOPEN_OPEN_FIRST	/* open a new one, then close it (SQLite after an
+	DB_REOPEN_OPEN_FIRST,	/* open a new one, then close it (SQLite after an
 				   I/O error: see db_sqlite.c) */
+	DB_REOPEN_CLOSE_ALL	/* close it and every other connection of this
+				   process to the database before a new one opens
+				   (SQLite, read-only: see db_sqlite.c) */
 };
 enum db_reopen db_needs_reopen(const struct db *db);
+
+/*
+ * The request now served on db started at start_ns (CLOCK_MONOTONIC, as
+ * metrics_now_ns): its waits for the database end DB_DEADLINE_MS after it
+ * (PostgreSQL; SQLite's waits are bounded by its busy timeout and ignore
+ * this).  Call before the request's first statement.
+ */
+void db_deadline_from(struct db *db, uint64_t start_ns);
 
 /*
  * 0 when this process may serve cfg's database; -1 when it must not, with

@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <stdint.h>
+
+#include "monotonic.h"
 
 /*
  * Every wait of a worker for the PostgreSQL server, bounded by the
@@ -19,16 +21,6 @@
  * answering.
  */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	/* CLOCK_MONOTONIC cannot fail on Linux; a zero would only end the wait early. */
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * The waits end this much before DB_DEADLINE_MS, which is the promise for
  * the answer: the rest is for the hash before BEGIN, writing the answer and
@@ -38,19 +30,31 @@ static uint64_t now_ns(void)
 
 void pg_deadline_start(struct db_pg *p)
 {
-	p->deadline_ns = now_ns() + (uint64_t)(p->cfg->db_deadline_ms - ANSWER_RESERVE_MS) * 1000000u;
-	p->untouched = false;
+	p->deadline_kept = false;
+	/* sqlite-fcgi migrate: its statements take as long as the table needs. */
+	if (p->mode == DB_OPEN_MIGRATE) {
+		p->deadline_ns = UINT64_MAX;
+		return;
+	}
+	p->deadline_ns = monotonic_ns() + (uint64_t)(p->cfg->db_deadline_ms - ANSWER_RESERVE_MS) * 1000000u;
+}
+
+void pg_deadline_from(struct db_pg *p, uint64_t start_ns)
+{
+	p->deadline_ns = start_ns + (uint64_t)(p->cfg->db_deadline_ms - ANSWER_RESERVE_MS) * 1000000u;
+	p->deadline_kept = true;
 }
 
 void pg_deadline_start_request(struct db_pg *p)
 {
 	/*
-	 * A connection opened for this request (ensure_db) keeps the deadline
-	 * its open started: the open counts against the request.  One opened
-	 * long ago (the thread's start) starts a new one.
+	 * A deadline the caller set for this request (pg_deadline_from: the
+	 * request's arrival, or the oldest request of a shared transaction)
+	 * is kept, passed or not: a request that is late already fails its
+	 * first wait at once.  Without one (the command line), a new one.
 	 */
-	if (p->untouched && now_ns() < p->deadline_ns) {
-		p->untouched = false;
+	if (p->deadline_kept) {
+		p->deadline_kept = false;
 		return;
 	}
 	pg_deadline_start(p);
@@ -58,7 +62,7 @@ void pg_deadline_start_request(struct db_pg *p)
 
 long pg_deadline_left_ms(const struct db_pg *p)
 {
-	uint64_t now = now_ns();
+	uint64_t now = monotonic_ns();
 
 	return now >= p->deadline_ns ? 0 : (long)((p->deadline_ns - now) / 1000000u);
 }
@@ -134,8 +138,8 @@ PGresult *pg_run_params(struct db_pg *p, const char *sql, int nparams,
 	return await_result(p);
 }
 
-PGresult *pg_run_prepared(struct db_pg *p, const char *name, int nparams,
-			  const char *const *params)
+PGresult *pg_run_named(struct db_pg *p, const char *name, int nparams,
+		       const char *const *params)
 {
 	if (p->broken || !PQsendQueryPrepared(p->conn, name, nparams, params, NULL, NULL, 0))
 		return NULL;

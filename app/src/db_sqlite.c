@@ -4,86 +4,18 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "db_sqlite_backup.h"
 #include "log.h"
 #include "monotonic.h"
 #include "writelock.h"
 
 /*
- * The SQLite engine: its statements, transactions and queries, and
- * the table of operations db.c calls (db_sqlite_ops, at the end).
+ * The SQLite engine: the table of operations db.c calls (db_sqlite_ops, at
+ * the end), and the transactions and queries of the request path, with
+ * the lock file's queue.  The files below it: db_sqlite_conn.h.
  */
-
-static const char *const stmt_sql[DB_NSTMT] = {
-	[ST_BEGIN] = NULL,	/* depends on SQLITE_TXN: see sq_begin_sql() */
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	/* The seed view reads whole rows: User.objects.all()[:DB_RECENT_USERS]. */
-	[ST_RECENT] = "SELECT id, password, last_login, is_superuser, username,"
-		      " last_name, email, is_staff, is_active, date_joined,"
-		      " first_name FROM auth_user LIMIT " DB_STR(DB_RECENT_USERS),
-	/* The values Django's create_user() stores. */
-	[ST_INSERT] = "INSERT INTO auth_user (password, last_login, is_superuser,"
-		      " username, last_name, email, is_staff, is_active,"
-		      " date_joined, first_name) VALUES (?1, NULL, 0, ?2, '', ?3,"
-		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
-	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
-	[ST_PING] = "SELECT 1",
-	/* Reads: DEFERRED whatever SQLITE_TXN says, so no write lock is taken. */
-	[ST_READ_BEGIN] = "BEGIN DEFERRED",
-	/*
-	 * The primary key's order, from id ?1 down: a SEARCH on the rowid,
-	 * whatever the page (an "?1 = 0 OR" for the first page would make it
-	 * a SCAN from the newest row, walking every row above the page).
-	 */
-	[ST_PAGE] = "SELECT id, username, date_joined FROM auth_user"
-		    " WHERE id <= ?1 ORDER BY id DESC LIMIT ?2",
-	/* The matrix: Row.objects.all()[:DB_ROWS_READ], whole rows. */
-	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
-	[ST_ROWS_READ] = "SELECT id, name, campaign, voice, recognize, inside, growth,"
-			 " side, yard, discussion FROM basic_model_row"
-			 " LIMIT " DB_STR(DB_ROWS_READ),
-	/* The texts are ?1-?7, the floats ?8 and ?9: see bind_row(). */
-	[ST_ROW_INSERT] = "INSERT INTO basic_model_row (name, campaign, voice,"
-			  " recognize, inside, growth, side, yard, discussion)"
-			  " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?9, ?6, ?7)",
-};
-
-int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
-		   size_t errlen)
-{
-	for (int i = 0; i < DB_NSTMT; i++) {
-		const char *sql = i == ST_BEGIN ? sq_begin_sql(cfg->txn) : stmt_sql[i];
-		/* PERSISTENT: these live as long as the worker. */
-		int rc = sqlite3_prepare_v3(s->conn, sql, -1,
-					    SQLITE_PREPARE_PERSISTENT,
-					    &s->stmt[i], NULL);
-
-		if (rc != SQLITE_OK) {
-			sq_fail(s, rc);
-			snprintf(err, errlen, "%s: preparing \"%s\": %s",
-				 cfg->db_path, sql, s->base.last_msg);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-enum db_result db_sqlite_read_pragmas(struct db *db, struct db_pragmas *out)
-{
-	struct db_sqlite *s = sq(db);
-	struct db_pragmas p;
-	enum db_result res;
-
-	if ((res = sq_query_text(s, "PRAGMA journal_mode", p.journal_mode,
-				 sizeof(p.journal_mode))) != DB_OK ||
-	    (res = sq_query_int(s, "PRAGMA synchronous", &p.synchronous)) != DB_OK ||
-	    (res = sq_query_int(s, "PRAGMA busy_timeout", &p.busy_timeout_ms)) != DB_OK ||
-	    (res = sq_query_int(s, "PRAGMA user_version", &p.schema_version)) != DB_OK)
-		return res;
-	*out = p;
-	return DB_OK;
-}
 
 static enum db_result sq_describe(struct db *db, char *out, size_t outlen)
 {
@@ -96,13 +28,6 @@ static enum db_result sq_describe(struct db *db, char *out, size_t outlen)
 	return res;
 }
 
-
-/* Lets the next writer in once no transaction is open any more. */
-static void release_writelock_if_done(struct db_sqlite *s)
-{
-	if (s->wl != NULL && sqlite3_get_autocommit(s->conn))
-		writelock_release(s->wl);
-}
 
 static enum db_result acquire_writelock(struct db_sqlite *s)
 {
@@ -157,7 +82,7 @@ static enum db_result step_writing(struct db_sqlite *s, sqlite3_stmt *st)
 		res = step_after_writelock(s, st);
 	else
 		res = sq_step_done(s, st);
-	release_writelock_if_done(s);
+	sq_release_writelock_if_done(s);
 	return res;
 }
 
@@ -184,7 +109,7 @@ static enum db_result sq_commit(struct db *db)
 	struct db_sqlite *s = sq(db);
 	enum db_result res = sq_step_done(s, s->stmt[ST_COMMIT]);
 
-	release_writelock_if_done(s);
+	sq_release_writelock_if_done(s);
 	/*
 	 * A commit that went into a file replaced or moved since BEGIN is not
 	 * kept at DB_PATH: it must not be acknowledged.
@@ -196,38 +121,25 @@ static enum db_result sq_commit(struct db *db)
 }
 
 /*
- * The caller is reporting the error that made it roll back: a failed
- * ROLLBACK is logged, not recorded, so that db_errmsg and db_needs_reopen
- * still answer for that error.
+ * ROLLBACK TO undoes the request's writes but leaves its savepoint on the
+ * stack: RELEASE then ends it, the transaction still open.
  */
-void sq_rollback(struct db *db)
+static enum db_result sq_savepoint(struct db *db, enum db_savepoint step)
 {
 	struct db_sqlite *s = sq(db);
-	int rc;
+	enum db_result res;
 
-	/* A failed statement may already have rolled the transaction back. */
-	if (sqlite3_get_autocommit(s->conn))
-		goto out;
-	if (s->stmt[ST_ROLLBACK] != NULL) {
-		rc = sqlite3_step(s->stmt[ST_ROLLBACK]);
-		sq_reset(s->stmt[ST_ROLLBACK]);
-		if (rc == SQLITE_DONE)
-			goto out;
+	switch (step) {
+	case DB_SAVEPOINT_BEGIN:
+		return sq_step_done(s, s->stmt[ST_SAVEPOINT]);
+	case DB_SAVEPOINT_ROLLBACK:
+		if ((res = sq_step_done(s, s->stmt[ST_ROLLBACK_TO])) != DB_OK)
+			return res;
+		break;
+	case DB_SAVEPOINT_RELEASE:
+		break;
 	}
-	rc = sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		goto out;
-	/*
-	 * Still open, the transaction would keep SQLite's write lock and the
-	 * lock file for good: every later BEGIN of this worker would fail.
-	 * Closing the connection rolls it back and lets both go.
-	 */
-	s->txn_stuck = !sqlite3_get_autocommit(s->conn);
-	log_warn("rollback failed: %s (%s)%s", sqlite3_errmsg(s->conn),
-		 db_sqlite_code_name(rc), s->txn_stuck
-		 ? ": the transaction is still open; the connection will be replaced" : "");
-out:
-	release_writelock_if_done(s);
+	return sq_step_done(s, s->stmt[ST_RELEASE]);
 }
 
 /* Steps st through every row it returns; *nread gets their number. */
@@ -409,7 +321,11 @@ static enum db_result sq_ping(struct db *db)
  * After the other failures the old connection is closed first: a new
  * connection in the same process shares the old one's WAL index mapping
  * (the unix VFS keeps one per file and process), and one mapped read-only
- * (a read-only directory) would keep the new connection read-only.
+ * (a read-only directory) would keep the new connection read-only.  For
+ * that reason a connection that found the database read-only asks for
+ * every connection of the process to close (a worker's threads each have
+ * one, and group commit a writer): while one stays open, the mapping
+ * stays, read-only, after the directory is writable again.
  */
 static enum db_reopen sq_needs_reopen(const struct db *db)
 {
@@ -418,33 +334,60 @@ static enum db_reopen sq_needs_reopen(const struct db *db)
 	switch (db->last_code & 0xff) {
 	case SQLITE_IOERR:
 		return DB_REOPEN_OPEN_FIRST;
+	case SQLITE_READONLY:
+		/* A file moved away is the refusal's (db_sqlite_file.c), per connection. */
+		if (db->last_code != SQLITE_READONLY_DBMOVED)
+			return DB_REOPEN_CLOSE_ALL;
+		return DB_REOPEN_CLOSE_FIRST;
 	case SQLITE_CORRUPT:
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOTADB:
-	case SQLITE_READONLY:	/* includes SQLITE_READONLY_DBMOVED */
 		return DB_REOPEN_CLOSE_FIRST;
 	default:
 		return DB_REOPEN_NO;
 	}
 }
 
+/* The WAL file's size (0 after a TRUNCATE checkpoint); -1 when there is none. */
+static long long sq_wal_bytes(const struct config *cfg)
+{
+	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WAL_SUFFIX)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s", cfg->db_path, CONFIG_WAL_SUFFIX);
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* db_errname()s of waits for SQLite's locks: counted by /metrics. */
+static const char *const busy_names[] = {
+	"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY",
+	"SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED", NULL
+};
+
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
+	.conn_size = sizeof(struct db_sqlite),
+	.global_init = sq_global_init,
+	.refusal = sq_refusal,
+	.print_plan = sq_print_plan,
+	.wal_bytes = sq_wal_bytes,
+	.busy_names = busy_names,
+	.backup_to = sq_backup_to,
+	.restore_from = sq_restore_from,
 	.open = sq_open,
 	.close = sq_close,
 	.migrate = sq_migrate,
-	.print_plan = sq_print_plan,
 	.describe = sq_describe,
+	.ping = sq_ping,
+	.needs_reopen = sq_needs_reopen,
 	.begin_as = sq_begin_as,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
 	.users_read_recent = sq_users_read_recent,
 	.user_insert = sq_user_insert,
 	.user_count = sq_user_count,
 	.users_page = sq_users_page,
 	.rows_read = sq_rows_read,
 	.row_insert = sq_row_insert,
-	.ping = sq_ping,
-	.needs_reopen = sq_needs_reopen,
-	.refusal = sq_refusal,
 };

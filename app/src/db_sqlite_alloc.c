@@ -65,7 +65,7 @@ static void wipe_shutdown(void *unused)
 	(void)unused;
 }
 
-int db_sqlite_global_init(void)
+int sq_global_init(void)
 {
 	static const sqlite3_mem_methods wiping = {
 		wipe_malloc, wipe_free, wipe_realloc, wipe_size, wipe_roundup,

@@ -257,9 +257,10 @@ out:
 	return close_conn(dst, tmp, ret, err, errlen);
 }
 
-int sqlite_backup_to(const char *db_path, const char *dest, int wait_ms,
-		     char *err, size_t errlen)
+int sq_backup_to(const struct config *cfg, const char *dest, int wait_ms,
+		 char *err, size_t errlen)
 {
+	const char *db_path = cfg->db_path;
 	char tmp[PATH_MAX], tmp_journal[PATH_MAX + 16], dir[PATH_MAX];
 	uint64_t deadline = monotonic_ns() + (uint64_t)wait_ms * 1000000u;
 
@@ -309,9 +310,10 @@ static int check_source(sqlite3 *src, sqlite3 *live, const char *src_path,
 	return 0;
 }
 
-int sqlite_restore_from(const char *db_path, const char *src_path, int wait_ms,
-			char *err, size_t errlen)
+int sq_restore_from(const struct config *cfg, const char *src_path, int wait_ms,
+		    char *err, size_t errlen)
 {
+	const char *db_path = cfg->db_path;
 	sqlite3 *src = NULL, *live = NULL;
 	uint64_t deadline = monotonic_ns() + (uint64_t)wait_ms * 1000000u;
 	int ret = -1;

@@ -5,21 +5,41 @@
 #include <time.h>
 
 #include "db_engine.h"
-#include "db_sqlite.h"
 #include "db_sqlite_rc.h"
 
 /*
- * The inside of the SQLite engine, shared by its files only:
- * db_sqlite.c (statements, transactions, queries), db_sqlite_exec.c (running
- * SQL, errors), db_sqlite_open.c
- * (opening and settings), db_sqlite_schema.c (migrations),
- * db_sqlite_alloc.c (the wiping allocator).
+ * The inside of the SQLite engine, shared by its files only.  Each calls
+ * only the ones below it:
+ *   db_sqlite.c          the ops table; transactions and queries, the lock file's queue
+ *   db_sqlite_schema.c   migrate
+ *   db_sqlite_open.c     opening, settings applied and read back, checkpoints
+ *   db_sqlite_stmt.c     the statements, prepared once
+ *   db_sqlite_file.c     the file served: replaced, moved, deleted (db.h: db_refusal)
+ *   db_sqlite_marker.c   what a replacement leaves on disk: DB_PATH-replaced, -wal, -shm
+ *   db_sqlite_exec.c     running SQL, errors mapped to db_result, rollback
+ *   db_sqlite_backup.c   sqlite-fcgi backup and restore (connections of their own)
+ *   db_sqlite_alloc.c    the wiping allocator (global_init)
  */
+
+/* For the engine's files and its unit tests (tests/unit/dbtest.h). */
+/* The settings SQLite reports for this connection. */
+struct db_pragmas {
+	char journal_mode[16];
+	int synchronous;	/* 0 off, 1 normal, 2 full, 3 extra */
+	int busy_timeout_ms;
+	int schema_version;
+};
+enum db_result db_sqlite_read_pragmas(struct db *db, struct db_pragmas *out);
+
+/* The name of a SQLite result code ("SQLITE_BUSY_SNAPSHOT"); the primary
+ * code's name for an extended code not listed. */
+const char *db_sqlite_code_name(int code);
 
 enum db_stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
 	ST_PING, ST_READ_BEGIN, ST_PAGE,
 	ST_BEGIN_IMMEDIATE, ST_ROWS_READ, ST_ROW_INSERT,	/* the matrix */
+	ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,	/* group commit */
 	DB_NSTMT
 };
 
@@ -62,12 +82,16 @@ int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
 		   size_t errlen);
 const char *sq_begin_sql(enum config_txn txn);
 
-enum db_result sq_open(const struct config *cfg, enum db_open_mode mode,
-		       struct db **out, char *err, size_t errlen);
+/* The engine's operations of the same names (db_engine.h). */
+enum db_result sq_open(struct db *db, const struct config *cfg,
+		       enum db_open_mode mode, char *err, size_t errlen);
 void sq_close(struct db *db);
 void sq_print_plan(const struct config *cfg, FILE *out);
 enum db_result sq_migrate(struct db *db, char *err, size_t errlen);
 void sq_rollback(struct db *db);
+int sq_global_init(void);
+/* Lets the next writer in once no transaction is open any more. */
+void sq_release_writelock_if_done(struct db_sqlite *s);
 
 /*
  * The file a worker serves (db_sqlite_file.c).  sq_file_check: DB_ERR

@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "writelock.h"
 
 /*
  * Running SQL on a SQLite connection, and what a failure is: the result
- * code's name, SQLite's message, and the db_result it maps to.
+ * code's name, SQLite's message, and the db_result it maps to; and the
+ * end of a transaction that failed (rollback, the lock file let go).
  */
 
 /* The names of the result codes a worker can meet, for its log lines. */
@@ -149,4 +151,46 @@ enum db_result sq_query_int(struct db_sqlite *s, const char *sql, int *out)
 	if (res == DB_OK)
 		*out = atoi(text);
 	return res;
+}
+
+/* Lets the next writer in once no transaction is open any more. */
+void sq_release_writelock_if_done(struct db_sqlite *s)
+{
+	if (s->wl != NULL && sqlite3_get_autocommit(s->conn))
+		writelock_release(s->wl);
+}
+
+/*
+ * The caller is reporting the error that made it roll back: a failed
+ * ROLLBACK is logged, not recorded, so that db_errmsg and db_needs_reopen
+ * still answer for that error.
+ */
+void sq_rollback(struct db *db)
+{
+	struct db_sqlite *s = sq(db);
+	int rc;
+
+	/* A failed statement may already have rolled the transaction back. */
+	if (sqlite3_get_autocommit(s->conn))
+		goto out;
+	if (s->stmt[ST_ROLLBACK] != NULL) {
+		rc = sqlite3_step(s->stmt[ST_ROLLBACK]);
+		sq_reset(s->stmt[ST_ROLLBACK]);
+		if (rc == SQLITE_DONE)
+			goto out;
+	}
+	rc = sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		goto out;
+	/*
+	 * Still open, the transaction would keep SQLite's write lock and the
+	 * lock file for good: every later BEGIN of this worker would fail.
+	 * Closing the connection rolls it back and lets both go.
+	 */
+	s->txn_stuck = !sqlite3_get_autocommit(s->conn);
+	log_warn("rollback failed: %s (%s)%s", sqlite3_errmsg(s->conn),
+		 db_sqlite_code_name(rc), s->txn_stuck
+		 ? ": the transaction is still open; the connection will be replaced" : "");
+out:
+	sq_release_writelock_if_done(s);
 }

@@ -37,11 +37,6 @@
  */
 static const char no_checkpoint_sql[] = "PRAGMA wal_autocheckpoint = 0";
 
-const char *sq_begin_sql(enum config_txn txn)
-{
-	return txn == TXN_IMMEDIATE ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
-}
-
 static const char *journal_sql(enum config_journal j)
 {
 	switch (j) {
@@ -96,6 +91,22 @@ void sq_print_plan(const struct config *cfg, FILE *out)
 #define STR(x) STR_(x)
 static const char wal_sql[] =
 	"PRAGMA journal_size_limit = " STR(JOURNAL_SIZE_LIMIT_BYTES) ";";
+
+enum db_result db_sqlite_read_pragmas(struct db *db, struct db_pragmas *out)
+{
+	struct db_sqlite *s = sq(db);
+	struct db_pragmas p;
+	enum db_result res;
+
+	if ((res = sq_query_text(s, "PRAGMA journal_mode", p.journal_mode,
+				 sizeof(p.journal_mode))) != DB_OK ||
+	    (res = sq_query_int(s, "PRAGMA synchronous", &p.synchronous)) != DB_OK ||
+	    (res = sq_query_int(s, "PRAGMA busy_timeout", &p.busy_timeout_ms)) != DB_OK ||
+	    (res = sq_query_int(s, "PRAGMA user_version", &p.schema_version)) != DB_OK)
+		return res;
+	*out = p;
+	return DB_OK;
+}
 
 /* Runs after every commit in WAL mode, in the committing worker. */
 static int wal_hook(void *ctx, sqlite3 *conn, const char *name, int pages)
@@ -234,22 +245,15 @@ static void open_writelock(struct db_sqlite *s, const struct config *cfg)
 		log_warn("waiting with SQLite's busy handler: no write lock file: %s", err);
 }
 
-enum db_result sq_open(const struct config *cfg, enum db_open_mode mode,
-		       struct db **out, char *err, size_t errlen)
+enum db_result sq_open(struct db *db, const struct config *cfg,
+		       enum db_open_mode mode, char *err, size_t errlen)
 {
-	struct db_sqlite *s = calloc(1, sizeof(*s));
+	struct db_sqlite *s = sq(db);
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return DB_ERR;
-	}
-	s->base.ops = &db_sqlite_ops;
 	snprintf(s->db_path, sizeof(s->db_path), "%s", cfg->db_path);
 	/* Before the open: opening a replaced file pairs it with the old WAL. */
-	if (sq_file_before_open(cfg, mode, err, errlen) != 0) {
-		free(s);
+	if (sq_file_before_open(cfg, mode, err, errlen) != 0)
 		return DB_ERR;
-	}
 	if (open_conn(s, cfg, mode, err, errlen) != 0 ||
 	    apply_settings(s, cfg, err, errlen) != 0 ||
 	    sq_file_adopt(s, cfg, err, errlen) != 0)
@@ -260,14 +264,14 @@ enum db_result sq_open(const struct config *cfg, enum db_open_mode mode,
 		goto fail;
 	if (mode == DB_OPEN_SERVE)
 		open_writelock(s, cfg);
-	*out = &s->base;
 	return DB_OK;
 fail:
 	/* sqlite3_open_v2 hands out a handle even on failure: close it too. */
-	sq_close(&s->base);
+	sq_close(db);
 	return DB_ERR;
 }
 
+/* Releases what sq_open took; db.c frees the struct. */
 void sq_close(struct db *db)
 {
 	struct db_sqlite *s = sq(db);
@@ -276,6 +280,7 @@ void sq_close(struct db *db)
 	for (int i = 0; i < DB_NSTMT; i++)
 		sq_finalize(s->stmt[i]);
 	sq_close_conn(s->conn);
+	s->conn = NULL;
 	writelock_close(s->wl);
-	free(s);
+	s->wl = NULL;
 }

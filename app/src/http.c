@@ -157,6 +157,21 @@ const char *http_reason(int status)
  */
 #define NOSNIFF "X-Content-Type-Options: nosniff\r\n"
 
+/*
+ * Writes the n bytes of a whole response, headers and body, in one write:
+ * it leaves in as few records as libfcgi can.  0, or -1 (logged).
+ */
+static int put_response(struct http_request *r, int status, const char *out, int n)
+{
+	r->status = status;
+	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
+		log_warn("writing the response to %s failed: %s", r->path,
+			 strerror(FCGX_GetError(r->fcgx->out)));
+		return -1;
+	}
+	return 0;
+}
+
 int http_respond(struct http_request *r, int status, const char *content_type,
 		 const char *extra_headers, const char *body)
 {
@@ -175,14 +190,7 @@ int http_respond(struct http_request *r, int status, const char *content_type,
 		return http_respond(r, 500, "text/plain; charset=utf-8", NULL,
 				    "internal error\n");
 	}
-	r->status = status;
-	/* One write: the whole response leaves in as few records as libfcgi can. */
-	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
-		log_warn("%s: writing the response to %s failed: %s", __func__,
-			 r->path, strerror(FCGX_GetError(r->fcgx->out)));
-		return -1;
-	}
-	return 0;
+	return put_response(r, status, out, n);
 }
 
 int http_respond_empty(struct http_request *r, int status, const char *extra_headers)
@@ -195,13 +203,7 @@ int http_respond_empty(struct http_request *r, int status, const char *extra_hea
 	if (n < 0 || (size_t)n >= sizeof(out))
 		return http_respond(r, 500, "text/plain; charset=utf-8", NULL,
 				    "internal error\n");
-	r->status = status;
-	if (FCGX_PutStr(out, n, r->fcgx->out) != n) {
-		log_warn("%s: writing the response to %s failed: %s", __func__,
-			 r->path, strerror(FCGX_GetError(r->fcgx->out)));
-		return -1;
-	}
-	return 0;
+	return put_response(r, status, out, n);
 }
 
 /* Writes message as a JSON string body; control characters become spaces. */

@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 	if (config_load(&cfg, NULL, err, sizeof(err)) != 0 ||
 	    db_check_config(&cfg, err, sizeof(err)) != 0)
 		fatal("%s", err);
-	if (pw_check_settings(cfg.hash_method, cfg.hash_cost, err, sizeof(err)) != 0)
+	if (password_check_settings(cfg.hash_method, cfg.hash_cost, err, sizeof(err)) != 0)
 		fatal("%s", err);
 	if (strcmp(argv[1], "migrate") == 0)
 		return run_migrate(&cfg);

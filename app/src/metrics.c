@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "http.h"
 #include "monotonic.h"
 
@@ -19,37 +20,42 @@
 #define F_OFD_SETLK 37	/* Linux 3.15; glibc shows it only with _GNU_SOURCE */
 #endif
 
-#define METRICS_MAGIC 0x53464d34u	/* "SFM4": the layout below, version 4 (16 routes) */
+#define METRICS_MAGIC 0x53464d36u	/* "SFM6": the layout below, version 6 (16 routes, 16 busy names, group commit) */
 #define METRICS_SLOTS 256		/* WORKERS is at most 256 */
 #define NSTATUSES (HTTP_NSTATUSES + 1)	/* the last counts any other status */
 #define NBUCKETS 14
-#define NBUSY 9
+/* Room for every engine's busy names (db_busy_names). */
+#define NBUSY 16
 
-/* Upper bounds in seconds; the last bucket is +Inf. */
-static const double buckets[NBUCKETS] = {
+/* Upper bounds (the last bucket is +Inf): of times in seconds, and of batch sizes. */
+static const double seconds[NBUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 };
-static const struct { const char *name, *help; } hists[METRICS_NHISTS] = {
-	{ "sqlite_fcgi_create_user_seconds", "Time to answer /create_user/, in the worker." },
-	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN took: with BEGIN IMMEDIATE, the wait for the SQLite write lock." },
-	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt." },
+static const double sizes[NBUCKETS] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256 };
+/* unit: what an observation is divided by (nanoseconds to seconds, or 1). */
+static const struct {
+	const char *name, *help;
+	const double *le;
+	double unit;
+} hists[METRICS_NHISTS] = {
+	{ "sqlite_fcgi_create_user_seconds", "Time to answer /create_user/, in the worker.", seconds, 1e9 },
+	{ "sqlite_fcgi_write_lock_wait_seconds", "Time BEGIN took: with BEGIN IMMEDIATE, the wait for the SQLite write lock.", seconds, 1e9 },
+	{ "sqlite_fcgi_password_hash_seconds", "Time to hash one password with libxcrypt.", seconds, 1e9 },
+	{ "sqlite_fcgi_group_commit_seconds", "Group commit: time one shared COMMIT took (its count: the shared transactions that reached COMMIT).", seconds, 1e9 },
+	{ "sqlite_fcgi_group_commit_batch_size", "Group commit: write requests in one shared transaction (its count: the shared transactions).", sizes, 1 },
 };
 /*
- * The busy answers counted by name (db_errname()): SQLite's result codes and
- * PostgreSQL's SQLSTATEs for the same waits (db_pg.c names them).  Any other is "other".
+ * The busy answers counted by name (db_errname()), as the engines name
+ * them (db_busy_names), read once at metrics_open.  Any other is "other".
  */
-static const char *const busy_names[NBUSY] = {
-	"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY",
-	"SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED",
-	"PG_55P03_lock_not_available", "PG_57014_query_canceled",
-	"PG_40001_serialization_failure", "PG_40P01_deadlock_detected"
-};
+static const char *busy_names[NBUSY];
+static size_t nbusy;
 
 typedef _Atomic uint64_t counter;
 
 struct histogram {
 	counter bucket[NBUCKETS + 1];
-	counter sum_ns;
+	counter sum;	/* of the observations, in their unit */
 	counter count;
 };
 
@@ -192,6 +198,7 @@ int metrics_open(const char *path, char *err, size_t errlen)
 	}
 	mine = &region->slots[slot];
 	add(&mine->starts, 1);
+	nbusy = db_busy_names(busy_names, NBUSY);
 	return 0;
 }
 
@@ -223,7 +230,7 @@ void metrics_count_request(size_t route, int status)
 	add(&mine->requests[route][http_status_index(status)], 1);
 }
 
-void metrics_observe(enum metrics_histogram h, uint64_t ns)
+void metrics_observe(enum metrics_histogram h, uint64_t value)
 {
 	struct histogram *hist;
 	int b = 0;
@@ -231,22 +238,22 @@ void metrics_observe(enum metrics_histogram h, uint64_t ns)
 	if (mine == NULL)
 		return;
 	hist = &mine->hist[h];
-	while (b < NBUCKETS && (double)ns / 1e9 > buckets[b])
+	while (b < NBUCKETS && (double)value / hists[h].unit > hists[h].le[b])
 		b++;
 	add(&hist->bucket[b], 1);
-	add(&hist->sum_ns, ns);
+	add(&hist->sum, value);
 	add(&hist->count, 1);
 }
 
 void metrics_count_busy(const char *name)
 {
-	int i = 0;
+	size_t i = 0;
 
 	if (mine == NULL)
 		return;
-	while (i < NBUSY && strcmp(busy_names[i], name) != 0)
+	while (i < nbusy && strcmp(busy_names[i], name) != 0)
 		i++;
-	add(&mine->busy[i], 1);
+	add(&mine->busy[i < nbusy ? i : NBUSY], 1);
 }
 
 struct text {
@@ -298,24 +305,24 @@ static void render_requests(struct text *t, const char *const *route_names,
 
 static void render_histogram(struct text *t, enum metrics_histogram h)
 {
-	uint64_t cumulative = 0, sum_ns = 0, count = 0;
+	uint64_t cumulative = 0, sum = 0, count = 0;
 
 	emit(t, "# HELP %s %s\n# TYPE %s histogram\n", hists[h].name, hists[h].help, hists[h].name);
 	for (int b = 0; b <= NBUCKETS; b++) {
 		for (int i = 0; i < METRICS_SLOTS; i++)
 			cumulative += get(&region->slots[i].hist[h].bucket[b]);
 		if (b < NBUCKETS)
-			emit(t, "%s_bucket{le=\"%g\"} %llu\n", hists[h].name, buckets[b],
+			emit(t, "%s_bucket{le=\"%g\"} %llu\n", hists[h].name, hists[h].le[b],
 			     (unsigned long long)cumulative);
 		else
 			emit(t, "%s_bucket{le=\"+Inf\"} %llu\n", hists[h].name,
 			     (unsigned long long)cumulative);
 	}
 	for (int i = 0; i < METRICS_SLOTS; i++) {
-		sum_ns += get(&region->slots[i].hist[h].sum_ns);
+		sum += get(&region->slots[i].hist[h].sum);
 		count += get(&region->slots[i].hist[h].count);
 	}
-	emit(t, "%s_sum %.9f\n%s_count %llu\n", hists[h].name, (double)sum_ns / 1e9,
+	emit(t, "%s_sum %.9f\n%s_count %llu\n", hists[h].name, (double)sum / hists[h].unit,
 	     hists[h].name, (unsigned long long)count);
 }
 
@@ -323,13 +330,14 @@ static void render_busy(struct text *t)
 {
 	emit(t, "# HELP sqlite_fcgi_sqlite_busy_total Busy or locked answers from the database, by SQLite result code or PostgreSQL condition.\n"
 		"# TYPE sqlite_fcgi_sqlite_busy_total counter\n");
-	for (int c = 0; c <= NBUSY; c++) {
+	for (size_t c = 0; c <= nbusy; c++) {
+		size_t at = c < nbusy ? c : NBUSY;	/* "other" is last */
 		uint64_t n = 0;
 
 		for (int i = 0; i < METRICS_SLOTS; i++)
-			n += get(&region->slots[i].busy[c]);
+			n += get(&region->slots[i].busy[at]);
 		emit(t, "sqlite_fcgi_sqlite_busy_total{code=\"%s\"} %llu\n",
-		     c < NBUSY ? busy_names[c] : "other", (unsigned long long)n);
+		     c < nbusy ? busy_names[c] : "other", (unsigned long long)n);
 	}
 }
 

@@ -21,7 +21,12 @@
 
 /* Room for the routes of routes.c (counted by their index there) plus "other". */
 #define METRICS_MAX_ROUTES 16
-enum metrics_histogram { HIST_CREATE_USER, HIST_LOCK_WAIT, HIST_HASH, METRICS_NHISTS };
+enum metrics_histogram {
+	HIST_CREATE_USER, HIST_LOCK_WAIT, HIST_HASH,
+	HIST_COMMIT,		/* group commit: the time a shared COMMIT took */
+	HIST_BATCH_SIZE,	/* group commit: the requests of a shared transaction */
+	METRICS_NHISTS
+};
 
 /*
  * Maps the region at path and claims a slot.  The file is created 0600 when
@@ -38,7 +43,8 @@ uint64_t metrics_now_ns(void);
 
 /* route: an index below METRICS_MAX_ROUTES; status: any (http.c's table). */
 void metrics_count_request(size_t route, int status);
-void metrics_observe(enum metrics_histogram h, uint64_t ns);
+/* One observation: nanoseconds, or for HIST_BATCH_SIZE a number of requests. */
+void metrics_observe(enum metrics_histogram h, uint64_t value);
 /* A busy/locked answer from the database, by its code's name (db_errname). */
 void metrics_count_busy(const char *name);
 

@@ -69,17 +69,17 @@ static long crypt_cost(enum config_hash_method method, long cost)
 	return cost == 0 && is_bcrypt(method) ? BCRYPT_DJANGO_COST : cost;
 }
 
-size_t pw_max_length(enum config_hash_method method)
+size_t password_max_length(enum config_hash_method method)
 {
 	return is_bcrypt(method) ? BCRYPT_PASSWORD_MAX : INPUT_PASSWORD_MAX;
 }
 
-int pw_check_length(enum config_hash_method method, size_t len, char *err, size_t errlen)
+int password_check_length(enum config_hash_method method, size_t len, char *err, size_t errlen)
 {
-	if (len <= pw_max_length(method))
+	if (len <= password_max_length(method))
 		return 0;
 	snprintf(err, errlen, "password: at most %zu bytes with HASH_METHOD=%s",
-		 pw_max_length(method), config_hash_method_name(method));
+		 password_max_length(method), config_hash_method_name(method));
 	return -1;
 }
 
@@ -129,16 +129,16 @@ out:
 	return ret;
 }
 
-int pw_hash(enum config_hash_method method, long cost, const char *password,
+int password_hash(enum config_hash_method method, long cost, const char *password,
 	    char *out, size_t outlen, char *err, size_t errlen)
 {
 	size_t n = strlen(DJANGO_BCRYPT_PREFIX);
 
-	/* Validation refuses it (pw_check_length): one that gets here is a bug. */
-	if (pw_check_length(method, strlen(password), err, errlen) != 0)
+	/* Validation refuses it (password_check_length): one that gets here is a bug. */
+	if (password_check_length(method, strlen(password), err, errlen) != 0)
 		return -1;
 	if (method == HASH_PBKDF2_SHA256)
-		return pw_pbkdf2_hash(cost, password, out, outlen, err, errlen);
+		return password_pbkdf2_hash(cost, password, out, outlen, err, errlen);
 	if (method != HASH_DJANGO_BCRYPT)
 		return crypt_hash(method, cost, password, out, outlen, err, errlen);
 	if (outlen <= n) {
@@ -170,18 +170,18 @@ static bool crypt_verify(const char *password, const char *hash)
 	return ok;
 }
 
-bool pw_verify(const char *password, const char *hash)
+bool password_verify(const char *password, const char *hash)
 {
 	size_t n = strlen(DJANGO_BCRYPT_PREFIX);
 
 	if (strncmp(hash, PBKDF2_PREFIX, strlen(PBKDF2_PREFIX)) == 0)
-		return pw_pbkdf2_verify(password, hash);
+		return password_pbkdf2_verify(password, hash);
 	if (strncmp(hash, DJANGO_BCRYPT_PREFIX, n) == 0)
 		return strncmp(hash + n, "$2b$", 4) == 0 && crypt_verify(password, hash + n);
 	return crypt_verify(password, hash);
 }
 
-int pw_check_settings(enum config_hash_method method, long cost, char *err,
+int password_check_settings(enum config_hash_method method, long cost, char *err,
 		      size_t errlen)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];

@@ -22,35 +22,35 @@
  * Hashes the NUL-terminated password with a fresh random salt for method at
  * cost (0: the method's default: libxcrypt's, Django's 12 for bcrypt and
  * django-bcrypt, Django's iterations for pbkdf2_sha256).  A password longer
- * than pw_max_length is refused.  On success writes the hash string to out
+ * than password_max_length is refused.  On success writes the hash string to out
  * (PW_HASH_MAX bytes) and returns 0; on failure returns -1 with the reason
  * in err.  The work area is wiped afterwards; wiping the caller's copy of
  * the password is the caller's job.
  */
-int pw_hash(enum config_hash_method method, long cost, const char *password,
+int password_hash(enum config_hash_method method, long cost, const char *password,
 	    char *out, size_t outlen, char *err, size_t errlen);
 
 /*
  * True when password hashes to hash (compared in constant time); hash may
- * be any format pw_hash writes.
+ * be any format password_hash writes.
  */
-bool pw_verify(const char *password, const char *hash);
+bool password_verify(const char *password, const char *hash);
 
 /*
  * The longest password method hashes whole: 72 bytes for bcrypt and
  * django-bcrypt (bcrypt ignores the bytes past them), else
  * INPUT_PASSWORD_MAX.
  */
-size_t pw_max_length(enum config_hash_method method);
+size_t password_max_length(enum config_hash_method method);
 
 /*
  * 0 when a password of len bytes is hashed whole by method; else -1 with
  * "password: at most 72 bytes with HASH_METHOD=bcrypt" in err (a 400).
  */
-int pw_check_length(enum config_hash_method method, size_t len, char *err, size_t errlen);
+int password_check_length(enum config_hash_method method, size_t len, char *err, size_t errlen);
 
 /* Checks that the method accepts cost, so a bad HASH_COST stops start-up. */
-int pw_check_settings(enum config_hash_method method, long cost, char *err,
+int password_check_settings(enum config_hash_method method, long cost, char *err,
 		      size_t errlen);
 
 #endif

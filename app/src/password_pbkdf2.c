@@ -36,7 +36,7 @@ static int derive(const char *password, const char *salt, long iterations,
 	return ok == 1 ? 0 : -1;
 }
 
-int pw_pbkdf2_hash(long iterations, const char *password, char *out,
+int password_pbkdf2_hash(long iterations, const char *password, char *out,
 		   size_t outlen, char *err, size_t errlen)
 {
 	char salt[SALT_LEN + 1], b64[DK_B64_LEN + 1];
@@ -89,7 +89,7 @@ static bool parse(const char *rest, long *iterations, char *salt, size_t saltlen
 	return strlen(*stored) == DK_B64_LEN;
 }
 
-bool pw_pbkdf2_verify(const char *password, const char *hash)
+bool password_pbkdf2_verify(const char *password, const char *hash)
 {
 	char salt[128], b64[DK_B64_LEN + 1];
 	const char *stored;

@@ -26,10 +26,10 @@
  * length) and iterations (0: PBKDF2_DEFAULT_ITERATIONS).  Writes the
  * NUL-terminated Django string to out and returns 0, or -1 with err.
  */
-int pw_pbkdf2_hash(long iterations, const char *password, char *out,
+int password_pbkdf2_hash(long iterations, const char *password, char *out,
 		   size_t outlen, char *err, size_t errlen);
 
 /* True when hash is a pbkdf2_sha256$ string that password matches. */
-bool pw_pbkdf2_verify(const char *password, const char *hash);
+bool password_pbkdf2_verify(const char *password, const char *hash);
 
 #endif

@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "commit.h"
 #include "db.h"
 #include "input.h"
 #include "log.h"
@@ -46,17 +46,17 @@ static const struct route routes[] = {
 	{ "/healthz", READS, handle_healthz, true, false, NULL },
 	{ "/metrics", READS, handle_metrics, false, false, NULL },
 	/* Upstream's endpoint matrix (docs/matrix.md), with its paths. */
-	{ "/read/", READS, NULL, true, false, &rows_read },
-	{ "/read_transaction/", READS, NULL, true, false, &rows_read_transaction },
-	{ "/write/", WRITES, NULL, true, false, &rows_write },
-	{ "/read_write/", WRITES, NULL, true, false, &rows_read_write },
-	{ "/write_read/", WRITES, NULL, true, false, &rows_write_read },
+	{ "/read/", READS, NULL, true, false, &rows_view_read },
+	{ "/read_transaction/", READS, NULL, true, false, &rows_view_read_transaction },
+	{ "/write/", WRITES, NULL, true, false, &rows_view_write },
+	{ "/read_write/", WRITES, NULL, true, false, &rows_view_read_write },
+	{ "/write_read/", WRITES, NULL, true, false, &rows_view_write_read },
 	{ "/write_read_transaction/", WRITES, NULL, true, false,
-	  &rows_write_read_transaction },
+	  &rows_view_write_read_transaction },
 	{ "/read_write_transaction/", WRITES, NULL, true, false,
-	  &rows_read_write_transaction },
+	  &rows_view_read_write_transaction },
 	{ "/read_write_transaction_immediate/", WRITES, NULL, true, false,
-	  &rows_read_write_transaction_immediate },
+	  &rows_view_read_write_transaction_immediate },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -150,17 +150,18 @@ static void handle_healthz(struct app *app, struct http_request *r)
  * NULL): busy is worth a retry, anything else is logged.  note, when not
  * empty, is added to the answer's message.
  */
-static void respond_db_failed(struct app *app, struct http_request *r,
-			      const char *step, enum db_result res, const char *note)
+static void respond_failure(struct http_request *r, const struct commit_error *e,
+			    enum db_result res, const char *note)
 {
 	char msg[ERR_LEN];
 	const char *what = "database unavailable";
+	const char *step = e->step;
 	int status = 503;
 
 	log_warn("%s: %s%s%s (%s, %d)%s", r->path, step ? step : "", step ? ": " : "",
-		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db), note);
+		 e->msg, e->name, e->code, note);
 	if (res == DB_BUSY || res == DB_RETRY) {
-		metrics_count_busy(db_errname(app->db));
+		metrics_count_busy(e->name);
 		what = "database is locked";
 	} else if (res == DB_INTEGRITY) {
 		status = 500;
@@ -171,6 +172,15 @@ static void respond_db_failed(struct app *app, struct http_request *r,
 	}
 	snprintf(msg, sizeof(msg), "%s%s", what, note);
 	http_respond_error(r, status, status == 503 ? retry_after : NULL, msg);
+}
+
+static void respond_db_failed(struct app *app, struct http_request *r,
+			      const char *step, enum db_result res, const char *note)
+{
+	struct commit_error e;
+
+	commit_error_set(&e, step, app->db);
+	respond_failure(r, &e, res, note);
 }
 
 _Static_assert(USERS_LIST_BODY_MAX <= HTTP_RESPONSE_MAX,
@@ -229,18 +239,13 @@ static void handle_metrics(struct app *app, struct http_request *r)
 {
 	char *text = app->buf->body;
 	const char *names[NROUTES + 1];
-	char wal_path[CONFIG_PATH_MAX + sizeof(CONFIG_WAL_SUFFIX)];
-	struct stat st;
-	long long wal_bytes = -1;
 	int n;
 
 	for (size_t i = 0; i < NROUTES; i++)
 		names[i] = routes[i].path;
 	names[ROUTE_OTHER] = "other";
-	snprintf(wal_path, sizeof(wal_path), "%s%s", app->cfg->db_path, CONFIG_WAL_SUFFIX);
-	if (stat(wal_path, &st) == 0)
-		wal_bytes = (long long)st.st_size;
-	n = metrics_render(text, sizeof(app->buf->body), names, NROUTES + 1, wal_bytes);
+	n = metrics_render(text, sizeof(app->buf->body), names, NROUTES + 1,
+			   db_wal_bytes(app->cfg));
 	if (n < 0) {
 		log_warn("metrics: not available (no shared metrics file, or too large)");
 		http_respond_error(r, 503, retry_after, "metrics unavailable");
@@ -397,7 +402,7 @@ static int read_posted_user(struct app *app, struct http_request *r,
 	}
 	/* bcrypt hashes 72 bytes: a longer password would be cut short, unsaid. */
 	if (input_validate(in, err, errlen) != 0 ||
-	    pw_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
+	    password_check_length(app->cfg->hash_method, in->f_password.len, err, errlen) != 0 ||
 	    input_normalize(in, err, errlen) != 0)
 		return 400;
 	return 0;
@@ -432,7 +437,11 @@ static void handle_create_user(struct app *app, struct http_request *r)
 		http_respond_error(r, 500, NULL, "internal error");
 		return;
 	}
-	res = users_create(app->db, app->cfg, &in, random, &made, err, sizeof(err));
+	if (app->commit != NULL)
+		res = users_create_grouped(app->commit, app->cfg, &in, random, &made,
+					   err, sizeof(err));
+	else
+		res = users_create(app->db, app->cfg, &in, random, &made, err, sizeof(err));
 	if (res == USERS_OK)
 		respond_created(r, &made);
 	else
@@ -481,7 +490,8 @@ static void respond_rows_done(struct http_request *r, const struct rows_done *do
 static void handle_rows(struct app *app, const struct rows_shape *shape,
 			struct http_request *r)
 {
-	static struct row_input in;	/* 64 KiB: not on the stack */
+	struct row_input *in = &app->buf->row;	/* 64 KiB: not on the stack */
+	struct commit_error e;
 	struct rows_done done;
 	char err[ERR_LEN] = "", kept[80] = "";
 	bool writes = rows_writes(shape);
@@ -493,18 +503,22 @@ static void handle_rows(struct app *app, const struct rows_shape *shape,
 			 writes ? ": send the fields in a form body" : "");
 		status = 400;
 	} else if (writes) {
-		status = read_row_input(r, app->buf, &in, err, sizeof(err));
+		status = read_row_input(r, app->buf, in, err, sizeof(err));
 	}
 	if (status != 0) {
 		http_respond_error(r, status, NULL, err);
 		return;
 	}
-	res = rows_run(app->db, shape, writes ? &in.row : NULL, &done);
+	if (app->commit != NULL)
+		res = rows_run_grouped(app->commit, app->db, shape, writes ? &in->row : NULL,
+				       &done, &e);
+	else if ((res = rows_run(app->db, shape, writes ? &in->row : NULL, &done)) != DB_OK)
+		commit_error_set(&e, done.failed, app->db);
 	if (res == DB_OK) {
 		respond_rows_done(r, &done);
 		return;
 	}
 	if (done.kept)
 		snprintf(kept, sizeof(kept), " (after the row was written: row_id %lld)", done.id);
-	respond_db_failed(app, r, done.failed, res, kept);
+	respond_failure(r, &e, res, kept);
 }

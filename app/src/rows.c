@@ -1,18 +1,20 @@
 #include "rows.h"
 
+#include "commit.h"
+
 /*
  * The shapes of upstream's eight views (djangosqlite/urls.py there): the
  * order of the read and the write, and what surrounds them.
  */
-const struct rows_shape rows_read = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_NONE } };
-const struct rows_shape rows_read_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_NONE } };
-const struct rows_shape rows_write = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_NONE } };
-const struct rows_shape rows_read_write = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_WRITE } };
-const struct rows_shape rows_write_read = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_READ } };
-const struct rows_shape rows_write_read_transaction = { ROWS_ATOMIC, { ROWS_WRITE, ROWS_READ } };
+const struct rows_shape rows_view_read = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_NONE } };
+const struct rows_shape rows_view_read_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_NONE } };
+const struct rows_shape rows_view_write = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_NONE } };
+const struct rows_shape rows_view_read_write = { ROWS_AUTOCOMMIT, { ROWS_READ, ROWS_WRITE } };
+const struct rows_shape rows_view_write_read = { ROWS_AUTOCOMMIT, { ROWS_WRITE, ROWS_READ } };
+const struct rows_shape rows_view_write_read_transaction = { ROWS_ATOMIC, { ROWS_WRITE, ROWS_READ } };
 /* Under Django's defaults, the one that fails: its read must be upgraded to a write. */
-const struct rows_shape rows_read_write_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_WRITE } };
-const struct rows_shape rows_read_write_transaction_immediate = {
+const struct rows_shape rows_view_read_write_transaction = { ROWS_ATOMIC, { ROWS_READ, ROWS_WRITE } };
+const struct rows_shape rows_view_read_write_transaction_immediate = {
 	ROWS_IMMEDIATE, { ROWS_READ, ROWS_WRITE }
 };
 
@@ -71,5 +73,81 @@ fail:
 	if (!done->kept)
 		done->id = 0;
 	db_rollback(db);	/* nothing to roll back in autocommit */
+	return res;
+}
+
+/* A write's part of a shared transaction (group commit). */
+struct rows_job {
+	const struct rows_shape *shape;
+	const struct db_row *row;
+	struct rows_done *done;
+	int from, to;		/* the steps it runs: shape->steps[from..to) */
+};
+
+static enum db_result steps_work(struct db *db, void *arg)
+{
+	struct rows_job *job = arg;
+	enum db_result res = DB_OK;
+
+	for (int i = job->from; i < job->to && res == DB_OK; i++)
+		res = run_step(db, job->shape->steps[i], job->row, job->done);
+	return res;
+}
+
+/*
+ * Steps [from, to) of shape: in a shared transaction of q when they
+ * write, on the thread's own connection db when they only read.
+ */
+static enum db_result run_grouped(struct commit_queue *q, struct db *db,
+				  struct rows_job *job, struct commit_error *err)
+{
+	enum db_result res;
+	bool writes = false;
+
+	for (int i = job->from; i < job->to; i++)
+		writes = writes || job->shape->steps[i] == ROWS_WRITE;
+	if (!writes) {
+		if ((res = steps_work(db, job)) != DB_OK)
+			commit_error_set(err, job->done->failed, db);
+		return res;
+	}
+	res = commit_run(q, steps_work, job, err);
+	if (res != DB_OK)
+		job->done->id = 0;	/* its transaction did not commit */
+	if (res != DB_OK && err->step != NULL)
+		job->done->failed = err->step;	/* the batch's BEGIN or COMMIT */
+	if (res != DB_OK)
+		err->step = job->done->failed;
+	return res;
+}
+
+enum db_result rows_run_grouped(struct commit_queue *q, struct db *db,
+				const struct rows_shape *shape, const struct db_row *row,
+				struct rows_done *done, struct commit_error *err)
+{
+	struct rows_job job = { .shape = shape, .row = row, .done = done, .from = 0, .to = 2 };
+	enum db_result res = DB_OK;
+
+	if (!rows_writes(shape)) {
+		if ((res = rows_run(db, shape, row, done)) != DB_OK)
+			commit_error_set(err, done->failed, db);
+		return res;
+	}
+	*done = (struct rows_done){ .nread = -1, .id = 0, .failed = "begin", .kept = false };
+	/* In autocommit each step is a transaction of its own, as in Django. */
+	for (int i = 0; i < 2 && res == DB_OK; i++) {
+		if (shape->txn == ROWS_AUTOCOMMIT)
+			job.from = i, job.to = i + 1;
+		res = run_grouped(q, db, &job, err);
+		if (shape->txn != ROWS_AUTOCOMMIT)
+			break;
+	}
+	if (res == DB_OK) {
+		done->failed = NULL;
+		return DB_OK;
+	}
+	done->kept = shape->txn == ROWS_AUTOCOMMIT && done->id != 0;
+	if (!done->kept)
+		done->id = 0;
 	return res;
 }

@@ -26,9 +26,10 @@ struct rows_shape {
 	enum rows_step steps[2];	/* in order; ROWS_NONE: no second step */
 };
 
-extern const struct rows_shape rows_read, rows_read_transaction, rows_write,
-	rows_read_write, rows_write_read, rows_write_read_transaction,
-	rows_read_write_transaction, rows_read_write_transaction_immediate;
+extern const struct rows_shape rows_view_read, rows_view_read_transaction,
+	rows_view_write, rows_view_read_write, rows_view_write_read,
+	rows_view_write_read_transaction, rows_view_read_write_transaction,
+	rows_view_read_write_transaction_immediate;
 
 /* Whether the shape inserts a row (its endpoint takes the form by POST). */
 bool rows_writes(const struct rows_shape *shape);
@@ -54,5 +55,19 @@ struct rows_done {
  */
 enum db_result rows_run(struct db *db, const struct rows_shape *shape,
 			const struct db_row *row, struct rows_done *done);
+
+struct commit_queue;
+struct commit_error;
+
+/*
+ * rows_run with GROUP_COMMIT=on: what writes runs in a shared transaction
+ * of q (commit.h), a savepoint of its own, and returns once that
+ * transaction committed or failed; reads outside a transaction run on db,
+ * the thread's own connection.  On failure err says why (from whichever
+ * connection failed) and done->failed which step.
+ */
+enum db_result rows_run_grouped(struct commit_queue *q, struct db *db,
+				const struct rows_shape *shape, const struct db_row *row,
+				struct rows_done *done, struct commit_error *err);
 
 #endif

@@ -12,7 +12,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "log.h"
+#include "reconnect.h"
 #include "metrics.h"
 #include "server_thread.h"
 
@@ -195,7 +197,8 @@ static long serve(struct server *srv, const sigset_t *stop_set)
 
 int server_run(const struct config *cfg)
 {
-	struct server srv = { .cfg = cfg, .main_thread = pthread_self() };
+	struct server srv = { .cfg = cfg, .main_thread = pthread_self(), .stop_fd = -1,
+			      .reopen_fd = -1 };
 	char err[ERR_LEN];
 	sigset_t stop_set;
 	pid_t parent = getppid();
@@ -208,18 +211,28 @@ int server_run(const struct config *cfg)
 	/* After the mask: the death signal must find the stop signals taken. */
 	if (die_with_parent(parent) != 0 || listen_without_blocking() != 0)
 		return 1;
-	if ((srv.stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+	if ((srv.stop_fd = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    (srv.reopen_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
 		log_warn("%s: eventfd: %s", __func__, strerror(errno));
 		return 1;
 	}
+	reconnect_notify_on(srv.reopen_fd);
 	/* Metrics help but are not essential: serve without them if need be. */
 	if (metrics_open(cfg->metrics_path, err, sizeof(err)) != 0)
 		log_warn("serving without metrics: %s", err);
+	/* Out of memory for it, each request commits on its own, as with off. */
+	if (cfg->group_commit == GROUP_COMMIT_ON &&
+	    (srv.commit = commit_queue_create(cfg)) == NULL)
+		log_warn("serving without group commit");
 	served = serve(&srv, &stop_set);
+	/* Every thread is joined: nothing is queued any more. */
+	commit_queue_free(srv.commit);
 	if (served >= 0)
 		log_info("stopping after %ld requests", served);
 	metrics_close();
 	/* An eventfd has nothing to flush: close cannot lose anything. */
+	reconnect_notify_on(-1);
+	(void)close(srv.reopen_fd);
 	(void)close(srv.stop_fd);
 	return served >= 0 ? 0 : 1;
 }

@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "commit.h"
 #include "http.h"
 #include "log.h"
-#include "metrics.h"
+#include "monotonic.h"
+#include "reconnect.h"
 #include "routes.h"
 
 struct server_thread {
@@ -26,82 +28,9 @@ struct server_thread {
 	int epoll_fd;			/* the listening socket and srv->stop_fd */
 	long accept_pause_ms;		/* 0 after an accept that worked */
 	long served;
-	uint64_t open_failed_ns;	/* metrics_now_ns of the last failed open, or 0 */
 	struct route_buffers buf;	/* app.buf points here */
 	char out[HTTP_OUT_MAX];		/* each response is built here */
 };
-
-/*
- * True at most once a second for a given last, whichever thread asks: a
- * fault can last long under a heavy load, and the log is the process's.
- */
-static bool warning_due(_Atomic time_t *last)
-{
-	time_t now = time(NULL);
-
-	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
-}
-
-/*
- * PostgreSQL: a connect that failed may have waited connect_timeout for
- * each host of DATABASE_URL (a partition answers nothing).  The requests
- * of the next OPEN_RETRY_MS answer 503 at once rather than each waiting as
- * long again, so that a host cut off from the database answers fast and
- * no queue builds behind its threads.  SQLite's open fails at once: it is
- * tried on every request.
- */
-#define OPEN_RETRY_MS 1000
-
-static bool open_due(const struct server_thread *t)
-{
-	return t->app.cfg->engine != ENGINE_POSTGRES || t->open_failed_ns == 0 ||
-	       metrics_now_ns() - t->open_failed_ns >= OPEN_RETRY_MS * 1000000ull;
-}
-
-/* Opens the connection when there is none (after a failure dropped it). */
-static void ensure_db(struct server_thread *t)
-{
-	static _Atomic time_t last_warning;
-	struct app *app = &t->app;
-	char err[ERR_LEN];
-
-	if (app->db != NULL || !open_due(t))
-		return;
-	if (db_open(app->cfg, DB_OPEN_SERVE, &app->db, err, sizeof(err)) == DB_OK) {
-		t->open_failed_ns = 0;
-		log_info("database reopened");
-		return;
-	}
-	t->open_failed_ns = metrics_now_ns();
-	if (warning_due(&last_warning))
-		log_warn("database unavailable: %s", err);
-}
-
-/*
- * Replaces a connection whose last failure leaves it of no more use, once
- * the request is answered, in the order the engine asks for: closed now
- * and opened again on the next request (ensure_db), or (SQLite after an
- * I/O error) a new one opened before the old one is closed, falling back
- * to ensure_db when the open fails.
- */
-static void replace_broken_db(struct app *app)
-{
-	struct db *fresh = NULL;
-	enum db_reopen how;
-	char err[ERR_LEN];
-
-	if (app->db == NULL || (how = db_needs_reopen(app->db)) == DB_REOPEN_NO)
-		return;
-	log_warn("closing the database connection after: %s (%s, %d)",
-		 db_errmsg(app->db), db_errname(app->db), db_errcode(app->db));
-	if (how == DB_REOPEN_OPEN_FIRST &&
-	    db_open(app->cfg, DB_OPEN_SERVE, &fresh, err, sizeof(err)) != DB_OK)
-		log_warn("database unavailable: %s", err);
-	db_close(app->db);
-	app->db = fresh;
-	if (fresh != NULL)
-		log_info("database reopened");
-}
 
 /*
  * 503 with the fix when the engine refuses to serve (a file replaced
@@ -117,8 +46,7 @@ static bool refuse_if_told(struct app *app, struct http_request *r)
 		return false;
 	if (app->db != NULL) {
 		log_warn("closing the database connection: %s", msg);
-		db_close(app->db);
-		app->db = NULL;
+		reconnect_close(&app->db, &app->db_gen);
 	}
 	http_respond_error(r, 503, retry_after, msg);
 	return true;
@@ -162,7 +90,7 @@ static bool accept_error_passes(struct server_thread *t, int error)
 	}
 	t->accept_pause_ms = t->accept_pause_ms == 0 ? 10 : t->accept_pause_ms >= 500 ? 1000
 								: t->accept_pause_ms * 2;
-	if (warning_due(&last_warning))
+	if (reconnect_warning_due(&last_warning))
 		log_warn("accept failed: %s: retrying in %ld ms", strerror(error),
 			 t->accept_pause_ms);
 	pause_unless_stopped(t->srv, t->accept_pause_ms);
@@ -202,17 +130,28 @@ static int requeue(struct server_thread *t)
 
 /*
  * Sleeps until a connection waits on the listening socket or the process
- * stops (stop_fd).  Returns false when the wait itself failed (logged).
+ * stops (stop_fd).  Woken by reopen_fd (every connection of the process
+ * must close: reconnect.h), it closes this thread's, and the writer's when
+ * no batch holds it, first.  Returns false when the wait itself failed
+ * (logged).
  */
 static bool wait_for_work(struct server_thread *t)
 {
-	struct epoll_event ready[2];
+	struct epoll_event ready[3];
+	int n;
 
-	while (epoll_wait(t->epoll_fd, ready, 2, -1) < 0) {
+	while ((n = epoll_wait(t->epoll_fd, ready, 3, -1)) < 0) {
 		if (errno != EINTR) {
 			log_warn("%s: epoll_wait: %s", __func__, strerror(errno));
 			return false;
 		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (ready[i].data.fd != t->srv->reopen_fd)
+			continue;
+		(void)reconnect_drop_stale(&t->app.db, &t->app.db_gen);
+		if (t->app.commit != NULL)
+			commit_drop_stale(t->app.commit);
 	}
 	return true;
 }
@@ -221,13 +160,17 @@ static void answer(struct server_thread *t)
 {
 	struct http_request r;
 	struct app *app = &t->app;
+	uint64_t start = monotonic_ns();
 
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
-		ensure_db(t);
-		if (app->db != NULL)
+		reconnect_ensure(app->cfg, &app->db, &app->db_gen);
+		if (app->db != NULL) {
 			db_clear_error(app->db);
+			/* The open above, if any, counts against the request. */
+			db_deadline_from(app->db, start);
+		}
 		routes_dispatch(app, &r);
 	}
 	/*
@@ -237,7 +180,7 @@ static void answer(struct server_thread *t)
 	 */
 	FCGX_Finish_r(&t->req);
 	/* After the answer: the client does not wait for the open. */
-	replace_broken_db(app);
+	reconnect_replace_broken(app->cfg, &app->db, &app->db_gen);
 	t->served++;
 	atomic_fetch_sub(&t->srv->in_flight, 1);
 }
@@ -291,26 +234,31 @@ static void *serve(void *arg)
 	 * multiwatch would restart the worker at once, count each start as a
 	 * crash and soon stop restarting it, leaving no worker when the fault
 	 * is gone.  Settings are validated before the pool starts (main.c,
-	 * deploy/pool/workers.sh); ensure_db() retries the open on each request.
+	 * deploy/pool/workers.sh); reconnect_ensure() retries the open on each request.
 	 */
-	if (db_open(t->app.cfg, DB_OPEN_SERVE, &t->app.db, err, sizeof(err)) != DB_OK)
+	if (reconnect_open(t->app.cfg, &t->app.db, &t->app.db_gen, err, sizeof(err)) != DB_OK)
 		log_warn("database unavailable: %s", err);
 	serve_requests(t);
-	db_close(t->app.db);
-	t->app.db = NULL;
+	reconnect_close(&t->app.db, &t->app.db_gen);
 	return NULL;
 }
 
-/* The thread's own epoll set: the shared listening socket, and the stop. */
+/*
+ * The thread's own epoll set: the shared listening socket, the stop, and
+ * the call to close every connection, edge-triggered: each write to it
+ * wakes every thread once, and no thread reads it.
+ */
 static int watch(struct server_thread *t)
 {
 	struct epoll_event stop = { .events = EPOLLIN, .data.fd = t->srv->stop_fd };
+	struct epoll_event reopen = { .events = EPOLLIN | EPOLLET, .data.fd = t->srv->reopen_fd };
 
 	t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epoll_fd < 0)
 		return -1;
 	if (watch_listening(t) != 0 ||
-	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->stop_fd, &stop) != 0)
+	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->stop_fd, &stop) != 0 ||
+	    epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->srv->reopen_fd, &reopen) != 0)
 		return -1;
 	return 0;
 }
@@ -337,7 +285,8 @@ struct server_thread *server_thread_start(struct server *srv, int index)
 	}
 	t->index = index;
 	t->srv = srv;
-	t->app = (struct app){ .cfg = srv->cfg, .db = NULL, .buf = &t->buf };
+	t->app = (struct app){ .cfg = srv->cfg, .db = NULL, .buf = &t->buf,
+			       .commit = srv->commit };
 	t->epoll_fd = -1;
 	/* Its own request: libfcgi keeps no per-request state elsewhere. */
 	if (FCGX_InitRequest(&t->req, FCGI_LISTENSOCK_FILENO, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {

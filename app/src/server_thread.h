@@ -20,10 +20,14 @@ struct server {
 	const struct config *cfg;
 	/* An eventfd, readable once a stop is asked for: wakes idle threads. */
 	int stop_fd;
+	/* An eventfd written to when every connection must close (reconnect.h). */
+	int reopen_fd;
 	atomic_bool stopping;
 	atomic_int in_flight;		/* requests accepted and not yet answered */
 	atomic_bool thread_failed;	/* a thread stopped serving on its own */
 	pthread_t main_thread;		/* told with SIGTERM when one does */
+	/* GROUP_COMMIT=on: the queue the threads' writes share; NULL: off. */
+	struct commit_queue *commit;
 };
 
 struct server_thread;

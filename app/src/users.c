@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commit.h"
 #include "log.h"
 #include "metrics.h"
 #include "password.h"
@@ -45,15 +46,15 @@ int users_random_input(struct user_input *in)
 	return 0;
 }
 
-static enum users_result from_db(struct db *db, enum db_result res,
-				 const char *step, char *err, size_t errlen)
+/* The answer for a failure of the database, described by e, in err. */
+static enum users_result from_error(const struct commit_error *e, enum db_result res,
+				    char *err, size_t errlen)
 {
-	snprintf(err, errlen, "%s: %s (%s, %d)", step, db_errmsg(db),
-		 db_errname(db), db_errcode(db));
+	snprintf(err, errlen, "%s: %s (%s, %d)", e->step, e->msg, e->name, e->code);
 	switch (res) {
 	case DB_BUSY:
 	case DB_RETRY:	/* the last of TXN_TRIES: contention, as busy */
-		metrics_count_busy(db_errname(db));
+		metrics_count_busy(e->name);
 		return USERS_BUSY;
 	case DB_CONSTRAINT: return USERS_TAKEN;
 	case DB_UNKNOWN: return USERS_UNKNOWN;
@@ -66,8 +67,11 @@ static enum users_result step_failed(struct db *db, enum db_result res,
 				     const char *step, enum db_result *failed,
 				     char *err, size_t errlen)
 {
+	struct commit_error e;
+
 	*failed = res;
-	return from_db(db, res, step, err, errlen);
+	commit_error_set(&e, step, db);
+	return from_error(&e, res, err, errlen);
 }
 
 /* Inserts in, drawing a new random name while a random one collides. */
@@ -91,7 +95,7 @@ static enum users_result hash_password(const struct config *cfg,
 				       char *err, size_t errlen)
 {
 	uint64_t start = metrics_now_ns();
-	int rc = pw_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
+	int rc = password_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
 			 PW_HASH_MAX, err, errlen);
 
 	metrics_observe(HIST_HASH, metrics_now_ns() - start);
@@ -172,5 +176,76 @@ enum users_result users_create(struct db *db, const struct config *cfg,
 	}
 	memcpy(made.username, in->username, in->f_username.len + 1);
 	*out = made;
+	return USERS_OK;
+}
+
+/* A user's part of a shared transaction (group commit): the seed's steps. */
+struct create_job {
+	struct user_input *in;
+	int random;
+	const char *hash;
+	const char *step;	/* the step running, or that failed */
+	long long num_users;
+};
+
+static enum db_result create_work(struct db *db, void *arg)
+{
+	struct create_job *job = arg;
+	enum db_result res;
+	int nread;
+
+	job->step = "read users";
+	if ((res = db_users_read_recent(db, &nread)) != DB_OK)
+		return res;
+	job->step = "insert user";
+	if ((res = insert_user(db, job->in, job->random, job->hash)) != DB_OK)
+		return res;
+	/* The count this user's insert made: a batch's users count on from it. */
+	job->step = "count users";
+	return db_user_count(db, &job->num_users);
+}
+
+/* Queues the job until a batch commits it, again after a DB_RETRY. */
+static enum db_result create_grouped(struct commit_queue *q, struct create_job *job,
+				     struct commit_error *e)
+{
+	enum db_result res = DB_OK;
+
+	for (int run = 1; run <= TXN_TRIES; run++) {
+		res = commit_run(q, create_work, job, e);
+		if (res != DB_OK && e->step == NULL)
+			e->step = job->step;
+		if (res != DB_RETRY || run == TXN_TRIES)
+			break;
+		log_warn("create_user: run %d of %d rolled back: %s: %s (%s, %d)", run,
+			 TXN_TRIES, e->step, e->msg, e->name, e->code);
+	}
+	return res;
+}
+
+enum users_result users_create_grouped(struct commit_queue *q, const struct config *cfg,
+				       struct user_input *in, int random,
+				       struct users_created *out, char *err,
+				       size_t errlen)
+{
+	char hash[PW_HASH_MAX];
+	struct create_job job = { .in = in, .random = random, .hash = hash,
+				  .step = "begin", .num_users = 0 };
+	struct commit_error e;
+	enum users_result ures = hash_password(cfg, in, hash, err, errlen);
+	enum db_result res;
+
+	if (ures != USERS_OK) {
+		explicit_bzero(hash, sizeof(hash));
+		return ures;
+	}
+	res = create_grouped(q, &job, &e);
+	explicit_bzero(hash, sizeof(hash));
+	if (res != DB_OK) {
+		input_wipe(in);
+		return from_error(&e, res, err, errlen);
+	}
+	memcpy(out->username, in->username, in->f_username.len + 1);
+	out->num_users = job.num_users;
 	return USERS_OK;
 }

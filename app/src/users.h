@@ -48,4 +48,18 @@ enum users_result users_create(struct db *db, const struct config *cfg,
 			       struct users_created *out, char *err,
 			       size_t errlen);
 
+struct commit_queue;
+
+/*
+ * users_create with GROUP_COMMIT=on: the password hashed here, then the
+ * seed's steps (read, insert, count) run in the next shared transaction of
+ * q (commit.h), in a savepoint of their own; returns once that transaction
+ * committed or failed.  out->num_users is the count this user's insert
+ * made.  The settings must hash before BEGIN (config.c sees to it).
+ */
+enum users_result users_create_grouped(struct commit_queue *q, const struct config *cfg,
+				       struct user_input *in, int random,
+				       struct users_created *out, char *err,
+				       size_t errlen);
+
 #endif

@@ -1,7 +1,9 @@
 """What the tools (make demo, compare, bench, tune) and the tests share: the
 stack (stack, started under reaper, which reaps its daemons as they exit),
 the reference Django app under gunicorn (django_app), a PostgreSQL server
-(postgres), free loopback ports (ports), the service's setting names and
+(postgres), an nginx that only answers "OK" (ok_nginx), upstream's endpoint
+matrix under load (matrix), stopping a server's process group (procs), free
+loopback ports (ports), the service's setting names and
 effective values (settings), locust's and wrk's runs and results (locust,
 wrk, load), the server's records (accesslog, sqlite_files), /proc figures
 (measure), charts (plot), Ctrl-C handling (interrupts) and the tables the

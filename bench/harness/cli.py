@@ -2,7 +2,10 @@
 users, for how long, where to write, and which of a tool's runs."""
 
 import argparse
+import os
 import re
+
+from . import interrupts
 
 
 def parse_duration(text):
@@ -48,3 +51,20 @@ def load_parser(doc, out, each):
     p.add_argument("--out", default=str(out))
     p.add_argument("--no-chart", dest="chart", action="store_false")
     return p
+
+
+def add_postgres_url(p, what):
+    """--postgres-url: what runs on that fresh database instead of a
+    PostgreSQL server of the tool's own."""
+    p.add_argument("--postgres-url", default=None,
+                   help=f"{what} on this fresh database instead of a server of the tool's own")
+
+
+def run_tool(name, binary, tool, args):
+    """tool(args).run() with Ctrl-C caught (harness/interrupts.py), once
+    binary is there; its exit status."""
+    if not os.access(binary, os.X_OK):
+        print(f"{name}: {binary} is missing or not executable (build it with make)", flush=True)
+        return 1
+    interrupts.catch()
+    return tool(args).run()

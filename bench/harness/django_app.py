@@ -16,13 +16,14 @@ import requests
 
 from .paths import DJANGO_APP_DIR as APP_DIR, PYTHON
 from .ports import free_port
+from .procs import stop_group
 
 START_TIMEOUT_S = 60  # migrate and three workers importing Django, on a busy machine
 # gunicorn's graceful_timeout is 30 s: a TERM lets the requests in flight finish.
 STOP_TIMEOUT_S = 40
 
 # Django's settings of ours that the caller's shell must not change.
-OWNED = ("COMPARE_DB_PATH", "COMPARE_DJANGO_SQLITE", "COMPARE_DJANGO_HASH",
+OWNED = ("COMPARE_DB_PATH", "COMPARE_DATABASE_URL", "COMPARE_DJANGO_SQLITE", "COMPARE_DJANGO_HASH",
          "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
 
 # The last line of a logged traceback: "django.db.utils.OperationalError: database is locked".
@@ -31,12 +32,22 @@ EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
 REQUEST_ERROR = "Internal Server Error: "
 
 
+# app -> (its settings module, its gunicorn configuration)
+APPS = {
+    # The seed's /create_user/ view (make compare).
+    "compare": ("compareapp.settings", "gunicorn.conf.py"),
+    # Upstream's endpoint matrix (make compare-matrix, docs/matrix.md).
+    "matrix": ("matrixapp.settings", "gunicorn_matrix.conf.py"),
+}
+
+
 class DjangoApp:
     """One gunicorn serving bench/django; stop() stops what start() started.
 
-    sqlite: "default" (Django's settings) or "fixed"; hash: "default" or "cheap"."""
+    app: "compare" (sqlite: "default", Django's settings, or "fixed"; hash:
+    "default" or "cheap") or "matrix" (sqlite: "default" or "workaround")."""
 
-    def __init__(self, run_dir, sqlite="default", hash="default"):
+    def __init__(self, run_dir, sqlite="default", hash="default", app="compare"):
         self.run_dir = Path(run_dir)
         self.port = free_port()
         self.db_path = self.run_dir / "db.sqlite3"
@@ -46,9 +57,10 @@ class DjangoApp:
         self.env = {k: v for k, v in os.environ.items() if k not in OWNED}
         self.env.update({
             "COMPARE_DB_PATH": str(self.db_path), "COMPARE_DJANGO_SQLITE": sqlite,
-            "COMPARE_DJANGO_HASH": hash, "DJANGO_SETTINGS_MODULE": "compareapp.settings",
+            "COMPARE_DJANGO_HASH": hash, "DJANGO_SETTINGS_MODULE": APPS[app][0],
             "PYTHONPATH": str(APP_DIR),
         })
+        self.gunicorn_conf = APP_DIR / APPS[app][1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = None
 
@@ -67,7 +79,7 @@ class DjangoApp:
     def start(self):
         """migrate, then gunicorn; returns once Django answers a request."""
         self.migrate()
-        cmd = [PYTHON, "-m", "gunicorn", "-c", str(APP_DIR / "gunicorn.conf.py"),
+        cmd = [PYTHON, "-m", "gunicorn", "-c", str(self.gunicorn_conf),
                "--bind", f"127.0.0.1:{self.port}", "--pid", str(self.pid_path),
                "--access-logfile", str(self.access_log_path),
                "--error-logfile", str(self.error_log_path)]
@@ -103,19 +115,13 @@ class DjangoApp:
         KILL to its process group if it has not exited within STOP_TIMEOUT_S."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, signal.SIGTERM, STOP_TIMEOUT_S)
         self.proc = None
 
     @staticmethod
-    def sizing():
-        """gunicorn's (workers, threads), as its configuration computes them."""
-        conf = runpy.run_path(str(APP_DIR / "gunicorn.conf.py"))
+    def sizing(app="compare"):
+        """gunicorn's (workers, threads), as app's configuration computes them."""
+        conf = runpy.run_path(str(APP_DIR / APPS[app][1]))
         return conf["workers"], conf["threads"]
 
     def root_pids(self):
@@ -133,16 +139,24 @@ class DjangoApp:
         exception each logged "Internal Server Error" ended with (the causes
         of Django's 500s; a chained traceback names sqlite3's exception
         first and Django's last)."""
-        causes, last = Counter(), None
+        causes = Counter()
+        for (_, cause), n in self.exceptions_by_path().items():
+            causes[cause] += n
+        return causes
+
+    def exceptions_by_path(self):
+        """Counter of (path, exception): exceptions() by the path whose
+        "Internal Server Error: PATH" line logged it."""
+        causes, path, last = Counter(), None, None
         for line in self.error_log().splitlines():
             if line.startswith(REQUEST_ERROR):
                 if last:
-                    causes[last] += 1
-                last = None
+                    causes[(path, last)] += 1
+                path, last = line[len(REQUEST_ERROR):].strip(), None
                 continue
             m = EXCEPTION_LINE.match(line)
             if m:
                 last = f"{m.group(1).rsplit('.', 1)[-1]}: {m.group(2)}"
         if last:
-            causes[last] += 1
+            causes[(path, last)] += 1
         return causes

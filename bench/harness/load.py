@@ -40,19 +40,22 @@ def _start(cmd, stdout_path, stderr_path=None, env=None):
 
 
 class Locust:
-    """locust -u USERS (and READERS readers beside each) for SECONDS."""
+    """locust -u USERS (and READERS readers beside each) for SECONDS, with
+    locustfile; its results are read for the request names of names."""
     tool = "locust"
     at_the_end = "time is up, waiting for the requests in flight"
     cuts_off = False  # --stop-timeout: every request in flight is answered first
 
-    def __init__(self, users, seconds, readers=0, locustfile=LOCUSTFILE):
+    def __init__(self, users, seconds, readers=0, locustfile=LOCUSTFILE,
+                 names=(CREATE, "users/"), what=""):
         self.users, self.seconds, self.readers = users, seconds, readers
-        self.locustfile = locustfile
+        self.locustfile, self.names, self.what = locustfile, tuple(names), what
         self.limit = seconds + STOP_TIMEOUT_S + 30
 
     def describe(self):
         return f"locust -u {self.users} -t {self.seconds}s" + (
-            f" (and {self.readers} reader(s) beside each user)" if self.readers else "")
+            f" (and {self.readers} reader(s) beside each user)" if self.readers else "") + (
+            f" ({self.what})" if self.what else "")
 
     def start(self, url, run_dir, env):
         users = self.users * (1 + self.readers)
@@ -71,27 +74,30 @@ class Locust:
             return {}, f"locust exited with status {rc} (see {log})"
         prefix = run_dir / "locust"
         try:
-            totals = {name: locust.totals(prefix, name or None) for name in ("", CREATE, "users/")}
+            totals = {name: locust.totals(prefix, name or None) for name in ("", *self.names)}
         except (OSError, ValueError, KeyError) as e:
             return {}, f"locust's CSV could not be read: {e} (see {log})"
         return totals, ""
 
 
 class Wrk:
-    """wrk -c USERS for SECONDS on path, creating users."""
+    """wrk -c USERS for SECONDS on path, creating users; or, with script (a
+    wrk Lua script that prints wrk_report.lua's WRK line, such as
+    bench/load/matrix.lua), the requests that script makes from path."""
     tool = "wrk"
     at_the_end = "time is up"
     cuts_off = True  # it drops its connections, requests in flight too, at its deadline
 
-    def __init__(self, users, seconds, path="/" + CREATE):
-        self.users, self.seconds, self.path = users, seconds, path
+    def __init__(self, users, seconds, path="/" + CREATE, script=None, what=""):
+        self.users, self.seconds, self.path, self.script = users, seconds, path, script
+        self.what = what
         self.limit = seconds + 60  # wrk stops itself at -d; the rest is margin
 
     def describe(self):
-        return f"wrk -c {self.users} -d {self.seconds}s"
+        return f"wrk -c {self.users} -d {self.seconds}s" + (f" ({self.what})" if self.what else "")
 
     def start(self, url, run_dir, env):
-        cmd = wrk.command(url.rstrip("/") + self.path, self.users, self.seconds)
+        cmd = wrk.command(url.rstrip("/") + self.path, self.users, self.seconds, self.script)
         return _start(cmd, run_dir / "wrk.out", run_dir / "wrk.err", env=env)
 
     def results(self, run_dir, rc):
@@ -103,7 +109,7 @@ class Wrk:
         except RuntimeError as e:
             return {}, f"wrk printed no report (see {out}): {str(e).splitlines()[0]}"
         t = locust.Totals(requests=r["requests"], failures=r["failures"], rps=r["rps"],
-                          p50=r["p50_ms"], p99=r["p99_ms"], p999=r["p999_ms"])
+                          p50=r["p50_ms"], p99=r["p99_ms"], p999=r["p999_ms"], max=r["max_ms"])
         return {"": t, self.path.lstrip("/"): t}, ""
 
 

@@ -18,7 +18,9 @@ import tempfile
 from itertools import count
 from pathlib import Path
 
+from . import interrupts
 from .ports import free_port
+from .report import say
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 ROLE = "sqlitefcgi"
@@ -98,6 +100,10 @@ class PostgresServer:
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def postmaster_pid(self):
+        """The server's main process (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def psql(self, sql, db="postgres"):
         """Runs sql as the superuser over the socket; the rows, as lists of strings."""
         result = self._check(as_postgres(["psql", "-h", str(self.dir), "-p", str(self.port),
@@ -171,6 +177,47 @@ class PsqlSession:
                 self.proc.kill()
                 self.proc.wait()
 
+
+class OnDemand:
+    """Fresh databases for a tool's runs (make demo, make compare-matrix): on
+    the one a given URL names (which must have no auth_user table yet), or
+    each new on a server of the tool's own, started for the first run that
+    needs one and stopped with the tool's session (harness/session.py)."""
+
+    def __init__(self, session, url=None):
+        self.session, self.given = session, url
+        self.server = None
+        self.version = None
+
+    def fresh_url(self, table="auth_user"):
+        """A database whose table (the one the run counts) holds no row yet."""
+        if self.given:
+            url = self.given
+            if (query_url(url, f"SELECT to_regclass('{table}') IS NOT NULL") != "f"
+                    and query_url(url, f"SELECT count(*) FROM {table}") != "0"):
+                raise RuntimeError(f"--postgres-url: its database has rows in {table} "
+                                   "already; give the tool a fresh one")
+        else:
+            if self.server is None:
+                say("starting a PostgreSQL server (initdb + pg_ctl)")
+                # Not stopped half-way: a server left starting could not be stopped.
+                with interrupts.held():
+                    self.server = PostgresServer.launch()
+                    self.session.cleanups.append(self.stop)
+            url = self.server.url(self.server.new_database())
+        self.version = query_url(url, "SHOW server_version")
+        return url
+
+    def pids(self):
+        """The server's main process, when it is the tool's own; else none."""
+        return [self.server.postmaster_pid()] if self.server is not None else []
+
+    def stop(self):
+        server, self.server = self.server, None
+        try:
+            server.shutdown()
+        except RuntimeError as e:
+            say(f"PostgreSQL did not stop cleanly: {e}")
 
 
 def query_url(url, sql):

@@ -4,6 +4,7 @@ CSV beside it, and the line that says which machine they come from."""
 import csv
 import os
 import platform
+import re
 import sqlite3
 from pathlib import Path
 
@@ -66,3 +67,10 @@ def publish(out, text):
 
 def written(paths):
     say("\nwritten: " + ", ".join(map(str, paths)))
+
+
+def short_kind(failure):
+    """ "500 Server Error (500)" for "500 <!doctype html> ... <title>Server Error (500)</title> ...":
+    an HTML error page named by its title."""
+    m = re.match(r"(\d{3}) .*?<title>\s*(.*?)\s*</title>", failure, re.S | re.I)
+    return f"{m.group(1)} {m.group(2)}" if m else failure

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import interrupts, load as loads
-from .accesslog import create_statuses
+from .accesslog import create_statuses, path_statuses
 from .locust import Totals
 from .measure import cpu_seconds, cpu_snapshot, descendants, rss_kb, wait_idle
 from .report import say
@@ -31,6 +31,7 @@ class Outcome:
     totals: dict = field(default_factory=dict)
     users_in_db: int = None
     statuses: Counter = field(default_factory=Counter)  # /create_user/ in the access log
+    path_statuses: Counter = field(default_factory=Counter)  # (path, status) in the access log
     peak_rss_kb: int = 0   # the server's processes, summed, at the highest sample
     cpu_s: float = 0.0     # the server's processes over the run
     problem: str = ""      # why the run has no (or no full) result
@@ -73,7 +74,8 @@ class Session:
     def run_one(self, label, run_dir, server, load, count_users=None, env=None):
         """server started, load run against it (load's generator in env),
         server stopped, its records counted (users: count_users(), else its
-        SQLite file); the Outcome."""
+        SQLite file's auth_user; a load of other writes passes a count of
+        its own rows, None for none); the Outcome."""
         outcome = Outcome()
         self.server = server
         try:
@@ -91,13 +93,23 @@ class Session:
         try:
             outcome.users_in_db = count_users() if count_users else user_count(server.db_path)
             outcome.statuses = create_statuses(server.access_log_path)
+            outcome.path_statuses = path_statuses(server.access_log_path)
         except (OSError, sqlite3.Error, RuntimeError, ValueError) as e:
             outcome.problem = outcome.problem or f"could not count the server's records: {e}"
-        t = outcome.of()
-        say(f"{label}: {t.requests} requests, {t.failures} failures, {t.rps:.1f} req/s, "
-            f"users in DB {outcome.users_in_db}, 2xx answers {outcome.answers_2xx}"
-            + (f"; {outcome.problem}" if outcome.problem else ""))
+        say(f"{label}: " + self.summary(outcome) + (f"; {outcome.problem}" if outcome.problem else ""))
         return outcome
+
+    @staticmethod
+    def summary(outcome):
+        """One line of a run's figures: /create_user/'s and the users, or
+        (another load) the whole run's and what was counted."""
+        if loads.CREATE in outcome.totals:
+            t = outcome.of()
+            return (f"{t.requests} requests, {t.failures} failures, {t.rps:.1f} req/s, "
+                    f"users in DB {outcome.users_in_db}, 2xx answers {outcome.answers_2xx}")
+        t = outcome.of("")
+        return (f"{t.requests} requests, {t.failures} failures, {t.rps:.1f} req/s"
+                + ("" if outcome.users_in_db is None else f", rows {outcome.users_in_db}"))
 
     def run_load(self, outcome, label, server, load, run_dir, env):
         """The load, with the server's memory sampled and its CPU time counted

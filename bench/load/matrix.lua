@@ -3,6 +3,11 @@
 --
 --   wrk -t2 -c100 -d20s --timeout 30s -s bench/load/matrix.lua http://127.0.0.1:8000
 --
+-- Paths after "--" keep only those of the mix, at their weights (the
+-- others are sent 0 times): make bench sends the six writes alone with
+--
+--   wrk ... -s bench/load/matrix.lua URL -- /write/ /read_write/ ...
+--
 -- Each thread cycles through a deck of the 26 requests of upstream's
 -- weights (10 read/, 10 read_transaction/, 1 of each of the six writes,
 -- each POSTing the same row as form data), shuffled once per thread. wrk
@@ -35,19 +40,36 @@ end
 local deck, paths, next_card = {}, {}, 0
 sent = {}
 
+-- The weight of the mix's entry in this run: its own, or 0 for a path that
+-- args (when given) does not name.
+local function weight_in_run(entry, args)
+  if #args == 0 then
+    return entry[2]
+  end
+  for _, path in ipairs(args) do
+    if path == entry[1] then
+      return entry[2]
+    end
+  end
+  return 0
+end
+
 function init(args)
   for i, entry in ipairs(mix) do
-    local path, weight, method = entry[1], entry[2], entry[3]
+    local path, method = entry[1], entry[3]
     local req = wrk.format("GET", path)
     if method == "POST" then
       req = wrk.format("POST", path,
                        { ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
     end
-    for _ = 1, weight do
+    for _ = 1, weight_in_run(entry, args) do
       table.insert(deck, req)
       table.insert(paths, i)
     end
     sent[i] = 0
+  end
+  if #deck == 0 then
+    error("matrix.lua: none of the paths given is in the mix")
   end
   math.randomseed(id * 7919)
   for i = #deck, 2, -1 do

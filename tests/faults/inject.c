@@ -30,6 +30,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "../../bench/shim_db_file.h"
+
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_pwrite64)(int, const void *, size_t, off_t);
 static int (*real_fsync)(int);
@@ -58,23 +60,8 @@ static int fault_on(const char *name)
 static int is_db_file(int fd)
 {
 	const char *db = getenv("FAULTS_DB");
-	char link[64], path[PATH_MAX];
-	ssize_t n;
-	size_t len;
-	int saved = errno;
 
-	if (db == NULL)
-		return 0;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	errno = saved;
-	if (n < 0)
-		return 0;
-	path[n] = '\0';
-	len = strlen(db);
-	return strncmp(path, db, len) == 0 &&
-	       (path[len] == '\0' || strcmp(path + len, "-wal") == 0 ||
-		strcmp(path + len, "-journal") == 0);
+	return db != NULL && shim_fd_is_db_file(fd, db);
 }
 
 static int fails(const char *trigger, int fd)

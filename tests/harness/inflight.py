@@ -94,3 +94,24 @@ def stopped_after(log_text, pid):
     said it."""
     m = re.search(rf"\[{pid}\]: \w+: stopping after (\d+) requests", log_text)
     return int(m.group(1)) if m else None
+
+
+def writes_held(pid):
+    """How many serving threads of worker pid hold a write now: blocked on
+    the write lock file (flock), or, with group commit, waiting on a futex
+    in the worker's queue for the thread that is (an idle thread waits in
+    epoll, the main thread in sigwaitinfo).  From /proc/PID/task/*/wchan."""
+    held = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                where = f.read()
+        except FileNotFoundError:  # the thread has just exited
+            continue
+        held += where.startswith("locks_lock") or where.startswith("futex")
+    return held
+
+
+def wait_for_writes_held(pid, n, timeout=30):
+    """Waits until worker pid holds n writes (writes_held)."""
+    return wait_for(lambda: writes_held(pid) == n, timeout, f"{n} writes held by worker {pid}")

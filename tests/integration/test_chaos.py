@@ -48,10 +48,14 @@ def kill_loop(stack, seconds, min_age=1.2):
     return kills
 
 
-@pytest.mark.parametrize("threads", [1, 4], ids=lambda n: f"{n}-threads")
-def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path, threads):
-    s = make_stack(WORKERS=WORKERS, WORKER_THREADS=threads, HASH_METHOD="sha512crypt",
-                   HASH_COST=1000)
+# One thread a worker, each request its own transaction; four threads whose
+# writes share transactions (group commit): a kill then fails a whole batch.
+@pytest.mark.parametrize("threads, group_commit", [(1, "off"), (4, "on")],
+                         ids=["1-thread", "4-threads-group-commit"])
+def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path, threads,
+                                                       group_commit):
+    s = make_stack(WORKERS=WORKERS, WORKER_THREADS=threads, GROUP_COMMIT=group_commit,
+                   HASH_METHOD="sha512crypt", HASH_COST=1000)
     s.wait_for_workers(WORKERS)
     log = tmp_path / "requests.log"
     env = dict(os.environ, CHAOS_LOG=str(log), CHAOS_PREFIX="chaos")
@@ -77,7 +81,8 @@ def test_sigkill_under_load_loses_no_acknowledged_user(make_stack, tmp_path, thr
     # Committed, then killed before answering: the client saw a failure, the
     # user exists.  Possible in a window of microseconds, so it is counted.
     unacknowledged = in_db & failed
-    summary = (f"chaos, {threads} threads a worker: {len(records)} requests, "
+    summary = (f"chaos, {threads} threads a worker, group commit {group_commit}: "
+               f"{len(records)} requests, "
                f"{kills} workers killed, "
                f"{len(failed)} failed, {len(ok)} acknowledged, {len(in_db)} users in the database, "
                f"{len(ok - in_db)} acknowledged users lost, "

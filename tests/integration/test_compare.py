@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import locust
-from bench.harness.accesslog import create_statuses
+from bench.harness import locust, matrix
+from bench.harness.accesslog import create_statuses, path_statuses
 from bench.harness.django_app import DjangoApp
 from bench.harness.sqlite_files import user_count
 
@@ -164,3 +164,83 @@ def test_wrk_users_in_the_database_are_2xx_answers_or_cut_off(wrk_out, stack):
     row = csv_rows(wrk_out)[stack]
     assert int(row["users_in_db"]) == users_in_db(run)
     assert float(row["cpu_s"]) > 0 and int(row["peak_rss_kb"]) > 0, row
+
+
+# make compare-matrix, shortened: upstream's mix, 20 users for 3 s on each
+# stack (and tuned under wrk too), PostgreSQL on a database of the tests'
+# server. About 40 s on 2 cores.
+MATRIX_USERS = 20
+MATRIX_STACKS = ["django-default", "django-workaround", "fcgi-django-default", "fcgi-tuned",
+                 "fcgi-tuned-postgresql"]
+COMPARE_MATRIX = ROOT / "bench" / "compare_matrix.py"
+
+
+@pytest.fixture(scope="module")
+def matrix_out(tmp_path_factory, postgres_server):
+    out = tmp_path_factory.mktemp("compare-matrix")
+    url = postgres_server.url(postgres_server.new_database())
+    proc = subprocess.run(
+        [sys.executable, str(COMPARE_MATRIX), "--users", str(MATRIX_USERS), "--duration", "3s",
+         "--wrk", "always", "--postgres-url", url, "--out", str(out)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=COMPARE_TIMEOUT_S)
+    assert proc.returncode == 0, f"compare_matrix.py failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def matrix_csv(out):
+    """{(stack, endpoint): row} of results.csv ("all": the whole run)."""
+    return {(r["stack"], r["endpoint"]): r for r in locust.read_csv(out / "results.csv")}
+
+
+def test_matrix_runs_every_stack_the_ceiling_and_wrk(matrix_out):
+    rows = matrix_csv(matrix_out)
+    runs = ["ceiling"] + MATRIX_STACKS + ["fcgi-tuned (wrk)"]
+    assert sorted({s for s, _ in rows}) == sorted(runs)
+    for stack in ["ceiling"] + MATRIX_STACKS:
+        # Every endpoint of upstream's mix was asked, and timed.
+        assert {e for s, e in rows if s == stack} == {"all", *matrix.ENDPOINTS}, stack
+        assert all(rows[(stack, e)]["max_ms"] != "-" for e in matrix.ENDPOINTS), stack
+    for stack in runs:
+        whole = rows[(stack, "all")]
+        assert int(whole["requests"]) > 0 and float(whole["req_per_s"]) > 0, whole
+        assert int(whole["peak_rss_kb"]) > 0 and float(whole["cpu_s"]) > 0, whole
+    table = (matrix_out / "results.md").read_text()
+    assert "locust's ceiling (one process, nginx answering \"OK\")" in table, table
+    assert (matrix_out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("stack", MATRIX_STACKS + ["fcgi-tuned (wrk)"])
+def test_matrix_rows_are_the_acknowledged_writes(matrix_out, stack):
+    """Counted in the database (the SQLite file, the PostgreSQL server)
+    after the run, against the writes answered 200 "OK" (wrk: the 2xx
+    writes in nginx's log, which logs the answers wrk dropped too)."""
+    whole = matrix_csv(matrix_out)[(stack, "all")]
+    assert int(whole["rows"]) > 0, whole
+    assert int(whole["rows"]) == int(whole["writes_acknowledged"]) == int(
+        whole["writes_logged_2xx"]), whole
+
+
+@pytest.mark.parametrize("stack", ["fcgi-tuned", "fcgi-tuned-postgresql", "django-workaround",
+                                   "fcgi-tuned (wrk)"])
+def test_matrix_fixed_stacks_do_not_fail(matrix_out, stack):
+    rows = matrix_csv(matrix_out)
+    assert int(rows[(stack, "all")]["failures"]) == 0, rows[(stack, "all")]
+    run_dir = matrix_out / ("fcgi-tuned-wrk" if stack.endswith("(wrk)") else stack)
+    # (The start's own probes are not the mix's: Django's 404 for /ready.)
+    assert {s for p, s in path_statuses(run_dir / "access.log") if p in matrix.ENDPOINTS} == {200}
+
+
+def test_matrix_django_defaults_fail_read_write_transaction_logged_by_django(matrix_out):
+    """Upstream's failure: only the deferred transaction that read first, each
+    a 500 whose cause Django logged as "database is locked"."""
+    rows = matrix_csv(matrix_out)
+    failed = {e: int(rows[("django-default", e)]["failures"]) for e in matrix.ENDPOINTS}
+    assert failed["/read_write_transaction/"] > 0, failed
+    assert sum(failed.values()) == failed["/read_write_transaction/"], failed
+    run = matrix_out / "django-default"
+    causes = DjangoApp(run).exceptions_by_path()
+    assert causes == Counter({("/read_write_transaction/", "OperationalError: database is locked"):
+                              failed["/read_write_transaction/"]}), causes
+    logged = path_statuses(run / "access.log")
+    assert logged[("/read_write_transaction/", 500)] == failed["/read_write_transaction/"]

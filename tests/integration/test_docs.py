@@ -152,3 +152,12 @@ def test_every_docs_file_named_in_the_repository_exists():
             if not (ROOT / ref).exists():
                 missing.append(f"{name}: {ref}")
     assert not missing, "\n".join(missing)
+
+
+def test_every_file_the_architecture_names_exists():
+    """docs/architecture.md names files by their paths from the repository's root."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    paths = {p for p in re.findall(r"`([^`\s]+)`", text) if "/" in p}
+    assert len(paths) > 10, "docs/architecture.md names too few files"
+    missing = sorted(p for p in paths if not glob.glob(str(ROOT / p)))
+    assert not missing, f"docs/architecture.md names missing files: {missing}"

@@ -33,7 +33,9 @@ def one_request_on_each_worker(s, pids):
 
 
 def test_counts_are_summed_over_workers_and_survive_a_kill(make_stack):
-    s = make_stack(WORKERS=3, HASH_METHOD="sha512crypt", HASH_COST=1000)
+    # One thread a worker, so that each of the three takes one of the first
+    # three requests (test_threads.py counts the threads of a worker).
+    s = make_stack(WORKERS=3, WORKER_THREADS=1, HASH_METHOD="sha512crypt", HASH_COST=1000)
     pids = s.wait_for_workers(3)
     # Each worker serves one of these: the sums below are over all three slots.
     assert one_request_on_each_worker(s, pids) == [200] * 3

@@ -110,9 +110,12 @@ def create(stack, **kw):
     return requests.get(stack.url("/create_user/"), timeout=60, **kw)
 
 
+# 200 creations at once on 2 workers of 16 threads: each its own transaction,
+# or (group commit) sharing them, each with the count at its own insert.
+@pytest.mark.parametrize("group_commit", ["off", "on"])
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
-def test_each_n_answered_once_under_concurrency(engine, make_stack, request):
-    settings = dict(CHEAP_HASH, WORKERS=4)
+def test_each_n_answered_once_under_concurrency(engine, group_commit, make_stack, request):
+    settings = dict(CHEAP_HASH, WORKERS=2, WORKER_THREADS=16, GROUP_COMMIT=group_commit)
     if engine == "postgresql":
         server = request.getfixturevalue("postgres_server")
         db = server.new_database()
@@ -124,11 +127,18 @@ def test_each_n_answered_once_under_concurrency(engine, make_stack, request):
         r = create(stack)
         return r.status_code, r.text
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
+    with ThreadPoolExecutor(max_workers=total) as pool:
         answers = list(pool.map(one, range(total)))
     assert all(status == 200 for status, _ in answers), answers
     ns = sorted(int(text.rsplit(" ", 1)[1]) for _, text in answers)
     assert ns == list(range(1, total + 1))
+    samples = scrape(stack)
+    shared = samples.get(("sqlite_fcgi_group_commit_batch_size_count", ()), 0)
+    if group_commit == "on":
+        assert samples.get(("sqlite_fcgi_group_commit_batch_size_sum", ()), 0) == total
+        assert shared < total, "no two creations shared a transaction"
+    else:
+        assert shared == 0
     if engine == "postgresql":
         assert pg_count(server, db) == (total, total)
         assert_no_secret(stack.app_log(), "\n".join(stack.access_log()),

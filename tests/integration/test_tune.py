@@ -1,4 +1,5 @@
-"""A short make tune (two worker counts, a few seconds each) writes its table, CSV and plot."""
+"""A short make tune (two worker counts x two thread counts, a few seconds each) writes its
+table, CSV and plot; its choice follows its rule."""
 
 import csv
 import importlib.util
@@ -13,17 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_short_tune_writes_table_csv_and_png(tmp_path):
-    env = dict(os.environ, TUNE_WORKERS="1 2", TUNE_DURATION="2", TUNE_CONNECTIONS="4",
+    env = dict(os.environ, TUNE_WORKERS="1 2", TUNE_THREADS="1 2", TUNE_DURATION="1",
+               TUNE_CONNECTIONS="4",
                TUNE_OUT=str(tmp_path), HASH_METHOD="sha512crypt", HASH_COST="1000")
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "tune.py")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "tune: [2/2] 2 workers" in run.stdout
+    assert "tune: [4/4] 2 workers x 2 threads" in run.stdout
     table = (tmp_path / "results.md").read_text()
-    assert "| workers | req/s | p50 ms | p99 ms | p99.9 ms | failures | CPU use | workers' RSS |" in table
-    assert "Recommendation: " in table
+    assert ("| workers | threads each | req/s | p50 ms | p99 ms | p99.9 ms | failures | CPU use "
+            "| workers' RSS |") in table
+    assert "Recommendation: " in table and "Recommendation: " in run.stdout
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [int(r["workers"]) for r in rows] == [1, 2]
+    assert [(int(r["workers"]), int(r["threads"])) for r in rows] == [(1, 1), (2, 1), (1, 2), (2, 2)]
     for r in rows:
         assert float(r["rps"]) > 0 and int(r["failures"]) == 0, r
         assert 0 < float(r["cpu"]) <= 1, r
@@ -42,8 +45,9 @@ def load_tune(monkeypatch):
     return module
 
 
-def row(workers, rps, p99_ms, failures=0):
-    return {"workers": workers, "rps": rps, "p99_ms": p99_ms, "failures": failures}
+def row(workers, rps, p99_ms, failures=0, threads=1):
+    return {"workers": workers, "threads": threads, "rps": rps, "p99_ms": p99_ms,
+            "failures": failures}
 
 
 @pytest.mark.parametrize("rows, chosen", [
@@ -57,15 +61,21 @@ def row(workers, rps, p99_ms, failures=0):
     ([row(2, 199, 1001), row(3, 200, 400)], 3),
     ([row(2, 200, 300, failures=1), row(3, 199, 400)], 3),
     ([row(1, 50, 1000)], 1),  # the budget itself is allowed
+    # Threads: the fewest serving threads in all (workers x threads), then the fewer workers.
+    ([row(4, 200, 400), row(1, 195, 300, threads=2), row(2, 196, 300)], (1, 2)),
+    ([row(3, 200, 400), row(1, 199, 300, threads=4)], (3, 1)),
+    ([row(2, 100, 300, threads=2), row(4, 200, 400), row(2, 200, 400, threads=2)], (2, 2)),
     # Nothing qualifies: no recommendation.
     ([row(1, 100, 2000), row(2, 200, 1500, failures=3)], None),
 ])
-def test_recommend_picks_the_fewest_workers_that_meet_the_rule(monkeypatch, rows, chosen):
+def test_recommend_picks_the_fewest_serving_threads_that_meet_the_rule(monkeypatch, rows, chosen):
     tune = load_tune(monkeypatch)
     best, why = tune.recommend(rows)
     if chosen is None:
         assert best is None
-        assert why.startswith("no worker count met p99 <= 1000 ms")
-    else:
-        assert best["workers"] == chosen
-        assert why.startswith(f"{chosen} workers: the fewest within 5% of the best throughput")
+        assert why.startswith("no WORKERS x WORKER_THREADS met p99 <= 1000 ms")
+        return
+    workers, threads = chosen if isinstance(chosen, tuple) else (chosen, 1)
+    assert (best["workers"], best["threads"]) == (workers, threads)
+    assert why.startswith(f"WORKERS={workers} WORKER_THREADS={threads}: the fewest serving "
+                          "threads within 5% of the best throughput")

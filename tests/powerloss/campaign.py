@@ -26,10 +26,14 @@ from tests.powerloss.acks import created_users
 from tests.powerloss.summary import Summary
 from tests.powerloss.writelog import read_log
 
+# Every run with several threads a worker whose writes share transactions
+# (group commit, on by default): one sync makes a batch of users durable,
+# and no user of a batch may be answered before it.
+BATCHED = {"WORKER_THREADS": "4", "GROUP_COMMIT": "on"}
 SETTINGS = {
-    "default": {},
-    "normal": {"SQLITE_SYNCHRONOUS": "normal"},
-    "off": {"SQLITE_SYNCHRONOUS": "off"},
+    "default": dict(BATCHED),
+    "normal": dict(BATCHED, SQLITE_SYNCHRONOUS="normal"),
+    "off": dict(BATCHED, SQLITE_SYNCHRONOUS="off"),
 }
 
 # summary: the states' counts; unanswered: users the clients had a 2xx for
@@ -64,7 +68,7 @@ def run_setting(directory, name, users, states, jobs=2, progress=None):
     """Records a run under setting `name` until `users` were answered 2xx,
     then checks at least `states` crash states of it."""
     start = time.monotonic()
-    rec = recording.record(directory, users, **SETTINGS[name])
+    rec = recording.record(directory, users, workers=2, clients=12, **SETTINGS[name])
     records = read_log(rec.log)
     answered = set(created_users(records))
     results = replay.run(records, rec.snapshot, states, jobs=jobs, progress=progress)

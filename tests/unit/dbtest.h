@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "testutil.h"
-#include "db_sqlite.h"
+#include "db_sqlite_conn.h"
 
 struct dbtest {
 	char dir[64];

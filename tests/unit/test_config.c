@@ -24,7 +24,9 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.hash_method, HASH_YESCRYPT);
 	assert_int_equal(cfg.hash_cost, 0);
 	assert_int_equal(cfg.workers, sysconf(_SC_NPROCESSORS_ONLN) + 1);
-	assert_int_equal(cfg.worker_threads, 1);
+	assert_int_equal(cfg.worker_threads, 16);
+	assert_int_equal(cfg.group_commit, GROUP_COMMIT_ON);
+	assert_int_equal(cfg.group_commit_max, 64);
 	assert_int_equal(cfg.port, 8000);
 	assert_string_equal(cfg.metrics_path, "var/db.sqlite3-metrics");
 	assert_string_equal(cfg.metrics_allow, "127.0.0.0/8,::1");
@@ -47,6 +49,57 @@ static void django_default_profile(void **state)
 	assert_int_equal(cfg.txn, TXN_DEFERRED);
 	assert_int_equal(cfg.hash_when, HASH_INSIDE_TXN);
 	assert_int_equal(cfg.lock_wait, LOCK_WAIT_SQLITE);
+	/* One request per transaction on one thread: the seed's failure, as it was. */
+	assert_int_equal(cfg.worker_threads, 1);
+	assert_int_equal(cfg.group_commit, GROUP_COMMIT_OFF);
+}
+
+/*
+ * Group commit groups IMMEDIATE transactions that hold no hash: its
+ * default is off when the settings ask for another transaction, and on is
+ * then refused, naming why.
+ */
+static void group_commit_follows_the_transaction(void **state)
+{
+	const char *deferred[] = { "SQLITE_TXN=deferred", NULL };
+	const char *inside[] = { "HASH_WHEN=inside-transaction", NULL };
+	const char *forced[] = { "SQLITE_TXN=deferred", "GROUP_COMMIT=on", NULL };
+	const char *django_on[] = { "SQLITE_PROFILE=django-default", "SQLITE_TXN=immediate",
+				    "HASH_WHEN=before-begin", "GROUP_COMMIT=on", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, deferred, err, sizeof(err)), 0);
+	assert_int_equal(cfg.group_commit, GROUP_COMMIT_OFF);
+	assert_int_equal(test_config(&cfg, inside, err, sizeof(err)), 0);
+	assert_int_equal(cfg.group_commit, GROUP_COMMIT_OFF);
+	assert_int_equal(test_config(&cfg, forced, err, sizeof(err)), -1);
+	assert_string_equal(err, "GROUP_COMMIT=on: needs SQLITE_TXN=immediate and"
+			    " HASH_WHEN=before-begin (SQLITE_TXN=deferred, HASH_WHEN=before-begin):"
+			    " a shared transaction begins IMMEDIATE and holds no hash; set"
+			    " GROUP_COMMIT=off");
+	assert_int_equal(test_config(&cfg, django_on, err, sizeof(err)), 0);
+	assert_int_equal(cfg.group_commit, GROUP_COMMIT_ON);
+}
+
+/* Threads a worker: 16 on SQLite, 8 on PostgreSQL, 1 for django-default. */
+static void worker_threads_follow_the_engine(void **state)
+{
+	const char *pg[] = { "DATABASE_URL=postgres://u@h/d", NULL };
+	const char *django_pg[] = { "SQLITE_PROFILE=django-default",
+				    "DATABASE_URL=postgres://u@h/d", NULL };
+	const char *set[] = { "DATABASE_URL=postgres://u@h/d", "WORKER_THREADS=3", NULL };
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(test_config(&cfg, pg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.worker_threads, 8);
+	assert_int_equal(test_config(&cfg, django_pg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.worker_threads, 1);
+	assert_int_equal(test_config(&cfg, set, err, sizeof(err)), 0);
+	assert_int_equal(cfg.worker_threads, 3);
 }
 
 static void each_piece_overrides_the_profile(void **state)
@@ -151,6 +204,9 @@ static void bad_values_are_refused_by_name(void **state)
 		{ "WORKERS=999", "WORKERS=999: must be a whole number from 1 to 256" },
 		{ "WORKER_THREADS=0", "WORKER_THREADS=0: must be a whole number from 1 to 64" },
 		{ "WORKER_THREADS=65", "WORKER_THREADS=65: must be a whole number from 1 to 64" },
+		{ "GROUP_COMMIT=yes", "GROUP_COMMIT=yes: must be one of off, on" },
+		{ "GROUP_COMMIT_MAX=0", "GROUP_COMMIT_MAX=0: must be a whole number from 1 to 1024" },
+		{ "GROUP_COMMIT_MAX=1025", "GROUP_COMMIT_MAX=1025: must be a whole number from 1 to 1024" },
 		{ "WEB_CONCURRENCY=many", "WEB_CONCURRENCY=many: must be a whole number from 1 to 256" },
 		{ "PORT=65536", "PORT=65536: must be a whole number from 1 to 65535" },
 		{ "HASH_COST=99999999999999999999", "HASH_COST=99999999999999999999: must be a whole number from 0 to 999999999" },
@@ -246,7 +302,7 @@ static void config_print_names_every_setting(void **state)
 		"SQLITE_BUSY_TIMEOUT_MS=7\n" "DB_DEADLINE_MS=1500\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
 		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "WORKER_THREADS=3\n"
-		"PORT=81\n"
+		"GROUP_COMMIT=off\n" "GROUP_COMMIT_MAX=64\n" "PORT=81\n"
 		"MULTIWATCH_RETRIES=3\n" "MULTIWATCH_TIMEOUT_MS=4\n" "POOL_TIMEOUT=6\n"
 		"FCGI_LISTEN=127.0.0.2:9000\n" "APP_UPSTREAMS=127.0.0.2:9000,unix:/run/s.sock\n";
 	struct config cfg;
@@ -392,6 +448,16 @@ static void assert_no_secret(const char *url, const char *out)
  * as libpq reads it; percent-encoded '@' and '%'; password= and
  * sslpassword= in the query, and a key percent-encoded (pass%77ord).
  */
+/* DATABASE_URL as `sqlite-fcgi config` prints it: db_mask_url of a config holding url. */
+static void mask_url(const char *url, char *out, size_t outlen)
+{
+	static struct config cfg;
+
+	cfg.engine = url[0] != '\0' ? ENGINE_POSTGRES : ENGINE_SQLITE;
+	snprintf(cfg.database_url, sizeof(cfg.database_url), "%s", url);
+	db_mask_url(&cfg, out, outlen);
+}
+
 static void mask_url_hides_every_password(void **state)
 {
 	static const struct { const char *url, *masked; } cases[] = {
@@ -422,13 +488,13 @@ static void mask_url_hides_every_password(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		config_mask_url(cases[i].url, out, sizeof(out));
+		mask_url(cases[i].url, out, sizeof(out));
 		assert_string_equal(out, cases[i].masked);
 		assert_no_secret(cases[i].url, out);
 	}
-	config_mask_url("postgres://u:secretsecret@h/db", out, 12);
+	mask_url("postgres://u:secretsecret@h/db", out, 12);
 	assert_null(strstr(out, "secret"));
-	config_mask_url("", out, sizeof(out));
+	mask_url("", out, sizeof(out));
 	assert_string_equal(out, "");
 }
 
@@ -460,6 +526,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults_are_the_tuned_profile),
 		cmocka_unit_test(django_default_profile),
+		cmocka_unit_test(group_commit_follows_the_transaction),
+		cmocka_unit_test(worker_threads_follow_the_engine),
 		cmocka_unit_test(each_piece_overrides_the_profile),
 		cmocka_unit_test(web_concurrency_is_read_and_workers_wins),
 		cmocka_unit_test(empty_values_mean_default),

@@ -549,8 +549,8 @@ static void matrix_reads_take_no_write_lock(void **state)
 	assert_int_equal(db_rows_read(db, &n), DB_OK);
 	assert_int_equal(db_commit(db), DB_OK);
 	/* The endpoints' own runs: read/ and read_transaction/. */
-	assert_int_equal(rows_run(db, &rows_read, NULL, &done), DB_OK);
-	assert_int_equal(rows_run(db, &rows_read_transaction, NULL, &done), DB_OK);
+	assert_int_equal(rows_run(db, &rows_view_read, NULL, &done), DB_OK);
+	assert_int_equal(rows_run(db, &rows_view_read_transaction, NULL, &done), DB_OK);
 	assert_false(writelock_free());	/* the holder's, still */
 	release_and_reap(&h);
 	db_close(db);

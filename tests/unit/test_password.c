@@ -10,15 +10,15 @@ static void yescrypt_by_default_and_verifies(void **state)
 	char hash[PW_HASH_MAX], hash2[PW_HASH_MAX], err[ERR_LEN];
 
 	(void)state;
-	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, "correct horse", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_YESCRYPT, 0, "correct horse", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "$y$", 3);
-	assert_true(pw_verify("correct horse", hash));
-	assert_false(pw_verify("correct horsE", hash));
-	assert_false(pw_verify("", hash));
+	assert_true(password_verify("correct horse", hash));
+	assert_false(password_verify("correct horsE", hash));
+	assert_false(password_verify("", hash));
 	/* A fresh salt each time: the same password, two hashes. */
-	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, "correct horse", hash2, sizeof(hash2), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_YESCRYPT, 0, "correct horse", hash2, sizeof(hash2), err, sizeof(err)), 0);
 	assert_string_not_equal(hash, hash2);
-	assert_true(pw_verify("correct horse", hash2));
+	assert_true(password_verify("correct horse", hash2));
 }
 
 static void other_methods_and_costs(void **state)
@@ -26,12 +26,12 @@ static void other_methods_and_costs(void **state)
 	char hash[PW_HASH_MAX], err[ERR_LEN];
 
 	(void)state;
-	assert_int_equal(pw_hash(HASH_SHA512CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_SHA512CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "$6$rounds=1000$", 15);
-	assert_true(pw_verify("pw", hash));
-	assert_int_equal(pw_hash(HASH_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_true(password_verify("pw", hash));
+	assert_int_equal(password_hash(HASH_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "$2b$04$", 7);
-	assert_true(pw_verify("pw", hash));
+	assert_true(password_verify("pw", hash));
 }
 
 /* Every method the settings accept hashes with its own prefix and verifies. */
@@ -45,10 +45,10 @@ static void every_method_hashes_and_verifies(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		assert_int_equal(pw_hash(methods[i].method, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+		assert_int_equal(password_hash(methods[i].method, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 		assert_memory_equal(hash, methods[i].prefix, strlen(methods[i].prefix));
-		assert_true(pw_verify("pw", hash));
-		assert_false(pw_verify("pW", hash));
+		assert_true(password_verify("pw", hash));
+		assert_false(password_verify("pW", hash));
 	}
 }
 
@@ -65,14 +65,14 @@ static void the_longest_valid_password_hashes(void **state)
 	memset(pw, 'p', INPUT_PASSWORD_MAX);
 	pw[INPUT_PASSWORD_MAX] = '\0';
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		if (pw_hash(methods[i], costs[i], pw, hash, sizeof(hash), err, sizeof(err)) != 0)
+		if (password_hash(methods[i], costs[i], pw, hash, sizeof(hash), err, sizeof(err)) != 0)
 			fail_msg("%s: %s", config_hash_method_name(methods[i]), err);
-		assert_true(pw_verify(pw, hash));
+		assert_true(password_verify(pw, hash));
 	}
 	/* One byte more is what libxcrypt refuses, and validation with it. */
 	pw[INPUT_PASSWORD_MAX] = 'p';
 	pw[INPUT_PASSWORD_MAX + 1] = '\0';
-	assert_int_equal(pw_hash(HASH_YESCRYPT, 0, pw, hash, sizeof(hash), err, sizeof(err)), -1);
+	assert_int_equal(password_hash(HASH_YESCRYPT, 0, pw, hash, sizeof(hash), err, sizeof(err)), -1);
 }
 
 static void bad_cost_is_refused(void **state)
@@ -80,10 +80,10 @@ static void bad_cost_is_refused(void **state)
 	char err[ERR_LEN];
 
 	(void)state;
-	assert_int_equal(pw_check_settings(HASH_YESCRYPT, 0, err, sizeof(err)), 0);
-	assert_int_equal(pw_check_settings(HASH_YESCRYPT, 99, err, sizeof(err)), -1);
+	assert_int_equal(password_check_settings(HASH_YESCRYPT, 0, err, sizeof(err)), 0);
+	assert_int_equal(password_check_settings(HASH_YESCRYPT, 99, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "HASH_COST=99: not accepted for yescrypt"));
-	assert_int_equal(pw_check_settings(HASH_BCRYPT, 2, err, sizeof(err)), -1);
+	assert_int_equal(password_check_settings(HASH_BCRYPT, 2, err, sizeof(err)), -1);
 }
 
 static void a_short_output_buffer_is_refused(void **state)
@@ -91,16 +91,16 @@ static void a_short_output_buffer_is_refused(void **state)
 	char hash[8], err[ERR_LEN];
 
 	(void)state;
-	assert_int_equal(pw_hash(HASH_SHA256CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), -1);
+	assert_int_equal(password_hash(HASH_SHA256CRYPT, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "hash longer than"));
 }
 
 static void garbage_hash_never_verifies(void **state)
 {
 	(void)state;
-	assert_false(pw_verify("pw", "*0"));
-	assert_false(pw_verify("pw", "not a hash"));
-	assert_false(pw_verify("pw", ""));
+	assert_false(password_verify("pw", "*0"));
+	assert_false(password_verify("pw", "not a hash"));
+	assert_false(password_verify("pw", ""));
 }
 
 /* Django's format, and a hash Django 3.2's PBKDF2PasswordHasher wrote. */
@@ -110,14 +110,14 @@ static void pbkdf2_sha256_is_djangos_format(void **state)
 	const char *salt, *b64;
 
 	(void)state;
-	assert_true(pw_verify("correct horse", "pbkdf2_sha256$1000$seasalt$"
+	assert_true(password_verify("correct horse", "pbkdf2_sha256$1000$seasalt$"
 			      "mQnueSakb748zqBAC1tmWVZsZbi2zPGZarEzTGdfmso="));
-	assert_false(pw_verify("correct horsE", "pbkdf2_sha256$1000$seasalt$"
+	assert_false(password_verify("correct horsE", "pbkdf2_sha256$1000$seasalt$"
 			       "mQnueSakb748zqBAC1tmWVZsZbi2zPGZarEzTGdfmso="));
-	assert_false(pw_verify("correct horse", "pbkdf2_sha256$1001$seasalt$"
+	assert_false(password_verify("correct horse", "pbkdf2_sha256$1001$seasalt$"
 			       "mQnueSakb748zqBAC1tmWVZsZbi2zPGZarEzTGdfmso="));
-	assert_false(pw_verify("correct horse", "pbkdf2_sha256$0$seasalt$x"));
-	assert_int_equal(pw_hash(HASH_PBKDF2_SHA256, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_false(password_verify("correct horse", "pbkdf2_sha256$0$seasalt$x"));
+	assert_int_equal(password_hash(HASH_PBKDF2_SHA256, 1000, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "pbkdf2_sha256$1000$", 19);
 	salt = hash + 19;
 	b64 = strchr(salt, '$');
@@ -126,12 +126,12 @@ static void pbkdf2_sha256_is_djangos_format(void **state)
 	for (const char *c = salt; c < b64; c++)
 		assert_true(isalnum((unsigned char)*c));
 	assert_int_equal(strlen(b64 + 1), 44);
-	assert_true(pw_verify("pw", hash));
-	assert_false(pw_verify("pW", hash));
+	assert_true(password_verify("pw", hash));
+	assert_false(password_verify("pW", hash));
 	/* 0: Django 3.2's iterations. */
-	assert_int_equal(pw_hash(HASH_PBKDF2_SHA256, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_PBKDF2_SHA256, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "pbkdf2_sha256$260000$", 21);
-	assert_int_equal(pw_check_settings(HASH_PBKDF2_SHA256, 0, err, sizeof(err)), 0);
+	assert_int_equal(password_check_settings(HASH_PBKDF2_SHA256, 0, err, sizeof(err)), 0);
 }
 
 static void django_bcrypt_wraps_libxcrypts(void **state)
@@ -139,12 +139,12 @@ static void django_bcrypt_wraps_libxcrypts(void **state)
 	char hash[PW_HASH_MAX], err[ERR_LEN];
 
 	(void)state;
-	assert_int_equal(pw_hash(HASH_DJANGO_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_DJANGO_BCRYPT, 4, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "bcrypt$$2b$04$", 14);
-	assert_true(pw_verify("pw", hash));
-	assert_false(pw_verify("pW", hash));
-	assert_false(pw_verify("pw", "bcrypt$$6$rounds=1000$x$y"));
-	assert_int_equal(pw_check_settings(HASH_DJANGO_BCRYPT, 2, err, sizeof(err)), -1);
+	assert_true(password_verify("pw", hash));
+	assert_false(password_verify("pW", hash));
+	assert_false(password_verify("pw", "bcrypt$$6$rounds=1000$x$y"));
+	assert_int_equal(password_check_settings(HASH_DJANGO_BCRYPT, 2, err, sizeof(err)), -1);
 }
 
 /* HASH_COST=0 is Django's cost for bcrypt (12), not libxcrypt's 5. */
@@ -153,12 +153,12 @@ static void bcrypt_defaults_to_djangos_cost(void **state)
 	char hash[PW_HASH_MAX], err[ERR_LEN];
 
 	(void)state;
-	assert_int_equal(pw_hash(HASH_BCRYPT, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_BCRYPT, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "$2b$12$", 7);
-	assert_int_equal(pw_hash(HASH_DJANGO_BCRYPT, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
+	assert_int_equal(password_hash(HASH_DJANGO_BCRYPT, 0, "pw", hash, sizeof(hash), err, sizeof(err)), 0);
 	assert_memory_equal(hash, "bcrypt$$2b$12$", 14);
-	assert_true(pw_verify("pw", hash));
-	assert_int_equal(pw_check_settings(HASH_BCRYPT, 0, err, sizeof(err)), 0);
+	assert_true(password_verify("pw", hash));
+	assert_int_equal(password_check_settings(HASH_BCRYPT, 0, err, sizeof(err)), 0);
 }
 
 /*
@@ -179,18 +179,18 @@ static void bcrypt_refuses_what_it_would_cut(void **state)
 
 		snprintf(want, sizeof(want), "password: at most 72 bytes with HASH_METHOD=%s",
 			 config_hash_method_name(bcrypts[i]));
-		assert_int_equal(pw_check_length(bcrypts[i], 72, err, sizeof(err)), 0);
-		assert_int_equal(pw_check_length(bcrypts[i], 73, err, sizeof(err)), -1);
+		assert_int_equal(password_check_length(bcrypts[i], 72, err, sizeof(err)), 0);
+		assert_int_equal(password_check_length(bcrypts[i], 73, err, sizeof(err)), -1);
 		assert_string_equal(err, want);
-		assert_int_equal(pw_hash(bcrypts[i], 4, pw, hash, sizeof(hash), err, sizeof(err)), -1);
+		assert_int_equal(password_hash(bcrypts[i], 4, pw, hash, sizeof(hash), err, sizeof(err)), -1);
 		assert_string_equal(err, want);
 		pw[72] = '\0';
-		assert_int_equal(pw_hash(bcrypts[i], 4, pw, hash, sizeof(hash), err, sizeof(err)), 0);
-		assert_true(pw_verify(pw, hash));
+		assert_int_equal(password_hash(bcrypts[i], 4, pw, hash, sizeof(hash), err, sizeof(err)), 0);
+		assert_true(password_verify(pw, hash));
 		pw[72] = 'p';
 	}
-	assert_int_equal(pw_max_length(HASH_YESCRYPT), INPUT_PASSWORD_MAX);
-	assert_int_equal(pw_check_length(HASH_PBKDF2_SHA256, INPUT_PASSWORD_MAX, err, sizeof(err)), 0);
+	assert_int_equal(password_max_length(HASH_YESCRYPT), INPUT_PASSWORD_MAX);
+	assert_int_equal(password_check_length(HASH_PBKDF2_SHA256, INPUT_PASSWORD_MAX, err, sizeof(err)), 0);
 }
 
 int main(void)

@@ -148,14 +148,14 @@ static long long count_rows(void)
 static void every_shape_reads_and_writes(void **state)
 {
 	static const struct { const struct rows_shape *shape; bool writes; int nread; } cases[] = {
-		{ &rows_read, false, 0 },
-		{ &rows_read_transaction, false, 0 },
-		{ &rows_write, true, -1 },
-		{ &rows_read_write, true, 1 },		/* read before its write */
-		{ &rows_write_read, true, 3 },		/* read after its write */
-		{ &rows_write_read_transaction, true, 4 },
-		{ &rows_read_write_transaction, true, 4 },
-		{ &rows_read_write_transaction_immediate, true, 5 },
+		{ &rows_view_read, false, 0 },
+		{ &rows_view_read_transaction, false, 0 },
+		{ &rows_view_write, true, -1 },
+		{ &rows_view_read_write, true, 1 },		/* read before its write */
+		{ &rows_view_write_read, true, 3 },		/* read after its write */
+		{ &rows_view_write_read_transaction, true, 4 },
+		{ &rows_view_read_write_transaction, true, 4 },
+		{ &rows_view_read_write_transaction_immediate, true, 5 },
 	};
 	struct config cfg;
 	struct rows_done done;
@@ -203,14 +203,14 @@ static void deferred_read_write_transaction_is_refused_at_once(void **state)
 	assert_int_equal(db_begin_as(other, DB_BEGIN_IMMEDIATE), DB_OK);
 	assert_int_equal(db_row_insert(other, &in.row, &id), DB_OK);
 	start = dbtest_now();
-	assert_int_equal(rows_run(mine, &rows_read_write_transaction, &in.row, &done), DB_BUSY);
+	assert_int_equal(rows_run(mine, &rows_view_read_write_transaction, &in.row, &done), DB_BUSY);
 	assert_true(dbtest_now() - start < 1.0);	/* not the 5 s busy timeout */
 	assert_string_equal(done.failed, "insert");
 	assert_string_equal(db_errname(mine), "SQLITE_BUSY");
 	assert_false(done.kept);
 	assert_int_equal(db_commit(other), DB_OK);
 	assert_int_equal(count_rows(), 1);
-	assert_int_equal(rows_run(mine, &rows_read_write_transaction, &in.row, &done), DB_OK);
+	assert_int_equal(rows_run(mine, &rows_view_read_write_transaction, &in.row, &done), DB_OK);
 	assert_int_equal(done.nread, 1);
 	assert_int_equal(count_rows(), 2);
 	db_close(mine);

@@ -55,7 +55,7 @@ static void random_users_are_created_and_counted(const char *const *env)
 		for (size_t b = 0; b < sizeof(in.password); b++)
 			assert_int_equal(in.password[b], '\0');
 		stored_user(made.username, hash, email);
-		assert_true(pw_verify(password, hash));
+		assert_true(password_verify(password, hash));
 		snprintf(want_email, sizeof(want_email), "%s@example.com", made.username);
 		assert_string_equal(email, want_email);
 	}

@@ -1,0 +1,191 @@
+#include "reconnect.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "monotonic.h"
+
+/*
+ * The process's connections, counted: how many are open, and how many of
+ * them were opened before the last request to close them all.
+ */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned generation = 1;
+static long open_count, old_count;
+static int notify_fd = -1;
+
+bool reconnect_warning_due(_Atomic time_t *last)
+{
+	time_t now = time(NULL);
+
+	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
+}
+
+void reconnect_notify_on(int fd)
+{
+	(void)pthread_mutex_lock(&lock);
+	notify_fd = fd;
+	(void)pthread_mutex_unlock(&lock);
+}
+
+/*
+ * The lock is a static default mutex, taken and let go by one thread
+ * around a few counters: neither call can fail.
+ */
+enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned *gen,
+			      char *err, size_t errlen)
+{
+	enum db_result res = db_open(cfg, DB_OPEN_SERVE, db, err, errlen);
+
+	if (res != DB_OK)
+		return res;
+	(void)pthread_mutex_lock(&lock);
+	open_count++;
+	*gen = generation;
+	(void)pthread_mutex_unlock(&lock);
+	return DB_OK;
+}
+
+void reconnect_close(struct db **db, unsigned *gen)
+{
+	if (*db == NULL)
+		return;
+	db_close(*db);
+	*db = NULL;
+	(void)pthread_mutex_lock(&lock);
+	open_count--;
+	if (*gen != generation)
+		old_count--;
+	(void)pthread_mutex_unlock(&lock);
+}
+
+bool reconnect_drop_stale(struct db **db, unsigned *gen)
+{
+	bool stale;
+
+	if (*db == NULL)
+		return false;
+	(void)pthread_mutex_lock(&lock);
+	stale = *gen != generation;
+	(void)pthread_mutex_unlock(&lock);
+	if (stale)
+		reconnect_close(db, gen);
+	return stale;
+}
+
+/* Whether an old connection of the process is still open. */
+static bool old_ones_open(void)
+{
+	long n;
+
+	(void)pthread_mutex_lock(&lock);
+	n = old_count;
+	(void)pthread_mutex_unlock(&lock);
+	return n > 0;
+}
+
+/*
+ * PostgreSQL: a connect that failed may have waited connect_timeout for
+ * each host of DATABASE_URL (a partition answers nothing).  For
+ * OPEN_RETRY_MS after it, no connection of the process tries again: their
+ * requests answer 503 at once rather than each waiting as long, so that a
+ * host cut off from the database answers fast and no queue builds behind
+ * its threads.  SQLite's open fails at once: it is tried on every request.
+ */
+#define OPEN_RETRY_MS 1000
+static _Atomic uint64_t open_failed_ns;	/* monotonic_ns of the last failure, 0: none */
+
+static bool open_due(const struct config *cfg)
+{
+	uint64_t failed = atomic_load_explicit(&open_failed_ns, memory_order_relaxed);
+
+	return cfg->engine != ENGINE_POSTGRES || failed == 0 ||
+	       monotonic_ns() - failed >= OPEN_RETRY_MS * 1000000ull;
+}
+
+static enum db_result open_unless_failed_lately(const struct config *cfg, struct db **db,
+						unsigned *gen, char *err, size_t errlen)
+{
+	enum db_result res;
+
+	if (!open_due(cfg)) {
+		snprintf(err, errlen, "the last connect failed less than %d ms ago",
+			 OPEN_RETRY_MS);
+		return DB_ERR;
+	}
+	res = reconnect_open(cfg, db, gen, err, errlen);
+	atomic_store_explicit(&open_failed_ns, res == DB_OK ? 0 : monotonic_ns(),
+			      memory_order_relaxed);
+	return res;
+}
+
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen)
+{
+	static _Atomic time_t last_warning;
+	char err[ERR_LEN];
+
+	(void)reconnect_drop_stale(db, gen);
+	if (*db != NULL)
+		return;
+	if (old_ones_open()) {
+		snprintf(err, sizeof(err), "waiting for this worker's other connections to close");
+	} else if (open_unless_failed_lately(cfg, db, gen, err, sizeof(err)) == DB_OK) {
+		log_info("database reopened");
+		return;
+	}
+	if (reconnect_warning_due(&last_warning))
+		log_warn("database unavailable: %s", err);
+}
+
+/*
+ * Every open connection is old from now on.  The write to the eventfd
+ * wakes each idle thread (edge-triggered in its epoll set); it fails only
+ * when the counter would overflow, which it cannot in a worker's life.
+ */
+static void close_all_later(void)
+{
+	uint64_t one = 1;
+	int fd;
+
+	(void)pthread_mutex_lock(&lock);
+	generation++;
+	old_count = open_count;
+	fd = notify_fd;
+	(void)pthread_mutex_unlock(&lock);
+	if (fd >= 0 && write(fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		log_warn("%s: eventfd: %s", __func__, strerror(errno));
+}
+
+/*
+ * The order matters after an I/O error (db_sqlite.c, sq_needs_reopen): a
+ * commit whose sync failed must not come back when the last connection to
+ * the file closes.
+ */
+void reconnect_replace_broken(const struct config *cfg, struct db **db, unsigned *gen)
+{
+	struct db *fresh = NULL;
+	unsigned fresh_gen = 0;
+	enum db_reopen how;
+	char err[ERR_LEN];
+
+	if (*db == NULL || (how = db_needs_reopen(*db)) == DB_REOPEN_NO)
+		return;
+	log_warn("closing the database connection%s after: %s (%s, %d)",
+		 how == DB_REOPEN_CLOSE_ALL ? " and this worker's others" : "",
+		 db_errmsg(*db), db_errname(*db), db_errcode(*db));
+	if (how == DB_REOPEN_CLOSE_ALL)
+		close_all_later();
+	if (how == DB_REOPEN_OPEN_FIRST &&
+	    reconnect_open(cfg, &fresh, &fresh_gen, err, sizeof(err)) != DB_OK)
+		log_warn("database unavailable: %s", err);
+	reconnect_close(db, gen);
+	*db = fresh;
+	*gen = fresh_gen;
+	if (fresh != NULL)
+		log_info("database reopened");
+}

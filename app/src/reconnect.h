@@ -1,0 +1,61 @@
+#ifndef SQLITE_FCGI_RECONNECT_H
+#define SQLITE_FCGI_RECONNECT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "db.h"
+
+/*
+ * The connections a worker serves with (each serving thread's own, and
+ * group commit's writer, commit.c), opened and closed here only: opened
+ * again when a failure dropped one, and replaced once its last failure
+ * leaves it of no more use, in the order the engine asks for.  When the
+ * engine asks for every connection of the process to close
+ * (DB_REOPEN_CLOSE_ALL), each holder closes its own at its next call here,
+ * idle threads woken for it through the descriptor reconnect_notify_on
+ * names, and no new connection opens while an old one is still open.
+ * Each holder keeps, beside its struct db *, the generation it was opened
+ * in (0 before the first open).
+ */
+
+/*
+ * True at most once a second for a given last, whichever thread asks: a
+ * fault can last long under a heavy load, and the log is the process's.
+ */
+bool reconnect_warning_due(_Atomic time_t *last);
+
+/* An eventfd written to when every connection must close (-1: none). */
+void reconnect_notify_on(int fd);
+
+/* Opens *db (NULL) for serving; DB_OK, or the failure with err set. */
+enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned *gen,
+			      char *err, size_t errlen);
+
+/* Closes *db (NULL: a no-op) and sets it to NULL. */
+void reconnect_close(struct db **db, unsigned *gen);
+
+/* Closes *db when every connection of the process was asked to close; true if it did. */
+bool reconnect_drop_stale(struct db **db, unsigned *gen);
+
+/*
+ * Drops *db when stale, then opens it when it is NULL (and no old
+ * connection of the process is still open); a failure is logged (at most
+ * once a second) and *db left NULL.
+ */
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen);
+
+/*
+ * Replaces *db when its last failure leaves it of no more use: closed now
+ * (and opened again by reconnect_ensure on the next use; with
+ * DB_REOPEN_CLOSE_ALL the other connections of the process are asked to
+ * close too), or (SQLite after an I/O error) a new one opened before the
+ * old one is closed, *db left NULL when that open fails.  Call after the
+ * request is answered.
+ */
+void reconnect_replace_broken(const struct config *cfg, struct db **db, unsigned *gen);
+
+#endif
