@@ -86,8 +86,16 @@ class FaultProxy:
         return self
 
     def stop(self):
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop)
         self._thread.join(10)
+
+    async def _cancel_all(self):
+        """Every connection's tasks cancelled and finished, then the loop stopped."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop.stop()
 
     def set_delay(self, mean_s, jitter_s):
         self.delay = (mean_s, jitter_s)
