@@ -153,13 +153,13 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 		fail_batch(jobs, n, DB_ERR, &err);
 		return false;
 	}
-	reconnect_ensure(q->cfg, &q->writer, &q->writer_gen);
+	/* The batch's waits, the open's too, end by its oldest request's deadline. */
+	reconnect_ensure(q->cfg, &q->writer, &q->writer_gen, jobs[0]->queued_ns);
 	if (q->writer == NULL) {
 		abort_batch(q, jobs, n, DB_ERR, "begin");
 		return false;
 	}
 	db_clear_error(q->writer);
-	/* The batch's waits end by the deadline of its oldest request. */
 	db_deadline_from(q->writer, jobs[0]->queued_ns);
 	start = metrics_now_ns();
 	res = db_begin_as(q->writer, DB_BEGIN_IMMEDIATE);

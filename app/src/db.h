@@ -70,6 +70,14 @@ enum db_open_mode {
  * *out owns the connection (release it with db_close); on failure *out is
  * untouched and err says why.
  */
+/*
+ * As db_open, for a request that started at start_ns (CLOCK_MONOTONIC, as
+ * metrics_now_ns; 0: none): PostgreSQL does not begin a connect that could
+ * end past that request's deadline (DB_DEADLINE_MS), and answers DB_BUSY
+ * at once instead.
+ */
+enum db_result db_open_at(const struct config *cfg, enum db_open_mode mode,
+			  uint64_t start_ns, struct db **out, char *err, size_t errlen);
 enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		       struct db **out, char *err, size_t errlen);
 

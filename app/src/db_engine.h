@@ -98,6 +98,7 @@ extern const size_t db_nengines;
  */
 struct db {
 	const struct db_ops *ops;
+	uint64_t request_start_ns;	/* db_open_at's start_ns, for open; 0: none */
 	int last_code;			/* the engine's code; 0: no failure */
 	char last_name[DB_ERRNAME_LEN];	/* the code's name, for logs */
 	char last_msg[ERR_LEN];

@@ -256,6 +256,31 @@ void pg_disconnect(struct db_pg *p)
 	p->conn = NULL;
 }
 
+/*
+ * Starts the open's deadline: the request's (db_open_at), or one from now.
+ * True, with err, when what is left of the request's deadline is shorter
+ * than a connect may take (a partition answers nothing for connect_timeout
+ * per host): it answers 503 now rather than past its deadline.  A budget
+ * that exceeds the whole deadline cannot be kept in any case: the connect
+ * is tried (sqlite-fcgi config prints both).
+ */
+static bool no_time_to_connect(struct db_pg *p, char *err, size_t errlen)
+{
+	long left;
+
+	if (p->base.request_start_ns == 0) {
+		pg_deadline_start(p);
+		return false;
+	}
+	pg_deadline_from(p, p->base.request_start_ns);
+	left = pg_deadline_left_ms(p);
+	if (left >= p->connect_budget_ms || p->connect_budget_ms >= p->cfg->db_deadline_ms)
+		return false;
+	snprintf(err, errlen, "not connecting: %ld ms left before the request's deadline"
+		 " (DB_DEADLINE_MS), a connect may take %ld", left, p->connect_budget_ms);
+	return true;
+}
+
 enum db_result pg_open(struct db *db, const struct config *cfg,
 		       enum db_open_mode mode, char *err, size_t errlen)
 {
@@ -264,8 +289,8 @@ enum db_result pg_open(struct db *db, const struct config *cfg,
 	p->cfg = cfg;
 	p->mode = mode;
 	p->connect_budget_ms = pg_connect_budget_ms(cfg);
-	/* The open's own waits; a request sets its own after (pg_deadline_from). */
-	pg_deadline_start(p);
+	if (no_time_to_connect(p, err, errlen))
+		return DB_BUSY;
 	if (pg_connect(p, err, errlen) == DB_OK)
 		return DB_OK;
 	pg_disconnect(p);

@@ -37,10 +37,10 @@ void reconnect_notify_on(int fd)
  * The lock is a static default mutex, taken and let go by one thread
  * around a few counters: neither call can fail.
  */
-enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned *gen,
-			      char *err, size_t errlen)
+static enum db_result open_counted(const struct config *cfg, uint64_t start_ns,
+				   struct db **db, unsigned *gen, char *err, size_t errlen)
 {
-	enum db_result res = db_open(cfg, DB_OPEN_SERVE, db, err, errlen);
+	enum db_result res = db_open_at(cfg, DB_OPEN_SERVE, start_ns, db, err, errlen);
 
 	if (res != DB_OK)
 		return res;
@@ -49,6 +49,12 @@ enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned
 	*gen = generation;
 	(void)pthread_mutex_unlock(&lock);
 	return DB_OK;
+}
+
+enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned *gen,
+			      char *err, size_t errlen)
+{
+	return open_counted(cfg, 0, db, gen, err, errlen);
 }
 
 void reconnect_close(struct db **db, unsigned *gen)
@@ -90,41 +96,53 @@ static bool old_ones_open(void)
 }
 
 /*
- * PostgreSQL: a connect that failed may have waited connect_timeout for
- * each host of DATABASE_URL (a partition answers nothing).  For
- * OPEN_RETRY_MS after it, no connection of the process tries again: their
- * requests answer 503 at once rather than each waiting as long, so that a
- * host cut off from the database answers fast and no queue builds behind
- * its threads.  SQLite's open fails at once: it is tried on every request.
+ * PostgreSQL: a connect that fails may wait connect_timeout for each host
+ * of DATABASE_URL (a partition answers nothing).  So one connection of the
+ * process connects at a time, and none for OPEN_RETRY_MS after a failed
+ * connect: the other requests answer 503 at once rather than each waiting
+ * as long, so that a host cut off from the database answers fast and no
+ * queue builds behind its threads.  SQLite's open fails at once: it is
+ * tried on every request.
  */
 #define OPEN_RETRY_MS 1000
 static _Atomic uint64_t open_failed_ns;	/* monotonic_ns of the last failure, 0: none */
+static atomic_bool connecting;		/* a connection of the process is connecting */
 
-static bool open_due(const struct config *cfg)
+static bool open_due(void)
 {
 	uint64_t failed = atomic_load_explicit(&open_failed_ns, memory_order_relaxed);
 
-	return cfg->engine != ENGINE_POSTGRES || failed == 0 ||
-	       monotonic_ns() - failed >= OPEN_RETRY_MS * 1000000ull;
+	return failed == 0 || monotonic_ns() - failed >= OPEN_RETRY_MS * 1000000ull;
 }
 
-static enum db_result open_unless_failed_lately(const struct config *cfg, struct db **db,
-						unsigned *gen, char *err, size_t errlen)
+static enum db_result open_unless_failed_lately(const struct config *cfg, uint64_t start_ns,
+						struct db **db, unsigned *gen,
+						char *err, size_t errlen)
 {
 	enum db_result res;
 
-	if (!open_due(cfg)) {
+	if (cfg->engine != ENGINE_POSTGRES)
+		return open_counted(cfg, start_ns, db, gen, err, errlen);
+	if (!open_due()) {
 		snprintf(err, errlen, "the last connect failed less than %d ms ago",
 			 OPEN_RETRY_MS);
 		return DB_ERR;
 	}
-	res = reconnect_open(cfg, db, gen, err, errlen);
-	atomic_store_explicit(&open_failed_ns, res == DB_OK ? 0 : monotonic_ns(),
-			      memory_order_relaxed);
+	if (atomic_exchange(&connecting, true)) {
+		snprintf(err, errlen, "another connection of this worker is connecting");
+		return DB_BUSY;
+	}
+	res = open_counted(cfg, start_ns, db, gen, err, errlen);
+	atomic_store(&connecting, false);
+	/* DB_BUSY: not tried, for lack of time; the server may be fine. */
+	if (res != DB_BUSY)
+		atomic_store_explicit(&open_failed_ns, res == DB_OK ? 0 : monotonic_ns(),
+				      memory_order_relaxed);
 	return res;
 }
 
-void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen)
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
+		      uint64_t start_ns)
 {
 	static _Atomic time_t last_warning;
 	char err[ERR_LEN];
@@ -134,7 +152,7 @@ void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen)
 		return;
 	if (old_ones_open()) {
 		snprintf(err, sizeof(err), "waiting for this worker's other connections to close");
-	} else if (open_unless_failed_lately(cfg, db, gen, err, sizeof(err)) == DB_OK) {
+	} else if (open_unless_failed_lately(cfg, start_ns, db, gen, err, sizeof(err)) == DB_OK) {
 		log_info("database reopened");
 		return;
 	}

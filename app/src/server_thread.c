@@ -165,7 +165,7 @@ static void answer(struct server_thread *t)
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
-		reconnect_ensure(app->cfg, &app->db, &app->db_gen);
+		reconnect_ensure(app->cfg, &app->db, &app->db_gen, start);
 		if (app->db != NULL) {
 			db_clear_error(app->db);
 			/* The open above, if any, counts against the request. */
