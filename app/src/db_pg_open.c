@@ -131,7 +131,7 @@ static long idle_in_transaction_ms(const struct config *cfg)
 void pg_print_plan(const struct config *cfg, FILE *out)
 {
 	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
-	struct tcp_params tcp;
+	struct tcp_params tcp = { .timeout = "" };
 
 	fprintf(out, "-- engine: postgresql (libpq %d); from DATABASE_URL:", PQlibVersion());
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
@@ -217,7 +217,7 @@ static enum db_result prepare_all(struct db_pg *p, char *err, size_t errlen)
 
 enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 {
-	struct tcp_params tcp;
+	struct tcp_params tcp = { .timeout = "" };
 	char masked[CONFIG_URL_MAX + 16];
 	/* Ours first: a value DATABASE_URL gives overrides it (expand_dbname). */
 	const char *const keys[] = { "connect_timeout", "application_name", "keepalives",
