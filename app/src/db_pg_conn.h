@@ -43,7 +43,7 @@ struct db_pg {
 	enum db_open_mode mode;
 	bool broken;		/* the connection was lost: reopen it */
 	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: the request's waits end then */
-	bool deadline_kept;	/* set for this request (pg_deadline_from): keep it */
+	bool deadline_kept;	/* set by the caller (pg_deadline_from): keep it */
 	bool deadline_passed;	/* the last wait ended at the deadline */
 	long connect_budget_ms;	/* connect_timeout x hosts: one whole connect */
 	bool warned;		/* the server sent a WARNING since cleared */
@@ -96,11 +96,11 @@ enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 
 /*
  * The deadline (DB_DEADLINE_MS, less a reserve for the answer) of what
- * follows.  pg_deadline_from sets it from the request's start and keeps it
- * for the request's first statement; pg_deadline_start_request, called at
- * each request's first statement, keeps that one or starts one from now;
- * pg_deadline_start always starts one from now (none for migrate).  Every
- * pg_run_* waits until it at most.
+ * follows.  pg_deadline_from sets it from the request's start, for all of
+ * the request; pg_deadline_start_request, called where a transaction or an
+ * autocommit statement begins, keeps that one or (none set: the command
+ * line) starts one from now; pg_deadline_start always starts one from now
+ * (none for migrate).  Every pg_run_* waits until it at most.
  */
 void pg_deadline_from(struct db_pg *p, uint64_t start_ns);
 void pg_deadline_start_request(struct db_pg *p);

@@ -48,16 +48,14 @@ void pg_deadline_from(struct db_pg *p, uint64_t start_ns)
 void pg_deadline_start_request(struct db_pg *p)
 {
 	/*
-	 * A deadline the caller set for this request (pg_deadline_from: the
-	 * request's arrival, or the oldest request of a shared transaction)
-	 * is kept, passed or not: a request that is late already fails its
-	 * first wait at once.  Without one (the command line), a new one.
+	 * A deadline the caller set (pg_deadline_from: the request's arrival,
+	 * or the oldest request of a shared transaction) holds for all of the
+	 * request, a transaction run again included, passed or not: a request
+	 * that is late already fails its first wait at once.  The caller sets
+	 * the next request's.  Without one (the command line), a new one.
 	 */
-	if (p->deadline_kept) {
-		p->deadline_kept = false;
-		return;
-	}
-	pg_deadline_start(p);
+	if (!p->deadline_kept)
+		pg_deadline_start(p);
 }
 
 long pg_deadline_left_ms(const struct db_pg *p)

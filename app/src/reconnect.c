@@ -97,34 +97,28 @@ static bool old_ones_open(void)
 
 /*
  * PostgreSQL: a connect that fails may wait connect_timeout for each host
- * of DATABASE_URL (a partition answers nothing).  So one connection of the
- * process connects at a time, and none for OPEN_RETRY_MS after a failed
- * connect: the other requests answer 503 at once rather than each waiting
- * as long, so that a host cut off from the database answers fast and no
- * queue builds behind its threads.  SQLite's open fails at once: it is
- * tried on every request.
+ * of DATABASE_URL (a partition answers nothing).  Once one has failed that
+ * slowly, one connection of the process connects at a time, and none for
+ * OPEN_RETRY_MS after each failure: the other requests answer 503 at once
+ * rather than each waiting as long, so that a host cut off from the
+ * database answers fast and no queue builds behind its threads.  A connect
+ * refused at once (the server restarting) is no reason to wait: every
+ * connection tries again on its next request, as SQLite's opens do.
  */
 #define OPEN_RETRY_MS 1000
-static _Atomic uint64_t open_failed_ns;	/* monotonic_ns of the last failure, 0: none */
+static _Atomic uint64_t slow_failure_ns;	/* the last connect timed out then; 0: it did not */
 static atomic_bool connecting;		/* a connection of the process is connecting */
 
-static bool open_due(void)
+/* Whether this connect must be the process's only one; DB_OK, or why not now. */
+static enum db_result may_connect(bool *alone, char *err, size_t errlen)
 {
-	uint64_t failed = atomic_load_explicit(&open_failed_ns, memory_order_relaxed);
+	uint64_t failed = atomic_load_explicit(&slow_failure_ns, memory_order_relaxed);
 
-	return failed == 0 || monotonic_ns() - failed >= OPEN_RETRY_MS * 1000000ull;
-}
-
-static enum db_result open_unless_failed_lately(const struct config *cfg, uint64_t start_ns,
-						struct db **db, unsigned *gen,
-						char *err, size_t errlen)
-{
-	enum db_result res;
-
-	if (cfg->engine != ENGINE_POSTGRES)
-		return open_counted(cfg, start_ns, db, gen, err, errlen);
-	if (!open_due()) {
-		snprintf(err, errlen, "the last connect failed less than %d ms ago",
+	*alone = failed != 0;
+	if (!*alone)
+		return DB_OK;
+	if (monotonic_ns() - failed < OPEN_RETRY_MS * 1000000ull) {
+		snprintf(err, errlen, "the last connect timed out less than %d ms ago",
 			 OPEN_RETRY_MS);
 		return DB_ERR;
 	}
@@ -132,12 +126,31 @@ static enum db_result open_unless_failed_lately(const struct config *cfg, uint64
 		snprintf(err, errlen, "another connection of this worker is connecting");
 		return DB_BUSY;
 	}
+	return DB_OK;
+}
+
+static enum db_result open_unless_failed_lately(const struct config *cfg, uint64_t start_ns,
+						struct db **db, unsigned *gen,
+						char *err, size_t errlen)
+{
+	uint64_t start = monotonic_ns();
+	enum db_result res;
+	bool alone;
+
+	if (cfg->engine != ENGINE_POSTGRES)
+		return open_counted(cfg, start_ns, db, gen, err, errlen);
+	if ((res = may_connect(&alone, err, errlen)) != DB_OK)
+		return res;
 	res = open_counted(cfg, start_ns, db, gen, err, errlen);
-	atomic_store(&connecting, false);
-	/* DB_BUSY: not tried, for lack of time; the server may be fine. */
-	if (res != DB_BUSY)
-		atomic_store_explicit(&open_failed_ns, res == DB_OK ? 0 : monotonic_ns(),
-				      memory_order_relaxed);
+	if (alone)
+		atomic_store(&connecting, false);
+	/* DB_BUSY: not tried, for lack of time; that says nothing of the server. */
+	if (res != DB_BUSY) {
+		uint64_t now = monotonic_ns();
+		bool slow = res != DB_OK && now - start >= OPEN_RETRY_MS * 1000000ull;
+
+		atomic_store_explicit(&slow_failure_ns, slow ? now : 0, memory_order_relaxed);
+	}
 	return res;
 }
 
