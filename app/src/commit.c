@@ -20,6 +20,7 @@ struct commit_job {
 	void *arg;
 	enum db_result res;
 	struct commit_error *err;
+	uint64_t queued_ns;	/* metrics_now_ns when queued: its deadline's start */
 	bool done;
 	pthread_cond_t wake;	/* its batch is over, or it is to lead */
 	struct commit_job *next;
@@ -152,12 +153,14 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 		fail_batch(jobs, n, DB_ERR, &err);
 		return false;
 	}
-	reconnect_ensure(q->cfg, &q->writer, &q->writer_gen);
+	/* The batch's waits, the open's too, end by its oldest request's deadline. */
+	reconnect_ensure(q->cfg, &q->writer, &q->writer_gen, jobs[0]->queued_ns);
 	if (q->writer == NULL) {
 		abort_batch(q, jobs, n, DB_ERR, "begin");
 		return false;
 	}
 	db_clear_error(q->writer);
+	db_deadline_from(q->writer, jobs[0]->queued_ns);
 	start = metrics_now_ns();
 	res = db_begin_as(q->writer, DB_BEGIN_IMMEDIATE);
 	metrics_observe(HIST_LOCK_WAIT, metrics_now_ns() - start);
@@ -294,7 +297,7 @@ enum db_result commit_run(struct commit_queue *q, commit_work_fn work, void *arg
 			  struct commit_error *err)
 {
 	struct commit_job job = { .work = work, .arg = arg, .res = DB_ERR, .err = err,
-				  .done = false, .next = NULL };
+				  .queued_ns = metrics_now_ns(), .done = false, .next = NULL };
 	int rc;
 
 	*err = (struct commit_error){ .step = NULL, .code = 0, .name = "OK" };

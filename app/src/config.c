@@ -125,6 +125,7 @@ const char *config_group_commit_name(enum config_group_commit g)
 static int default_metrics_path(struct config *cfg, char *err, size_t errlen);
 static int default_sqlite(struct config *cfg, char *err, size_t errlen);
 static int default_workers(struct config *cfg, char *err, size_t errlen);
+static int default_deadline(struct config *cfg, char *err, size_t errlen);
 static int default_worker_threads(struct config *cfg, char *err, size_t errlen);
 static int default_group_commit(struct config *cfg, char *err, size_t errlen);
 
@@ -165,6 +166,10 @@ const struct setting config_settings[] = {
 	/* Both profiles keep Python's sqlite3 default busy timeout of 5 s. */
 	{ "SQLITE_BUSY_TIMEOUT_MS", NULL, RANGE(0, 600000), "5000", NULL, NULL, NULL,
 	  AT(busy_timeout_ms), "how long a connection waits for a lock, in milliseconds" },
+	/* After SQLITE_BUSY_TIMEOUT_MS: its default is computed from it. */
+	{ "DB_DEADLINE_MS", NULL, RANGE(1000, 1800000), NULL, NULL, default_deadline,
+	  "2 x SQLITE_BUSY_TIMEOUT_MS + 5000", AT(db_deadline_ms),
+	  "PostgreSQL: the longest a request waits for the database server, connecting again included; past it 503, or 504 when a COMMIT went unanswered (its outcome is not known; see docs/postgresql.md)" },
 	{ "SQLITE_TXN", NULL, CHOICES(txns), "immediate", "deferred", NULL, NULL,
 	  AT(txn), "how BEGIN takes its lock" },
 	{ "HASH_WHEN", NULL, CHOICES(hash_whens), "before-begin", "inside-transaction",
@@ -231,6 +236,19 @@ static int default_workers(struct config *cfg, char *err, size_t errlen)
 	(void)err;
 	(void)errlen;
 	cfg->workers = (cpus > 0 ? cpus : 1) + 1;
+	return 0;
+}
+
+/*
+ * Above statement_timeout (twice the busy timeout): the server's own
+ * timeouts, which name the cause and release its locks, come first; the
+ * deadline catches what they cannot see, a network that stopped answering.
+ */
+static int default_deadline(struct config *cfg, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	cfg->db_deadline_ms = 2 * cfg->busy_timeout_ms + 5000;
 	return 0;
 }
 

@@ -64,6 +64,7 @@ struct config {
 	enum config_sync sync;
 	enum config_checkpoints checkpoints;
 	long busy_timeout_ms;
+	long db_deadline_ms;		/* PostgreSQL: each request's waits for the server */
 	enum config_txn txn;
 	enum config_hash_when hash_when;
 	enum config_lock_wait lock_wait;

@@ -1,3 +1,5 @@
+#include "db.h"
+
 #include "db_engine.h"
 
 #include <stdarg.h>
@@ -42,6 +44,13 @@ int db_global_init(void)
 enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		       struct db **out, char *err, size_t errlen)
 {
+	return db_open_at(cfg, mode, 0, out, err, errlen);
+}
+
+enum db_result db_open_at(const struct config *cfg, enum db_open_mode mode,
+			  uint64_t start_ns, struct db **out, char *err, size_t errlen)
+{
+	enum db_result res;
 	const struct db_ops *ops = engine_for(cfg);
 	struct db *db = calloc(1, ops->conn_size);
 
@@ -50,9 +59,10 @@ enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		return DB_ERR;
 	}
 	db->ops = ops;
-	if (ops->open(db, cfg, mode, err, errlen) != DB_OK) {
+	db->request_start_ns = start_ns;
+	if ((res = ops->open(db, cfg, mode, err, errlen)) != DB_OK) {
 		free(db);
-		return DB_ERR;
+		return res == DB_BUSY ? DB_BUSY : DB_ERR;
 	}
 	*out = db;
 	return DB_OK;
@@ -204,6 +214,12 @@ enum db_result db_ping(struct db *db)
 enum db_reopen db_needs_reopen(const struct db *db)
 {
 	return db->ops->needs_reopen(db);
+}
+
+void db_deadline_from(struct db *db, uint64_t start_ns)
+{
+	if (db->ops->deadline_from != NULL)
+		db->ops->deadline_from(db, start_ns);
 }
 
 enum db_result db_fail_with(struct db *db, enum db_result res, int code,

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -48,6 +49,14 @@ const char *db_engine_name(const struct config *cfg);
  */
 enum db_result db_open(const struct config *cfg, enum db_open_mode mode,
 		       struct db **out, char *err, size_t errlen);
+/*
+ * As db_open, for a request that started at start_ns (CLOCK_MONOTONIC, as
+ * metrics_now_ns; 0: none): PostgreSQL does not begin a connect that could
+ * end past that request's deadline (DB_DEADLINE_MS), and answers DB_BUSY
+ * at once instead.
+ */
+enum db_result db_open_at(const struct config *cfg, enum db_open_mode mode,
+			  uint64_t start_ns, struct db **out, char *err, size_t errlen);
 
 /* Finalizes every statement and closes the connection; NULL is a no-op. */
 void db_close(struct db *db);
@@ -158,6 +167,14 @@ enum db_result db_ping(struct db *db);
  * which order the caller should replace it.
  */
 enum db_reopen db_needs_reopen(const struct db *db);
+
+/*
+ * The request now served on db started at start_ns (CLOCK_MONOTONIC, as
+ * metrics_now_ns): its waits for the database end DB_DEADLINE_MS after it
+ * (PostgreSQL; SQLite's waits are bounded by its busy timeout and ignore
+ * this).  Call before the request's first statement.
+ */
+void db_deadline_from(struct db *db, uint64_t start_ns);
 
 /*
  * 0 when this process may serve cfg's database; -1 when it must not, with

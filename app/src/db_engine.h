@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -63,6 +64,8 @@ struct db_ops {
 	enum db_result (*describe)(struct db *db, char *out, size_t outlen);
 	enum db_result (*ping)(struct db *db);
 	enum db_reopen (*needs_reopen)(const struct db *db);
+	/* db_deadline_from; NULL: the engine bounds its waits otherwise. */
+	void (*deadline_from)(struct db *db, uint64_t start_ns);
 
 	/*
 	 * Transactions; savepoint: one request's scope inside a shared
@@ -102,6 +105,7 @@ extern const size_t db_nengines;
  */
 struct db {
 	const struct db_ops *ops;
+	uint64_t request_start_ns;	/* db_open_at's start_ns, for open; 0: none */
 	int last_code;			/* the engine's code; 0: no failure */
 	char last_name[DB_ERRNAME_LEN];	/* the code's name, for logs */
 	char last_msg[ERR_LEN];

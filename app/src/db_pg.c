@@ -26,20 +26,26 @@ static enum db_result exec_reconnecting(struct db_pg *p, const char *sql,
 					ExecStatusType want)
 {
 	char err[ERR_LEN];
-	enum db_result res = pg_check(p, PQexec(p->conn, sql), want);
+	enum db_result res;
 
+	pg_deadline_start_request(p);
+	res = pg_check(p, pg_run_sql(p, sql), want);
 	if (res == DB_OK || !p->broken)
+		return res;
+	/* Within the deadline only: else 503, and the next request connects. */
+	if (pg_deadline_left_ms(p) < p->connect_budget_ms)
 		return res;
 	log_info("database connection lost (%s): connecting again", p->base.last_msg);
 	pg_disconnect(p);
 	p->broken = false;
+	p->deadline_passed = false;
 	if (pg_connect(p, err, sizeof(err)) != DB_OK) {
 		p->broken = true;
 		pg_record(p, DB_ERR, "08006", err);
 		return DB_ERR;
 	}
 	db_clear_error(&p->base);
-	return pg_check(p, PQexec(p->conn, sql), want);
+	return pg_check(p, pg_run_sql(p, sql), want);
 }
 
 /* READ COMMITTED whatever how says: no PostgreSQL transaction upgrades a lock. */
@@ -49,10 +55,54 @@ static enum db_result pg_begin_as(struct db *db, enum db_begin how)
 	return exec_reconnecting(pg(db), "BEGIN", PGRES_COMMAND_OK);
 }
 
+/*
+ * A COMMIT whose answer did not come (the connection lost, the deadline
+ * passed) or came with a WARNING: the server may have committed, and with
+ * a cancelled wait for the synchronous standby it has, on itself only (a
+ * failover now would lose it).  Reported as DB_UNKNOWN, never as success.
+ */
+static enum db_result commit_unconfirmed(struct db_pg *p, PGresult *res)
+{
+	char why[ERR_LEN];
+
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		snprintf(why, sizeof(why), "COMMIT answered with a warning, the commit may be"
+			 " on this server only: %s", p->warning);
+	} else {
+		pg_fail(p, res);
+		snprintf(why, sizeof(why), "COMMIT not confirmed: %.*s",
+			 (int)sizeof(why) - 32, p->base.last_msg);
+	}
+	pg_record(p, DB_UNKNOWN, "08006", why);
+	return DB_UNKNOWN;
+}
+
+/*
+ * An ERROR answering COMMIT rolled the transaction back (a serialization
+ * failure, a deferred constraint); anything else short of a plain success
+ * leaves its outcome unknown: no answer, a lost connection, a FATAL (the
+ * server ending the session, maybe after committing), or a WARNING.
+ */
+static bool commit_outcome_unknown(const struct db_pg *p, const PGresult *res)
+{
+	const char *severity;
+
+	if (res == NULL || PQstatus(p->conn) == CONNECTION_BAD)
+		return true;
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		return p->warned;
+	severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	return severity == NULL || strcmp(severity, "ERROR") != 0;
+}
+
 static enum db_result pg_commit(struct db *db)
 {
 	struct db_pg *p = pg(db);
-	PGresult *res = PQexec(p->conn, "COMMIT");
+	PGresult *res;
+
+	p->warned = false;
+	res = pg_run_sql(p, "COMMIT");
 
 	/* COMMIT of a transaction that failed answers ROLLBACK, not an error. */
 	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
@@ -61,12 +111,8 @@ static enum db_result pg_commit(struct db *db)
 		pg_record(p, DB_ERR, "25P02", "the transaction had failed: COMMIT rolled it back");
 		return DB_ERR;
 	}
-	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-		/* Lost during COMMIT: the server may or may not have committed. */
-		if (PQstatus(p->conn) == CONNECTION_BAD)
-			log_warn("connection lost during COMMIT: whether the user was"
-				 " created is not known");
-	}
+	if (commit_outcome_unknown(p, res))
+		return commit_unconfirmed(p, res);
 	return pg_check(p, res, PGRES_COMMAND_OK);
 }
 
@@ -194,7 +240,8 @@ static enum db_result pg_users_page(struct db *db, long long before_id, int limi
 	    (res = pg_user_count(db, count)) != DB_OK ||
 	    (res = pg_commit(db)) != DB_OK) {
 		pg_rollback(db);
-		return res;
+		/* A read-only transaction: nothing of it was to be written. */
+		return res == DB_UNKNOWN ? DB_ERR : res;
 	}
 	return DB_OK;
 }
@@ -236,6 +283,11 @@ static enum db_result pg_ping(struct db *db)
 	return exec_reconnecting(pg(db), "SELECT 1", PGRES_TUPLES_OK) == DB_OK ? DB_OK : DB_ERR;
 }
 
+static void pg_deadline_from_op(struct db *db, uint64_t start_ns)
+{
+	pg_deadline_from(pg(db), start_ns);
+}
+
 static enum db_reopen pg_needs_reopen(const struct db *db)
 {
 	return ((const struct db_pg *)db)->broken ? DB_REOPEN_CLOSE_FIRST : DB_REOPEN_NO;
@@ -263,6 +315,7 @@ const struct db_ops db_pg_ops = {
 	.describe = pg_describe,
 	.ping = pg_ping,
 	.needs_reopen = pg_needs_reopen,
+	.deadline_from = pg_deadline_from_op,
 	.begin_as = pg_begin_as,
 	.commit = pg_commit,
 	.rollback = pg_rollback,

@@ -13,6 +13,7 @@
 /* The SQLSTATEs a worker acts on, with their names for logs and metrics. */
 static const struct { const char *state; const char *name; } states[] = {
 	{ "23505", "unique_violation" },
+	{ "25006", "read_only_sql_transaction" },
 	{ "40001", "serialization_failure" },
 	{ "40P01", "deadlock_detected" },
 	{ "55P03", "lock_not_available" },
@@ -73,10 +74,17 @@ enum db_result pg_fail(struct db_pg *p, PGresult *res)
 	const char *msg = primary ? primary : PQerrorMessage(p->conn);
 	enum db_result out;
 
-	/* A lost connection, or a server that is shutting it down. */
+	if (p->deadline_passed)
+		msg = "no answer from the server before the deadline (DB_DEADLINE_MS)";
+	/*
+	 * A lost connection, a server that is shutting it down, or one that
+	 * turned read-only (a primary demoted to a standby): a new connection
+	 * finds the primary (target_session_attrs=read-write in the URL).
+	 */
 	if (PQstatus(p->conn) == CONNECTION_BAD ||
 	    (state != NULL && (strncmp(state, "08", 2) == 0 ||
-			       strncmp(state, "57P0", 4) == 0)))
+			       strncmp(state, "57P0", 4) == 0 ||
+			       strcmp(state, "25006") == 0)))
 		p->broken = true;
 	if (state == NULL)
 		state = p->broken ? "08006" : "XX000";
@@ -98,13 +106,13 @@ enum db_result pg_check(struct db_pg *p, PGresult *res, ExecStatusType want)
 
 enum db_result pg_exec(struct db_pg *p, const char *sql)
 {
-	return pg_check(p, PQexec(p->conn, sql), PGRES_COMMAND_OK);
+	return pg_check(p, pg_run_sql(p, sql), PGRES_COMMAND_OK);
 }
 
 enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 			     size_t outlen)
 {
-	PGresult *res = PQexec(p->conn, sql);
+	PGresult *res = pg_run_sql(p, sql);
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_fail(p, res);
@@ -120,8 +128,10 @@ enum db_result pg_query_text(struct db_pg *p, const char *sql, char *out,
 
 PGresult *pg_run_prepared(struct db_pg *p, enum pg_stmt st, const char *const *params)
 {
-	return PQexecPrepared(p->conn, pg_stmts[st].name, pg_stmts[st].nparams,
-			      params, NULL, NULL, 0);
+	/* Outside a transaction (the matrix's autocommit): a request of its own. */
+	if (PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+		pg_deadline_start_request(p);
+	return pg_run_named(p, pg_stmts[st].name, pg_stmts[st].nparams, params);
 }
 
 void pg_rollback_tx(struct db_pg *p)
@@ -129,10 +139,13 @@ void pg_rollback_tx(struct db_pg *p)
 	PGTransactionStatusType ts = PQtransactionStatus(p->conn);
 	PGresult *res;
 
-	/* Nothing to roll back: no transaction, or no connection any more. */
-	if (ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN)
+	/*
+	 * Nothing to roll back: no transaction, or no connection any more (a
+	 * broken one is closed, which rolls back on the server).
+	 */
+	if (ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN || p->broken)
 		return;
-	res = PQexec(p->conn, "ROLLBACK");
+	res = pg_run_sql(p, "ROLLBACK");
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
 

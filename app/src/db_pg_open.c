@@ -50,6 +50,61 @@ static long connect_timeout_s(const struct config *cfg)
 }
 
 /*
+ * The connect timeout in effect (DATABASE_URL's own, or ours) and the
+ * number of hosts libpq may try, each for up to that long.
+ */
+static void url_connect_limits(const struct config *cfg, long *timeout_s, long *hosts)
+{
+	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
+
+	*timeout_s = connect_timeout_s(cfg);
+	*hosts = 1;
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "connect_timeout") == 0 && atol(o->val) > 0)
+			*timeout_s = atol(o->val) < 2 ? 2 : atol(o->val);
+		if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
+			long n = 1;
+
+			for (const char *c = o->val; *c != '\0'; c++)
+				n += *c == ',';
+			*hosts = n > *hosts ? n : *hosts;
+		}
+	}
+	pg_conninfo_free(opts);
+}
+
+long pg_connect_budget_ms(const struct config *cfg)
+{
+	long timeout_s, hosts;
+
+	url_connect_limits(cfg, &timeout_s, &hosts);
+	return timeout_s * hosts * 1000;
+}
+
+/*
+ * The TCP parameters of each connection: a server that stops answering
+ * (a partition, a host gone without a reset) is given up after the connect
+ * timeout, as one that never answered would be: tcp_user_timeout for data
+ * sent and not acknowledged, keepalives (one probe a second) while
+ * waiting for an answer.  DATABASE_URL's own values win.
+ */
+struct tcp_params {
+	char timeout[24], user_timeout_ms[24], probes[24];
+};
+
+static void tcp_params_fill(const struct config *cfg, struct tcp_params *t)
+{
+	long timeout_s, hosts;
+
+	url_connect_limits(cfg, &timeout_s, &hosts);
+	snprintf(t->timeout, sizeof(t->timeout), "%ld", connect_timeout_s(cfg));
+	snprintf(t->user_timeout_ms, sizeof(t->user_timeout_ms), "%ld", timeout_s * 1000);
+	snprintf(t->probes, sizeof(t->probes), "%ld", timeout_s);
+}
+
+/*
  * The busy timeout bounds each lock wait, as SQLITE_BUSY_TIMEOUT_MS bounds
  * SQLite's wait for its write lock, and twice that bounds each statement
  * (a lock wait included), so that a wait for a lock is reported as one
@@ -57,26 +112,43 @@ static long connect_timeout_s(const struct config *cfg)
  * Both are answered 503.  (0 turns both off in PostgreSQL.)  The session's
  * TimeZone is UTC, as Django sets it (USE_TZ): a timestamp's text, such as
  * GET /users/'s date_joined, is UTC as SQLite's is, whatever the server's.
+ * idle_in_transaction_session_timeout, half the busy timeout: a transaction
+ * whose client went silent (its host partitioned, its connection hung)
+ * holds the count row's lock; the server ends it soon enough that the
+ * creators queued behind it get the lock before their own lock_timeout.
  */
 static const char settings_sql[] =
 	"SELECT set_config('lock_timeout', $1, false),"
 	" set_config('statement_timeout', $2, false),"
+	" set_config('idle_in_transaction_session_timeout', $3, false),"
 	" set_config('TimeZone', 'UTC', false)";
+
+static long idle_in_transaction_ms(const struct config *cfg)
+{
+	return cfg->busy_timeout_ms / 2 < 1000 ? 1000 : cfg->busy_timeout_ms / 2;
+}
 
 void pg_print_plan(const struct config *cfg, FILE *out)
 {
 	PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
+	struct tcp_params tcp = { .timeout = "" };
 
 	fprintf(out, "-- engine: postgresql (libpq %d); from DATABASE_URL:", PQlibVersion());
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
 		if (o->val != NULL && o->val[0] != '\0')
 			fprintf(out, " %s=%s", o->keyword,
 				pg_option_is_secret(o) ? "***" : o->val);
-	fprintf(out, "\nPQconnectdbParams(connect_timeout=%ld, application_name=sqlite-fcgi,"
-		" then DATABASE_URL's own);\n", connect_timeout_s(cfg));
+	tcp_params_fill(cfg, &tcp);
+	fprintf(out, "\nPQconnectdbParams(connect_timeout=%s, application_name=sqlite-fcgi,"
+		" keepalives=1, keepalives_idle=1, keepalives_interval=1, keepalives_count=%s,"
+		" tcp_user_timeout=%s, then DATABASE_URL's own);\n", tcp.timeout, tcp.probes,
+		tcp.user_timeout_ms);
 	pg_conninfo_free(opts);
-	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld' (ms)\n", settings_sql,
-		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms);
+	fprintf(out, "%s;  -- $1 = '%ld', $2 = '%ld', $3 = '%ld' (ms)\n", settings_sql,
+		cfg->busy_timeout_ms, 2 * cfg->busy_timeout_ms, idle_in_transaction_ms(cfg));
+	fprintf(out, "-- each request's waits for the server end within DB_DEADLINE_MS=%ld ms"
+		" (connecting again included; a connect takes up to %ld ms)\n",
+		cfg->db_deadline_ms, pg_connect_budget_ms(cfg));
 	fprintf(out, "SELECT version FROM sqlitefcgi_schema_version;  -- must be %d\n",
 		PG_SCHEMA_VERSION);
 	for (int i = 0; i < PG_NSTMT; i++)
@@ -91,13 +163,14 @@ void pg_print_plan(const struct config *cfg, FILE *out)
 
 static enum db_result apply_settings(struct db_pg *p, char *err, size_t errlen)
 {
-	char lock_ms[24], statement_ms[24];
-	const char *params[2] = { lock_ms, statement_ms };
+	char lock_ms[24], statement_ms[24], idle_ms[24];
+	const char *params[3] = { lock_ms, statement_ms, idle_ms };
 	PGresult *res;
 
 	snprintf(lock_ms, sizeof(lock_ms), "%ld", p->cfg->busy_timeout_ms);
 	snprintf(statement_ms, sizeof(statement_ms), "%ld", 2 * p->cfg->busy_timeout_ms);
-	res = PQexecParams(p->conn, settings_sql, 2, NULL, params, NULL, NULL, 0);
+	snprintf(idle_ms, sizeof(idle_ms), "%ld", idle_in_transaction_ms(p->cfg));
+	res = pg_run_params(p, settings_sql, 3, params);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg_fail(p, res);
 		snprintf(err, errlen, "applying the session settings: %s", p->base.last_msg);
@@ -128,8 +201,8 @@ static enum db_result check_schema(struct db_pg *p, char *err, size_t errlen)
 static enum db_result prepare_all(struct db_pg *p, char *err, size_t errlen)
 {
 	for (int i = 0; i < PG_NSTMT; i++) {
-		PGresult *res = PQprepare(p->conn, pg_stmts[i].name, pg_stmts[i].sql,
-					  pg_stmts[i].nparams, NULL);
+		PGresult *res = pg_run_prepare(p, pg_stmts[i].name, pg_stmts[i].sql,
+					       pg_stmts[i].nparams);
 
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			pg_fail(p, res);
@@ -142,22 +215,18 @@ static enum db_result prepare_all(struct db_pg *p, char *err, size_t errlen)
 	return DB_OK;
 }
 
-/* The server's notices ("already exists, skipping") are not for the log. */
-static void drop_notice(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
 enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 {
-	char timeout[24];
+	struct tcp_params tcp = { .timeout = "" };
 	char masked[CONFIG_URL_MAX + 16];
 	/* Ours first: a value DATABASE_URL gives overrides it (expand_dbname). */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *values[] = { timeout, "sqlite-fcgi", p->cfg->database_url, NULL };
+	const char *const keys[] = { "connect_timeout", "application_name", "keepalives",
+				     "keepalives_idle", "keepalives_interval",
+				     "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *values[] = { tcp.timeout, "sqlite-fcgi", "1", "1", "1", tcp.probes,
+				 tcp.user_timeout_ms, p->cfg->database_url, NULL };
 
-	snprintf(timeout, sizeof(timeout), "%ld", connect_timeout_s(p->cfg));
+	tcp_params_fill(p->cfg, &tcp);
 	p->conn = PQconnectdbParams(keys, values, 1);
 	if (p->conn == NULL) {
 		snprintf(err, errlen, "connecting: out of memory");
@@ -170,8 +239,8 @@ enum db_result pg_connect(struct db_pg *p, char *err, size_t errlen)
 		err[strcspn(err, "\n")] = '\0';
 		return DB_ERR;
 	}
-	/* Returns the previous processor, not a result: nothing to check. */
-	(void)PQsetNoticeProcessor(p->conn, drop_notice, NULL);
+	/* Returns the previous receiver, not a result: nothing to check. */
+	(void)PQsetNoticeReceiver(p->conn, pg_notice_received, p);
 	if (apply_settings(p, err, errlen) != DB_OK)
 		return DB_ERR;
 	if (p->mode == DB_OPEN_MIGRATE)
@@ -187,6 +256,31 @@ void pg_disconnect(struct db_pg *p)
 	p->conn = NULL;
 }
 
+/*
+ * Starts the open's deadline: the request's (db_open_at), or one from now.
+ * True, with err, when what is left of the request's deadline is shorter
+ * than a connect may take (a partition answers nothing for connect_timeout
+ * per host): it answers 503 now rather than past its deadline.  A budget
+ * that exceeds the whole deadline cannot be kept in any case: the connect
+ * is tried (sqlite-fcgi config prints both).
+ */
+static bool no_time_to_connect(struct db_pg *p, char *err, size_t errlen)
+{
+	long left;
+
+	if (p->base.request_start_ns == 0) {
+		pg_deadline_start(p);
+		return false;
+	}
+	pg_deadline_from(p, p->base.request_start_ns);
+	left = pg_deadline_left_ms(p);
+	if (left >= p->connect_budget_ms || p->connect_budget_ms >= p->cfg->db_deadline_ms)
+		return false;
+	snprintf(err, errlen, "not connecting: %ld ms left before the request's deadline"
+		 " (DB_DEADLINE_MS), a connect may take %ld", left, p->connect_budget_ms);
+	return true;
+}
+
 enum db_result pg_open(struct db *db, const struct config *cfg,
 		       enum db_open_mode mode, char *err, size_t errlen)
 {
@@ -194,6 +288,9 @@ enum db_result pg_open(struct db *db, const struct config *cfg,
 
 	p->cfg = cfg;
 	p->mode = mode;
+	p->connect_budget_ms = pg_connect_budget_ms(cfg);
+	if (no_time_to_connect(p, err, errlen))
+		return DB_BUSY;
 	if (pg_connect(p, err, errlen) == DB_OK)
 		return DB_OK;
 	pg_disconnect(p);

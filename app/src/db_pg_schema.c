@@ -117,7 +117,7 @@ static enum db_result create_v1(struct db_pg *p)
 /* Puts back the kept count when its row is missing (deleted by hand). */
 static enum db_result repair_count(struct db_pg *p)
 {
-	PGresult *res = PQexec(p->conn, "INSERT INTO sqlitefcgi_user_count (id, n)"
+	PGresult *res = pg_run_sql(p, "INSERT INTO sqlitefcgi_user_count (id, n)"
 			       " SELECT 1, (SELECT count(*) FROM auth_user) WHERE NOT EXISTS"
 			       " (SELECT 1 FROM sqlitefcgi_user_count WHERE id = 1)");
 

@@ -17,6 +17,10 @@ enum db_result {
 	DB_INVALID,	/* the input given to a parsing function is malformed */
 	DB_RETRY,	/* the engine rolled the transaction back (PostgreSQL:
 			   serialization failure, deadlock): run it again */
+	DB_UNKNOWN,	/* COMMIT was sent and not confirmed (PostgreSQL: the
+			   connection lost or the deadline passed during it, or
+			   the wait for the synchronous standby cancelled): the
+			   transaction may be committed, on one server only */
 	DB_ERR		/* any other failure: I/O, full disk, corrupt file, bug */
 };
 

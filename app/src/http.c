@@ -124,6 +124,7 @@ static const struct {
 	{ 415, "Unsupported Media Type" },
 	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
+	{ 504, "Gateway Timeout" },
 };
 
 _Static_assert(sizeof(statuses) / sizeof(statuses[0]) == HTTP_NSTATUSES,

@@ -83,7 +83,7 @@ const char *http_reason(int status);
  * The statuses this service answers, one table in http.c; GET /metrics
  * counts requests by their index in it.
  */
-#define HTTP_NSTATUSES 10
+#define HTTP_NSTATUSES 11
 /* The index of status in the table, or HTTP_NSTATUSES for any other. */
 size_t http_status_index(int status);
 /* The status at index i (below HTTP_NSTATUSES). */

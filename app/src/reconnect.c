@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "monotonic.h"
 
 /*
  * The process's connections, counted: how many are open, and how many of
@@ -36,10 +37,10 @@ void reconnect_notify_on(int fd)
  * The lock is a static default mutex, taken and let go by one thread
  * around a few counters: neither call can fail.
  */
-enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned *gen,
-			      char *err, size_t errlen)
+static enum db_result open_counted(const struct config *cfg, uint64_t start_ns,
+				   struct db **db, unsigned *gen, char *err, size_t errlen)
 {
-	enum db_result res = db_open(cfg, DB_OPEN_SERVE, db, err, errlen);
+	enum db_result res = db_open_at(cfg, DB_OPEN_SERVE, start_ns, db, err, errlen);
 
 	if (res != DB_OK)
 		return res;
@@ -48,6 +49,12 @@ enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned
 	*gen = generation;
 	(void)pthread_mutex_unlock(&lock);
 	return DB_OK;
+}
+
+enum db_result reconnect_open(const struct config *cfg, struct db **db, unsigned *gen,
+			      char *err, size_t errlen)
+{
+	return open_counted(cfg, 0, db, gen, err, errlen);
 }
 
 void reconnect_close(struct db **db, unsigned *gen)
@@ -88,7 +95,67 @@ static bool old_ones_open(void)
 	return n > 0;
 }
 
-void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen)
+/*
+ * PostgreSQL: a connect that fails may wait connect_timeout for each host
+ * of DATABASE_URL (a partition answers nothing).  Once one has failed that
+ * slowly, one connection of the process connects at a time, and none for
+ * OPEN_RETRY_MS after each failure: the other requests answer 503 at once
+ * rather than each waiting as long, so that a host cut off from the
+ * database answers fast and no queue builds behind its threads.  A connect
+ * refused at once (the server restarting) is no reason to wait: every
+ * connection tries again on its next request, as SQLite's opens do.
+ */
+#define OPEN_RETRY_MS 1000
+static _Atomic uint64_t slow_failure_ns;	/* the last connect timed out then; 0: it did not */
+static atomic_bool connecting;		/* a connection of the process is connecting */
+
+/* Whether this connect must be the process's only one; DB_OK, or why not now. */
+static enum db_result may_connect(bool *alone, char *err, size_t errlen)
+{
+	uint64_t failed = atomic_load_explicit(&slow_failure_ns, memory_order_relaxed);
+
+	*alone = failed != 0;
+	if (!*alone)
+		return DB_OK;
+	if (monotonic_ns() - failed < OPEN_RETRY_MS * 1000000ull) {
+		snprintf(err, errlen, "the last connect timed out less than %d ms ago",
+			 OPEN_RETRY_MS);
+		return DB_ERR;
+	}
+	if (atomic_exchange(&connecting, true)) {
+		snprintf(err, errlen, "another connection of this worker is connecting");
+		return DB_BUSY;
+	}
+	return DB_OK;
+}
+
+static enum db_result open_unless_failed_lately(const struct config *cfg, uint64_t start_ns,
+						struct db **db, unsigned *gen,
+						char *err, size_t errlen)
+{
+	uint64_t start = monotonic_ns();
+	enum db_result res;
+	bool alone;
+
+	if (cfg->engine != ENGINE_POSTGRES)
+		return open_counted(cfg, start_ns, db, gen, err, errlen);
+	if ((res = may_connect(&alone, err, errlen)) != DB_OK)
+		return res;
+	res = open_counted(cfg, start_ns, db, gen, err, errlen);
+	if (alone)
+		atomic_store(&connecting, false);
+	/* DB_BUSY: not tried, for lack of time; that says nothing of the server. */
+	if (res != DB_BUSY) {
+		uint64_t now = monotonic_ns();
+		bool slow = res != DB_OK && now - start >= OPEN_RETRY_MS * 1000000ull;
+
+		atomic_store_explicit(&slow_failure_ns, slow ? now : 0, memory_order_relaxed);
+	}
+	return res;
+}
+
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
+		      uint64_t start_ns)
 {
 	static _Atomic time_t last_warning;
 	char err[ERR_LEN];
@@ -98,7 +165,7 @@ void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen)
 		return;
 	if (old_ones_open()) {
 		snprintf(err, sizeof(err), "waiting for this worker's other connections to close");
-	} else if (reconnect_open(cfg, db, gen, err, sizeof(err)) == DB_OK) {
+	} else if (open_unless_failed_lately(cfg, start_ns, db, gen, err, sizeof(err)) == DB_OK) {
 		log_info("database reopened");
 		return;
 	}

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "config.h"
@@ -43,10 +44,12 @@ bool reconnect_drop_stale(struct db **db, unsigned *gen);
 
 /*
  * Drops *db when stale, then opens it when it is NULL (and no old
- * connection of the process is still open); a failure is logged (at most
- * once a second) and *db left NULL.
+ * connection of the process is still open), for the request that started
+ * at start_ns (db_open_at); a failure is logged (at most once a second)
+ * and *db left NULL.
  */
-void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen);
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
+		      uint64_t start_ns);
 
 /*
  * Replaces *db when its last failure leaves it of no more use: closed now

@@ -25,6 +25,9 @@ void respond_failure(struct http_request *r, const struct commit_error *e,
 	} else if (res == DB_INTEGRITY) {
 		status = 500;
 		what = "internal error";
+	} else if (res == DB_UNKNOWN) {
+		status = 504;
+		what = UNKNOWN_OUTCOME;
 	}
 	snprintf(msg, sizeof(msg), "%s%s", what, note);
 	http_respond_error(r, status, status == 503 ? retry_after : NULL, msg);

@@ -17,10 +17,17 @@ struct commit_error;
 
 /* The header of an answer worth a retry (503). */
 extern const char retry_after[];
+/*
+ * A COMMIT sent and never confirmed (DB_UNKNOWN): 504, never a 2xx, and no
+ * Retry-After, since asking again may write the same thing twice.
+ */
+#define UNKNOWN_OUTCOME "commit not confirmed: the write may or may not have been" \
+	" saved; check before trying again"
 
 /*
  * Answers a failed database operation (e->step: what failed, for the log,
- * or NULL): busy is worth a retry, anything else is logged.  note, when
+ * or NULL): busy is worth a retry, an unconfirmed COMMIT is 504, anything
+ * else is logged.  note, when
  * not empty, is added to the answer's message.
  */
 void respond_failure(struct http_request *r, const struct commit_error *e,

@@ -137,6 +137,10 @@ static void respond_failed(struct http_request *r, enum users_result res,
 		log_warn("create_user: %s", err);
 		http_respond_error(r, 503, retry_after, "database unavailable");
 		return;
+	case USERS_UNKNOWN:
+		log_warn("create_user: outcome unknown: %s", err);
+		http_respond_error(r, 504, NULL, UNKNOWN_OUTCOME);
+		return;
 	case USERS_OK:
 	case USERS_INTERNAL:
 		break;

@@ -15,6 +15,7 @@
 #include "commit.h"
 #include "http.h"
 #include "log.h"
+#include "monotonic.h"
 #include "reconnect.h"
 #include "routes.h"
 
@@ -159,13 +160,17 @@ static void answer(struct server_thread *t)
 {
 	struct http_request r;
 	struct app *app = &t->app;
+	uint64_t start = monotonic_ns();
 
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
-		reconnect_ensure(app->cfg, &app->db, &app->db_gen);
-		if (app->db != NULL)
+		reconnect_ensure(app->cfg, &app->db, &app->db_gen, start);
+		if (app->db != NULL) {
 			db_clear_error(app->db);
+			/* The open above, if any, counts against the request. */
+			db_deadline_from(app->db, start);
+		}
 		routes_dispatch(app, &r);
 	}
 	/*

@@ -57,6 +57,7 @@ static enum users_result from_error(const struct commit_error *e, enum db_result
 		metrics_count_busy(e->name);
 		return USERS_BUSY;
 	case DB_CONSTRAINT: return USERS_TAKEN;
+	case DB_UNKNOWN: return USERS_UNKNOWN;
 	case DB_INTEGRITY: return USERS_INTERNAL;	/* a 500, logged with err */
 	default: return USERS_DB_ERROR;
 	}

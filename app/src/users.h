@@ -20,6 +20,7 @@ enum users_result {
 	USERS_TAKEN,		/* the given username exists: nothing written */
 	USERS_BUSY,		/* SQLITE_BUSY/LOCKED: nothing written */
 	USERS_DB_ERROR,		/* any other database failure: nothing written */
+	USERS_UNKNOWN,		/* COMMIT unconfirmed: the user may exist (DB_UNKNOWN) */
 	USERS_INTERNAL		/* hashing or the random source failed */
 };
 

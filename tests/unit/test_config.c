@@ -16,6 +16,8 @@ static void defaults_are_the_tuned_profile(void **state)
 	assert_int_equal(cfg.sync, SYNC_FULL);
 	assert_int_equal(cfg.checkpoints, CHECKPOINTS_APP);
 	assert_int_equal(cfg.busy_timeout_ms, 5000);
+	/* Above statement_timeout (twice the busy timeout), by 5 s. */
+	assert_int_equal(cfg.db_deadline_ms, 15000);
 	assert_int_equal(cfg.txn, TXN_IMMEDIATE);
 	assert_int_equal(cfg.hash_when, HASH_BEFORE_BEGIN);
 	assert_int_equal(cfg.lock_wait, LOCK_WAIT_FLOCK);
@@ -283,7 +285,7 @@ static void config_print_names_every_setting(void **state)
 		"METRICS_ALLOW=10.0.0.1,fd00::/8",
 		"DATABASE_URL=postgres://u:pw@h/d", "SQLITE_JOURNAL_MODE=truncate", "SQLITE_SYNCHRONOUS=extra",
 		"SQLITE_CHECKPOINTS=external",
-		"SQLITE_BUSY_TIMEOUT_MS=7", "SQLITE_TXN=immediate",
+		"SQLITE_BUSY_TIMEOUT_MS=7", "DB_DEADLINE_MS=1500", "SQLITE_TXN=immediate",
 		"HASH_WHEN=before-begin", "WRITE_LOCK_WAIT=flock",
 		"HASH_METHOD=bcrypt", "HASH_COST=5", "WEB_CONCURRENCY=9",
 		"WORKER_THREADS=3",
@@ -297,7 +299,7 @@ static void config_print_names_every_setting(void **state)
 		"METRICS_ALLOW=10.0.0.1,fd00::/8\n"
 		"SQLITE_JOURNAL_MODE=truncate\n" "SQLITE_SYNCHRONOUS=extra\n"
 		"SQLITE_CHECKPOINTS=external\n"
-		"SQLITE_BUSY_TIMEOUT_MS=7\n" "SQLITE_TXN=immediate\n"
+		"SQLITE_BUSY_TIMEOUT_MS=7\n" "DB_DEADLINE_MS=1500\n" "SQLITE_TXN=immediate\n"
 		"HASH_WHEN=before-begin\n" "WRITE_LOCK_WAIT=flock\n"
 		"HASH_METHOD=bcrypt\n" "HASH_COST=5\n" "WORKERS=9\n" "WORKER_THREADS=3\n"
 		"GROUP_COMMIT=off\n" "GROUP_COMMIT_MAX=64\n" "PORT=81\n"
