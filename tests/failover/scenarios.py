@@ -29,10 +29,12 @@ DEADLINE_S = DEADLINE_MS / 1000
 POOL_SETTINGS = {"WORKERS": "2", "HASH_METHOD": "sha512crypt", "HASH_COST": "1000",
                  "SQLITE_BUSY_TIMEOUT_MS": "2000", "DB_DEADLINE_MS": str(DEADLINE_MS)}
 WARM_S = 5.0
-# Throughput after healing: the 2xx of the WINDOW_S that end 5 s after it
-# (the acceptance: back within 5 s), against the WINDOW_S before the fault.
-RECOVER_S = 2.0
-WINDOW_S = 3.0
+# Throughput after healing: the 2xx of the WINDOW_S that start RECOVER_S
+# after it (the acceptance: back within 5 s), against the WINDOW_S before
+# the fault.  5 s windows: with 3 s ones two runs of one scenario differed
+# by a factor of two on this shared machine.
+RECOVER_S = 5.0
+WINDOW_S = 5.0
 AFTER_S = RECOVER_S + WINDOW_S
 # How long a failover manager takes to decide the primary is gone.
 DETECT_S = 2.0
