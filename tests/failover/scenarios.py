@@ -200,7 +200,7 @@ def run(name, tmp):
     env = Env(tmp, via_proxies)
     try:
         env.start()
-        load = acks.Load(env.nginx.base, prefix=name.replace("-", "") + "_").start()
+        load = acks.Load(env.nginx, prefix=name.replace("-", "") + "_").start()
         try:
             time.sleep(WARM_S)
             timeline = fault(env, load)
