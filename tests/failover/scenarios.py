@@ -9,6 +9,7 @@ against the database it ends on.  `run(name)` returns one row of the table;
 `python3 -m tests.failover.scenarios [NAME ...]` prints the table.
 """
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -101,15 +102,18 @@ class Env:
         return self.pair.users(server)
 
     def stop(self):
-        try:
-            for s in ([self.nginx] if self.nginx else []) + self.pools:
-                s.stop()
-        finally:
-            for p in self.proxies.values():
-                p.stop()
+        """Everything started, stopped in the reverse order, each even if
+        another's stop fails.  The iptables rules are dropped()'s to remove
+        (test_failover checks that none is left)."""
+        with contextlib.ExitStack() as stops:
             if self.pair:
-                self.pair.shutdown()
-            clear_rules()
+                stops.callback(self.pair.shutdown)
+            for p in self.proxies.values():
+                stops.callback(p.stop)
+            for s in self.pools:
+                stops.callback(s.stop)
+            if self.nginx:
+                stops.callback(self.nginx.stop)
 
 
 def kill_primary_then_promote(env):
