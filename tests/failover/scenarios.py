@@ -9,6 +9,7 @@ against the database it ends on.  `run(name)` returns one row of the table;
 `python3 -m tests.failover.scenarios [NAME ...]` prints the table.
 """
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,7 +46,6 @@ FAULT_S = 10.0
 class Timeline:
     fault: float
     healed: float
-    promoted: float = None
 
 
 @dataclass
@@ -102,43 +102,46 @@ class Env:
         return self.pair.users(server)
 
     def stop(self):
-        try:
-            for s in ([self.nginx] if self.nginx else []) + self.pools:
-                s.stop()
-        finally:
-            for p in self.proxies.values():
-                p.stop()
+        """Everything started, stopped in the reverse order, each even if
+        another's stop fails.  The iptables rules are dropped()'s to remove
+        (test_failover checks that none is left)."""
+        with contextlib.ExitStack() as stops:
             if self.pair:
-                self.pair.shutdown()
-            clear_rules()
+                stops.callback(self.pair.shutdown)
+            for p in self.proxies.values():
+                stops.callback(p.stop)
+            for s in self.pools:
+                stops.callback(s.stop)
+            if self.nginx:
+                stops.callback(self.nginx.stop)
 
 
-def kill_primary_then_promote(env, load):
+def kill_primary_then_promote(env):
     fault = time.monotonic()
     env.pair.kill_primary()
     time.sleep(DETECT_S)
     promoted = env.pair.promote()
-    return Timeline(fault, promoted, promoted)
+    return Timeline(fault, promoted)
 
 
-def partition_primary_then_promote(env, load):
+def partition_primary_then_promote(env):
     with dropped([env.pair.primary.port]):
         fault = time.monotonic()
         time.sleep(DETECT_S)
         promoted = env.pair.promote()
         # Fenced before the network heals: it never takes a write again.
         env.pair.fence_primary()
-    return Timeline(fault, promoted, promoted)
+    return Timeline(fault, promoted)
 
 
-def partition_one_app_host(env, load):
+def partition_one_app_host(env):
     with dropped(env.host_ports(HOST_ADDRS[0])):
         fault = time.monotonic()
         time.sleep(FAULT_S)
     return Timeline(fault, time.monotonic())
 
 
-def delay_and_loss(env, load):
+def delay_and_loss(env):
     proxies = env.primary_proxies()
     with dropped([p.port for p in proxies], probability=0.05):
         for p in proxies:
@@ -162,11 +165,11 @@ def _hang(env, marker, forward):
     return Timeline(fault, time.monotonic())
 
 
-def hang_mid_transaction(env, load):
+def hang_mid_transaction(env):
     return _hang(env, b"sqlitefcgi_count", forward=False)
 
 
-def hang_commit_answer(env, load):
+def hang_commit_answer(env):
     return _hang(env, b"COMMIT\x00", forward=True)
 
 
@@ -200,10 +203,10 @@ def run(name, tmp):
     env = Env(tmp, via_proxies)
     try:
         env.start()
-        load = acks.Load(env.nginx.base, prefix=name.replace("-", "") + "_").start()
+        load = acks.Load(env.nginx, prefix=name.replace("-", "") + "_").start()
         try:
             time.sleep(WARM_S)
-            timeline = fault(env, load)
+            timeline = fault(env)
             time.sleep(max(0.0, timeline.healed + AFTER_S - time.monotonic()))
         finally:
             load.stop()

@@ -17,17 +17,17 @@ asked, when it was answered, the status and the answer.  After the run,
 - the worst answer time, against the deadline.
 """
 
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import requests
+
+from tests.harness.userload import UserLoad
 
 # Answers that leave the outcome open (504: a COMMIT not confirmed; 502:
 # nginx lost the pool's connection mid-request; None: no answer).
 UNKNOWN = (502, 504, None)
-CLIENT_TIMEOUT_S = 120
 
 
 @dataclass
@@ -39,56 +39,36 @@ class Record:
     num_users: object = None
 
 
-@dataclass
-class Load:
-    """threads clients creating users at base_url until stop()."""
-    base_url: str
-    threads: int = 6
-    prefix: str = "f"
-    records: list = field(default_factory=list)
+class Load(UserLoad):
+    """threads clients creating users through stack (its nginx) until stop(),
+    each answer a Record (JSON asked for: a 2xx names the user and its N)."""
 
-    def __post_init__(self):
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._workers = [threading.Thread(target=self._client, args=(i,), daemon=True)
-                         for i in range(self.threads)]
+    REQUEST_TIMEOUT_S = 120
 
-    def start(self):
-        self.started = time.monotonic()
-        for w in self._workers:
-            w.start()
-        return self
+    def __init__(self, stack, prefix, threads=6):
+        # No bound but stop(): a scenario's length depends on its fault.
+        super().__init__(stack, prefix, clients=threads, seconds=float("inf"))
 
-    def stop(self):
-        self._stop.set()
-        for w in self._workers:
-            w.join(CLIENT_TIMEOUT_S + 10)
-        self.stopped = time.monotonic()
+    @property
+    def records(self):
+        return self.answers
 
-    def _client(self, index):
-        session = requests.Session()
-        seq = 0
-        while not self._stop.is_set():
-            seq += 1
-            name = f"{self.prefix}{index}_{seq}"
-            record = self._create(session, name)
-            with self._lock:
-                self.records.append(record)
-
-    def _create(self, session, name):
+    def ask(self, session, name):
         asked = time.monotonic()
         try:
-            r = session.post(self.base_url + "/create_user/",
+            r = session.post(self.stack.url("/create_user/"),
                              json={"username": name, "password": "pw-" + name},
-                             headers={"Accept": "application/json"}, timeout=CLIENT_TIMEOUT_S)
+                             headers={"Accept": "application/json"},
+                             timeout=self.REQUEST_TIMEOUT_S)
         except requests.RequestException:
             session.close()
             return Record(name, asked, time.monotonic(), None)
         answered = time.monotonic()
-        n = r.json().get("num_users") if r.status_code == 200 else None
-        if r.status_code == 200 and r.json().get("username") != name:
+        if r.status_code != 200:
+            return Record(name, asked, answered, r.status_code)
+        if r.json().get("username") != name:
             raise AssertionError(f"asked for {name}, answered {r.text}")
-        return Record(name, asked, answered, r.status_code, n)
+        return Record(name, asked, answered, 200, r.json().get("num_users"))
 
     def acked_between(self, start, end):
         """2xx answers given in [start, end)."""

@@ -30,3 +30,10 @@ def requests_total(samples):
 def busy_count(samples, code):
     """Busy answers counted under one code (SQLite's or PostgreSQL's name)."""
     return samples.get(("sqlite_fcgi_sqlite_busy_total", (("code", code),)), 0)
+
+
+def group_commit_batches(samples):
+    """(shared transactions, write requests in them) this pool has run with
+    group commit."""
+    return (samples.get(("sqlite_fcgi_group_commit_batch_size_count", ()), 0),
+            samples.get(("sqlite_fcgi_group_commit_batch_size_sum", ()), 0))

@@ -61,8 +61,10 @@ def dropped(ports, probability=None):
             added.append(rule)
         yield
     finally:
-        for rule in added:
-            _iptables("-D", *rule)
+        # Each rule removed even if the removal of another fails.
+        with contextlib.ExitStack() as removals:
+            for rule in added:
+                removals.callback(_iptables, "-D", *rule)
 
 
 class FaultProxy:

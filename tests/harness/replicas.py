@@ -86,7 +86,7 @@ class ReplicatedPostgres:
 
     def kill_primary(self):
         """kill -9 of the primary's postmaster and every backend: the host lost."""
-        pid = int((self.primary.data / "postmaster.pid").read_text().split()[0])
+        pid = self.primary.postmaster_pid()
         kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                               text=True).stdout.split()
         for victim in [pid] + [int(k) for k in kids]:

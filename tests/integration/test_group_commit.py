@@ -18,7 +18,7 @@ import requests
 from tests.harness import faults
 from tests.harness.inflight import (HeldWriteLock, stop_requested, stopped_after,
                                     wait_for_writes_held)
-from tests.harness.metrics import scrape
+from tests.harness.metrics import group_commit_batches, scrape
 from tests.harness.waiting import wait_for
 from bench.harness.sqlite_files import users_in
 
@@ -28,9 +28,7 @@ GROUPED = dict(CHEAP_HASH, GROUP_COMMIT="on")
 
 def batches(stack):
     """(shared transactions, write requests in them) this pool has run."""
-    samples = scrape(stack)
-    return (samples.get(("sqlite_fcgi_group_commit_batch_size_count", ()), 0),
-            samples.get(("sqlite_fcgi_group_commit_batch_size_sum", ()), 0))
+    return group_commit_batches(scrape(stack))
 
 
 def create(stack, name=None):

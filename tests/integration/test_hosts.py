@@ -293,8 +293,6 @@ def test_a_create_is_never_retried_on_the_other_host(hosts):
     assert hosts.users() == 1
 
 
-
-
 def test_two_upstreams_render_two_server_lines_that_nginx_accepts(tmp_path):
     upstreams = f"{HOST_ADDRS[0]}:9000,{HOST_ADDRS[1]}:9001"
     (tmp_path / "nginx-tmp").mkdir()

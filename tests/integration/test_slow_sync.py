@@ -82,8 +82,11 @@ def test_other_files_and_a_zero_delay_are_left_alone(tmp_path):
 
 def test_a_stacks_workers_load_it(tmp_path):
     built("bench-build", slow_disk.SHIM)
+    # 50 ms a sync: twenty commits take a second at least, far more than
+    # this disk's own syncs take (1 ms would be lost in them).
+    delay_us = 50_000
     stack = Stack(tmp_path / "run", HASH_METHOD="sha512crypt", HASH_COST="1000")
-    stack.env.update(slow_disk.env(stack.db_path))
+    stack.env.update(slow_disk.env(stack.db_path, delay_us))
     stack.start()
     try:
         start = time.monotonic()
@@ -93,4 +96,4 @@ def test_a_stacks_workers_load_it(tmp_path):
     finally:
         stack.stop()
     assert f"{slow_disk.BANNER}: each fdatasync/fsync of {stack.db_path.resolve()}" in stack.app_log()
-    assert elapsed >= CALLS * 0.001  # one sync a commit at least
+    assert elapsed >= CALLS * delay_us / 1e6  # one sync a commit at least
