@@ -50,8 +50,8 @@ from harness.django_app import APP_DIR, DjangoApp
 from harness.load import Locust, Wrk
 from harness.paths import BINARY, PYTHON, ROOT
 from harness.plot import Panel, bar_chart
-from harness.report import (markdown_table, machine, ms, publish, say, short_kind, write_csv,
-                            written)
+from harness.report import (add_chart, markdown_table, machine, ms, publish, say, short_kind,
+                            write_csv, written)
 from harness.session import Outcome, Session
 from harness.settings import effective
 from harness.stack import Stack
@@ -296,11 +296,7 @@ class Report:
                  write_csv(self.out / "results.csv", self.CSV_HEADER,
                            [self.csv_row(r) for r in self.runs])]
         if self.args.chart:
-            err = self.chart()
-            if err:
-                say(f"\nchart: {err}")
-            else:
-                paths.append(self.out / "results.png")
+            add_chart(paths, self.chart, self.out / "results.png")
         written(paths)
 
 

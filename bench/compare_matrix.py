@@ -56,8 +56,8 @@ from harness.ok_nginx import OkNginx
 from harness.paths import BINARY, PYTHON, ROOT
 from harness.plot import Panel, bar_chart
 from harness.postgres import OnDemand
-from harness.report import (markdown_table, machine, ms, publish, say, short_kind, write_csv,
-                            written)
+from harness.report import (add_chart, markdown_table, machine, ms, publish, say, short_kind,
+                            write_csv, written)
 from harness.session import Outcome, Session
 from harness.settings import parse_config
 from harness.stack import Stack
@@ -380,11 +380,7 @@ class Report:
                  write_csv(out / "results.csv", self.CSV_HEADER,
                            [row for r in self.runs for row in self.csv_rows(r)])]
         if self.args.chart:
-            err = self.chart()
-            if err:
-                say(f"\nchart: {err}")
-            else:
-                paths.append(out / "results.png")
+            add_chart(paths, self.chart, out / "results.png")
         written(paths)
 
 

@@ -52,7 +52,8 @@ from harness.load import Locust
 from harness.paths import BINARY as BUILT, ROOT
 from harness.plot import Panel, bar_chart
 from harness.postgres import OnDemand
-from harness.report import markdown_table, machine, ms, publish, say, write_csv, written
+from harness.report import (add_chart, markdown_table, machine, ms, publish, say, write_csv,
+                            written)
 from harness.session import Outcome, Session
 from harness.settings import parse_config
 from harness.stack import Stack
@@ -357,14 +358,7 @@ class Report:
             paths.append(write_csv(self.out / "matrix.csv", self.MATRIX_CSV_HEADER,
                                    [row for r in self.rows if r.mix
                                     for row in self.matrix_csv_rows(r)]))
-        ok = True
-        if self.demo.args.chart:
-            err = self.chart()
-            if err:
-                say(f"\nchart: {err}")
-                ok = False
-            else:
-                paths.append(self.out / "results.png")
+        ok = not self.demo.args.chart or add_chart(paths, self.chart, self.out / "results.png")
         written(paths)
         return ok
 
