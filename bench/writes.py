@@ -10,19 +10,15 @@ GROUP_COMMIT before group commit exists) is a "not available" row, not a
 failure; one that asks for it off runs without it (it is off by its
 absence)."""
 
-from pathlib import Path
-
-from harness import slow_disk
+from harness import matrix, slow_disk
+from harness.paths import MATRIX_LUA
 
 CONNECTIONS = 100
-MATRIX_LUA = Path(__file__).resolve().parent / "load" / "matrix.lua"
-MATRIX_WRITES = ("/write/", "/read_write/", "/write_read/", "/read_write_transaction/",
-                 "/write_read_transaction/", "/read_write_transaction_immediate/")
 
 # key, label, path, wrk script (None: wrk_report.lua alone) and its arguments.
 ROUTES = [
     ("create_user", "/create_user/, cheap hash", "/create_user/", None, ()),
-    ("matrix", "the matrix's six writes, in turn", "/", MATRIX_LUA, MATRIX_WRITES),
+    ("matrix", "the matrix's six writes, in turn", "/", MATRIX_LUA, matrix.WRITES),
 ]
 # key, label, simulated slow disk.
 DISKS = [
