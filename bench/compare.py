@@ -46,7 +46,7 @@ from pathlib import Path
 
 from harness import interrupts
 from harness.cli import load_parser, names
-from harness.django_app import APP_DIR, DjangoApp
+from harness.django_app import APP_DIR, DjangoApp, installed_version
 from harness.load import Locust, Wrk
 from harness.paths import BINARY, PYTHON, ROOT
 from harness.plot import Panel, bar_chart
@@ -224,8 +224,7 @@ class Report:
         return cells
 
     def machine(self):
-        gunicorn = subprocess.run([PYTHON, "-c", "import gunicorn; print(gunicorn.__version__)"],
-                                  capture_output=True, text=True).stdout.strip() or "?"
+        gunicorn = installed_version("gunicorn")
         workers, threads = DjangoApp.sizing()
         fcgi_workers = effective({}, BINARY)["WORKERS"]
         return machine(self.compare.session.load_before, f"Python {platform.python_version()}",

@@ -51,9 +51,9 @@ from pathlib import Path
 
 from harness import interrupts, matrix, wrk
 from harness.cli import add_postgres_url, load_parser, names, run_tool
-from harness.django_app import DjangoApp
+from harness.django_app import DjangoApp, installed_version
 from harness.ok_nginx import OkNginx
-from harness.paths import BINARY, PYTHON, ROOT
+from harness.paths import BINARY, ROOT
 from harness.plot import Panel, bar_chart
 from harness.postgres import OnDemand
 from harness.report import (add_chart, markdown_table, machine, ms, publish, say, short_kind,
@@ -270,10 +270,7 @@ class Report:
         return rows
 
     def machine(self):
-        gunicorn = subprocess.run([PYTHON, "-c", "import gunicorn; print(gunicorn.__version__)"],
-                                  capture_output=True, text=True).stdout.strip() or "?"
-        django = subprocess.run([PYTHON, "-c", "import django; print(django.get_version())"],
-                                capture_output=True, text=True).stdout.strip() or "?"
+        gunicorn, django = installed_version("gunicorn"), installed_version("django")
         workers, threads = DjangoApp.sizing("matrix")
         pg = [f"PostgreSQL {self.compare.pg.version}"] if self.compare.pg.version else []
         return machine(self.compare.session.load_before, f"Python {platform.python_version()}",

@@ -40,6 +40,12 @@ APPS = {
 }
 
 
+def installed_version(module):
+    """module.__version__ as Debian's Python has it (gunicorn, django), or "?"."""
+    return subprocess.run([PYTHON, "-c", f"import {module}; print({module}.__version__)"],
+                          capture_output=True, text=True).stdout.strip() or "?"
+
+
 class DjangoApp:
     """One gunicorn serving bench/django; stop() stops what start() started.
 
