@@ -10,7 +10,7 @@ GROUP_COMMIT before group commit exists) is a "not available" row, not a
 failure; one that asks for it off runs without it (it is off by its
 absence)."""
 
-from harness import matrix, slow_disk
+from harness import matrix, slow_disk, wrk
 from harness.paths import MATRIX_LUA
 
 CONNECTIONS = 100
@@ -83,8 +83,7 @@ def row_line(run):
     if "missing" in run:
         return (f"| {run['label']} | not available: this binary has no "
                 f"{', '.join(run['missing'])} | | | | | |")
-    return (f"| {run['label']} | {run['rps']:.0f} | {run['p50_ms']:.1f} | {run['p99_ms']:.1f} | "
-            f"{run['p999_ms']:.1f} | {run['failures']} | {lock_wait(run)} |")
+    return f"| {run['label']} | {wrk.cells(run)} | {lock_wait(run)} |"
 
 
 def ratio_cell(found, route, top, bottom):
