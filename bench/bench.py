@@ -30,6 +30,7 @@ import writes
 from harness import slow_disk
 from harness.measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
 from harness.postgres import PostgresServer
+from harness.report import say
 from harness.settings import effective, setting_names
 from harness.stack import ROOT, Stack
 from harness.wrk import REPORT, cells, wrk
@@ -56,10 +57,6 @@ HASH_FORMATS = [
      {"HASH_METHOD": "django-bcrypt", "HASH_COST": "12"}),
     ("sha512crypt, 1000 rounds (the cheap hash of these runs)", CHEAP),
 ]
-
-
-def say(msg):
-    print(msg, flush=True)
 
 
 def ceilings(env_extra):
