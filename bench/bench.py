@@ -30,9 +30,10 @@ import writes
 from harness import slow_disk
 from harness.measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
 from harness.postgres import PostgresServer
+from harness.report import say
 from harness.settings import effective, setting_names
 from harness.stack import ROOT, Stack
-from harness.wrk import REPORT, wrk
+from harness.wrk import REPORT, cells, wrk
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))
@@ -56,10 +57,6 @@ HASH_FORMATS = [
      {"HASH_METHOD": "django-bcrypt", "HASH_COST": "12"}),
     ("sha512crypt, 1000 rounds (the cheap hash of these runs)", CHEAP),
 ]
-
-
-def say(msg):
-    print(msg, flush=True)
 
 
 def ceilings(env_extra):
@@ -246,8 +243,7 @@ def main_row(r, runs, hash_ceiling):
     label = r["label"]
     if "writes_rps" in r:
         label += f"; the writes meanwhile: {r['writes_rps']:.0f} req/s, {r['writes_failures']} failures"
-    return (f"| {label} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} | "
+    return (f"| {label} | {r['connections']} | {cells(r)} | "
             f"{value * 100:.0f}% {what} | {shares(r)} | {r['rss_max_kb'] / 1024:.1f} MiB ({r['private_max_kb'] / 1024:.1f}) | "
             f"{r['peak_kb'] / 1024:.1f} MiB | {r['wal_bytes'] / 1024:.0f} KiB |")
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 
+from harness import wrk
 from harness.paths import BINARY
 from harness.settings import without_settings
 from harness.sqlite_files import counted_users, fill_users, user_count
@@ -68,8 +69,7 @@ def report(runs):
     for route, *_ in ROUTES:
         for size in ("small", "big"):
             r = measured[(route, size)]
-            lines.append(f"| {r['label']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-                         f"{r['p99_ms']:.1f} | {r['p999_ms']:.1f} | {r['failures']} |")
+            lines.append(f"| {r['label']} | {wrk.cells(r)} |")
     lines += ["", "| big table over a new one (req/s, this run) | ratio | issue 22 asks |",
               "| --- | --- | --- |"]
     for route, label, *_ in ROUTES:

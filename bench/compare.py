@@ -46,12 +46,12 @@ from pathlib import Path
 
 from harness import interrupts
 from harness.cli import load_parser, names
-from harness.django_app import APP_DIR, DjangoApp
+from harness.django_app import APP_DIR, DjangoApp, installed_version
 from harness.load import Locust, Wrk
 from harness.paths import BINARY, PYTHON, ROOT
 from harness.plot import Panel, bar_chart
-from harness.report import (markdown_table, machine, ms, publish, say, short_kind, write_csv,
-                            written)
+from harness.report import (add_chart, markdown_table, machine, ms, publish, say, short_kind,
+                            write_csv, written)
 from harness.session import Outcome, Session
 from harness.settings import effective
 from harness.stack import Stack
@@ -224,8 +224,7 @@ class Report:
         return cells
 
     def machine(self):
-        gunicorn = subprocess.run([PYTHON, "-c", "import gunicorn; print(gunicorn.__version__)"],
-                                  capture_output=True, text=True).stdout.strip() or "?"
+        gunicorn = installed_version("gunicorn")
         workers, threads = DjangoApp.sizing()
         fcgi_workers = effective({}, BINARY)["WORKERS"]
         return machine(self.compare.session.load_before, f"Python {platform.python_version()}",
@@ -296,11 +295,7 @@ class Report:
                  write_csv(self.out / "results.csv", self.CSV_HEADER,
                            [self.csv_row(r) for r in self.runs])]
         if self.args.chart:
-            err = self.chart()
-            if err:
-                say(f"\nchart: {err}")
-            else:
-                paths.append(self.out / "results.png")
+            add_chart(paths, self.chart, self.out / "results.png")
         written(paths)
 
 

@@ -51,13 +51,13 @@ from pathlib import Path
 
 from harness import interrupts, matrix, wrk
 from harness.cli import add_postgres_url, load_parser, names, run_tool
-from harness.django_app import DjangoApp
+from harness.django_app import DjangoApp, installed_version
 from harness.ok_nginx import OkNginx
-from harness.paths import BINARY, PYTHON, ROOT
+from harness.paths import BINARY, ROOT
 from harness.plot import Panel, bar_chart
 from harness.postgres import OnDemand
-from harness.report import (markdown_table, machine, ms, publish, say, short_kind, write_csv,
-                            written)
+from harness.report import (add_chart, markdown_table, machine, ms, publish, say, short_kind,
+                            write_csv, written)
 from harness.session import Outcome, Session
 from harness.settings import parse_config
 from harness.stack import Stack
@@ -270,10 +270,7 @@ class Report:
         return rows
 
     def machine(self):
-        gunicorn = subprocess.run([PYTHON, "-c", "import gunicorn; print(gunicorn.__version__)"],
-                                  capture_output=True, text=True).stdout.strip() or "?"
-        django = subprocess.run([PYTHON, "-c", "import django; print(django.get_version())"],
-                                capture_output=True, text=True).stdout.strip() or "?"
+        gunicorn, django = installed_version("gunicorn"), installed_version("django")
         workers, threads = DjangoApp.sizing("matrix")
         pg = [f"PostgreSQL {self.compare.pg.version}"] if self.compare.pg.version else []
         return machine(self.compare.session.load_before, f"Python {platform.python_version()}",
@@ -380,11 +377,7 @@ class Report:
                  write_csv(out / "results.csv", self.CSV_HEADER,
                            [row for r in self.runs for row in self.csv_rows(r)])]
         if self.args.chart:
-            err = self.chart()
-            if err:
-                say(f"\nchart: {err}")
-            else:
-                paths.append(out / "results.png")
+            add_chart(paths, self.chart, out / "results.png")
         written(paths)
 
 

@@ -51,8 +51,9 @@ from harness.cli import add_postgres_url, load_parser, names, positive_int, run_
 from harness.load import Locust
 from harness.paths import BINARY as BUILT, ROOT
 from harness.plot import Panel, bar_chart
-from harness.postgres import OnDemand, query_url
-from harness.report import markdown_table, machine, ms, publish, say, write_csv, written
+from harness.postgres import OnDemand
+from harness.report import (add_chart, markdown_table, machine, ms, publish, say, write_csv,
+                            written)
 from harness.session import Outcome, Session
 from harness.settings import parse_config
 from harness.stack import Stack
@@ -171,14 +172,10 @@ class Demo:
         row.settings = parse_config(config.stdout)
         say(f"{label}: starting the stack ("
             + " ".join(f"{k}={row.settings[k]}" for k in SHOWN if row.settings.get(k)) + ")")
-        if workload == CREATE_USER:
-            load = self.load
-            count = (lambda: int(query_url(url, "SELECT count(*) FROM auth_user"))  # noqa: E731
-                     ) if cfg.postgresql else None
-        else:
-            load = matrix.locust_load(self.args.users, self.args.seconds)
-            count = matrix.postgres_rows(url) if cfg.postgresql else matrix.sqlite_rows(
-                stack.db_path)
+        load = (self.load if workload == CREATE_USER
+                else matrix.locust_load(self.args.users, self.args.seconds))
+        count = (matrix.postgres_rows(url, table) if cfg.postgresql
+                 else matrix.sqlite_rows(stack.db_path, table))
         return self.session.run_one(label, run_dir, stack, load, count)
 
     def run_all(self):
@@ -361,14 +358,7 @@ class Report:
             paths.append(write_csv(self.out / "matrix.csv", self.MATRIX_CSV_HEADER,
                                    [row for r in self.rows if r.mix
                                     for row in self.matrix_csv_rows(r)]))
-        ok = True
-        if self.demo.args.chart:
-            err = self.chart()
-            if err:
-                say(f"\nchart: {err}")
-                ok = False
-            else:
-                paths.append(self.out / "results.png")
+        ok = not self.demo.args.chart or add_chart(paths, self.chart, self.out / "results.png")
         written(paths)
         return ok
 

@@ -10,19 +10,15 @@ GROUP_COMMIT before group commit exists) is a "not available" row, not a
 failure; one that asks for it off runs without it (it is off by its
 absence)."""
 
-from pathlib import Path
-
-from harness import slow_disk
+from harness import matrix, slow_disk, wrk
+from harness.paths import MATRIX_LUA
 
 CONNECTIONS = 100
-MATRIX_LUA = Path(__file__).resolve().parent / "load" / "matrix.lua"
-MATRIX_WRITES = ("/write/", "/read_write/", "/write_read/", "/read_write_transaction/",
-                 "/write_read_transaction/", "/read_write_transaction_immediate/")
 
 # key, label, path, wrk script (None: wrk_report.lua alone) and its arguments.
 ROUTES = [
     ("create_user", "/create_user/, cheap hash", "/create_user/", None, ()),
-    ("matrix", "the matrix's six writes, in turn", "/", MATRIX_LUA, MATRIX_WRITES),
+    ("matrix", "the matrix's six writes, in turn", "/", MATRIX_LUA, matrix.WRITES),
 ]
 # key, label, simulated slow disk.
 DISKS = [
@@ -87,8 +83,7 @@ def row_line(run):
     if "missing" in run:
         return (f"| {run['label']} | not available: this binary has no "
                 f"{', '.join(run['missing'])} | | | | | |")
-    return (f"| {run['label']} | {run['rps']:.0f} | {run['p50_ms']:.1f} | {run['p99_ms']:.1f} | "
-            f"{run['p999_ms']:.1f} | {run['failures']} | {lock_wait(run)} |")
+    return f"| {run['label']} | {wrk.cells(run)} | {lock_wait(run)} |"
 
 
 def ratio_cell(found, route, top, bottom):

@@ -8,7 +8,6 @@ import re
 import runpy
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import requests
 
 from .paths import DJANGO_APP_DIR as APP_DIR, PYTHON
 from .ports import free_port
-from .procs import stop_group
+from .procs import stop_group, wait_answering
 
 START_TIMEOUT_S = 60  # migrate and three workers importing Django, on a busy machine
 # gunicorn's graceful_timeout is 30 s: a TERM lets the requests in flight finish.
@@ -39,6 +38,12 @@ APPS = {
     # Upstream's endpoint matrix (make compare-matrix, docs/matrix.md).
     "matrix": ("matrixapp.settings", "gunicorn_matrix.conf.py"),
 }
+
+
+def installed_version(module):
+    """module.__version__ as Debian's Python has it (gunicorn, django), or "?"."""
+    return subprocess.run([PYTHON, "-c", f"import {module}; print({module}.__version__)"],
+                          capture_output=True, text=True).stdout.strip() or "?"
 
 
 class DjangoApp:
@@ -97,18 +102,9 @@ class DjangoApp:
     def _wait_ready(self):
         # A path the app does not route: Django's 404 proves that a worker
         # has loaded it, without creating a user.
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with status {self.proc.returncode}:\n"
-                                   f"{self.error_log()}")
-            try:
-                if requests.get(self.url("/ready"), timeout=2).status_code == 404:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT_S} s")
+        wait_answering(self.proc, "gunicorn",
+                       lambda: requests.get(self.url("/ready"), timeout=2).status_code == 404,
+                       START_TIMEOUT_S, lambda: f":\n{self.error_log()}", poll_s=0.1)
 
     def stop(self):
         """TERM to the master (its workers finish what they are doing), then

@@ -4,11 +4,10 @@ endpoints as locust names them, its loads (bench/load/matrix_locustfile.py
 under locust, bench/load/matrix.lua under wrk), and what a run wrote
 (rows in basic_model_row) against what it acknowledged."""
 
-import sqlite3
-
 from .load import Locust, Wrk
 from .paths import MATRIX_LOCUSTFILE, MATRIX_LUA
 from .postgres import query_url
+from .sqlite_files import row_count
 
 READS = ("/read/", "/read_transaction/")
 WRITES = ("/write/", "/read_write/", "/write_read/", "/write_read_transaction/",
@@ -28,20 +27,14 @@ def wrk_load(users, seconds):
     return Wrk(users, seconds, path="/", script=MATRIX_LUA, what=WHAT)
 
 
-def sqlite_rows(path):
-    """A function counting the rows of basic_model_row in the SQLite file at path."""
-    def count():
-        con = sqlite3.connect(path, timeout=10)
-        try:
-            return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-        finally:
-            con.close()
-    return count
+def sqlite_rows(path, table=TABLE):
+    """A function counting the rows of table (basic_model_row) in the SQLite file at path."""
+    return lambda: row_count(path, table)
 
 
-def postgres_rows(url):
-    """A function counting the rows of basic_model_row in the database at url."""
-    return lambda: int(query_url(url, f"SELECT count(*) FROM {TABLE}"))
+def postgres_rows(url, table=TABLE):
+    """A function counting the rows of table (basic_model_row) in the database at url."""
+    return lambda: int(query_url(url, f"SELECT count(*) FROM {table}"))
 
 
 def acknowledged(outcome):

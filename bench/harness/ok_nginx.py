@@ -7,13 +7,12 @@ access log."""
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import requests
 
 from .ports import free_port
-from .procs import stop_group
+from .procs import stop_group, wait_answering
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
@@ -61,19 +60,14 @@ class OkNginx:
                                           "-e", str(self.run_dir / "nginx-error.log")],
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited with status {self.proc.returncode} (see "
-                                   f"{self.run_dir / 'nginx-error.log'})")
-            try:
-                if requests.get(self.url("/"), timeout=2).text == "OK":
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"nginx did not answer within {START_TIMEOUT_S} s")
+        try:
+            wait_answering(self.proc, "nginx",
+                           lambda: requests.get(self.url("/"), timeout=2).text == "OK",
+                           START_TIMEOUT_S, lambda: f" (see {self.run_dir / 'nginx-error.log'})")
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self):
         """QUIT: nginx's graceful stop (the requests in flight are answered)."""

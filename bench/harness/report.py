@@ -69,6 +69,18 @@ def written(paths):
     say("\nwritten: " + ", ".join(map(str, paths)))
 
 
+def add_chart(paths, chart, png):
+    """Draws a tool's chart (chart(): "" when it drew, else what went
+    wrong); png added to paths when it drew, else the error said. Whether
+    it drew."""
+    err = chart()
+    if err:
+        say(f"\nchart: {err}")
+        return False
+    paths.append(png)
+    return True
+
+
 def short_kind(failure):
     """ "500 Server Error (500)" for "500 <!doctype html> ... <title>Server Error (500)</title> ...":
     an HTML error page named by its title."""

@@ -14,13 +14,23 @@ def users_in(path):
         con.close()
 
 
-def user_count(path):
-    """The number of rows in auth_user of the SQLite file at path."""
+def first_value(path, sql):
+    """The first column of the first row sql returns on the SQLite file at path."""
     con = sqlite3.connect(path, timeout=10)
     try:
-        return con.execute("SELECT count(*) FROM auth_user").fetchone()[0]
+        return con.execute(sql).fetchone()[0]
     finally:
         con.close()
+
+
+def row_count(path, table):
+    """The number of rows in table of the SQLite file at path."""
+    return first_value(path, f"SELECT count(*) FROM {table}")
+
+
+def user_count(path):
+    """The number of rows in auth_user of the SQLite file at path."""
+    return row_count(path, "auth_user")
 
 
 def insert_users(path, names):
@@ -70,8 +80,4 @@ def fill_users(path, n):
 
 def counted_users(path):
     """The count table's number of users (what /create_user/ answers)."""
-    con = sqlite3.connect(path, timeout=10)
-    try:
-        return con.execute("SELECT n FROM sqlitefcgi_user_count WHERE id = 1").fetchone()[0]
-    finally:
-        con.close()
+    return first_value(path, "SELECT n FROM sqlitefcgi_user_count WHERE id = 1")

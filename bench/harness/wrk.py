@@ -50,3 +50,10 @@ def wrk(url, connections, duration, script=REPORT, args=()):
     out = subprocess.run(command(url, connections, duration, script, args), capture_output=True,
                          text=True, timeout=duration + 60, check=True)
     return summary(out.stdout, out.stderr)
+
+
+def cells(r):
+    """summary()'s figures as the cells of a markdown row: req/s, p50, p99,
+    p99.9 (ms) and failures."""
+    return (f"{r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | "
+            f"{r['failures']}")
