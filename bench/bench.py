@@ -92,9 +92,9 @@ def load(stack, run):
 def run_stack(tmp, name, run):
     """Starts a fresh stack as run says, loads it with wrk, and returns the figures."""
     # The previous run's last checkpoint leaves dirty pages for the kernel to
-    # write back; flushed now, they do not slow this run (a million users'
-    # reads right after their creations: 75-89% of a new table's unflushed,
-    # 97% flushed).
+    # write back; flushed now, they do not slow this run (the big table's
+    # reads, which follow its creations: docs/performance.md, "A million
+    # users").
     os.sync()
     stack = Stack(Path(tmp) / name, WORKERS=WORKERS, **run["settings"])
     if run.get("slow"):
