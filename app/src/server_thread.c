@@ -18,6 +18,7 @@
 #include "monotonic.h"
 #include "reconnect.h"
 #include "routes.h"
+#include "routes_io.h"
 
 struct server_thread {
 	pthread_t id;
@@ -39,7 +40,6 @@ struct server_thread {
  */
 static bool refuse_if_told(struct app *app, struct http_request *r)
 {
-	static const char retry_after[] = "Retry-After: 1\r\n";
 	char msg[ERR_LEN];
 
 	if (db_refusal(app->cfg, msg, sizeof(msg)) == 0)
