@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -18,13 +20,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned generation = 1;
 static long open_count, old_count;
 static int notify_fd = -1;
-
-bool reconnect_warning_due(_Atomic time_t *last)
-{
-	time_t now = time(NULL);
-
-	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
-}
 
 void reconnect_notify_on(int fd)
 {
@@ -169,7 +164,7 @@ void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
 		log_info("database reopened");
 		return;
 	}
-	if (reconnect_warning_due(&last_warning))
+	if (log_due(&last_warning))
 		log_warn("database unavailable: %s", err);
 }
 

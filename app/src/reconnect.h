@@ -1,11 +1,9 @@
 #ifndef SQLITE_FCGI_RECONNECT_H
 #define SQLITE_FCGI_RECONNECT_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "config.h"
 #include "db.h"
@@ -22,12 +20,6 @@
  * Each holder keeps, beside its struct db *, the generation it was opened
  * in (0 before the first open).
  */
-
-/*
- * True at most once a second for a given last, whichever thread asks: a
- * fault can last long under a heavy load, and the log is the process's.
- */
-bool reconnect_warning_due(_Atomic time_t *last);
 
 /* An eventfd written to when every connection must close (-1: none). */
 void reconnect_notify_on(int fd);

@@ -90,7 +90,7 @@ static bool accept_error_passes(struct server_thread *t, int error)
 	}
 	t->accept_pause_ms = t->accept_pause_ms == 0 ? 10 : t->accept_pause_ms >= 500 ? 1000
 								: t->accept_pause_ms * 2;
-	if (reconnect_warning_due(&last_warning))
+	if (log_due(&last_warning))
 		log_warn("accept failed: %s: retrying in %ld ms", strerror(error),
 			 t->accept_pause_ms);
 	pause_unless_stopped(t->srv, t->accept_pause_ms);
