@@ -149,15 +149,12 @@ static enum db_result open_unless_failed_lately(const struct config *cfg, uint64
 	return res;
 }
 
-void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
-		      uint64_t start_ns)
+/* Opens *db (NULL) again, unless now is no time to; a failure is logged. */
+static void reopen(const struct config *cfg, struct db **db, unsigned *gen, uint64_t start_ns)
 {
 	static _Atomic time_t last_warning;
 	char err[ERR_LEN];
 
-	(void)reconnect_drop_stale(db, gen);
-	if (*db != NULL)
-		return;
 	if (old_ones_open()) {
 		snprintf(err, sizeof(err), "waiting for this worker's other connections to close");
 	} else if (open_unless_failed_lately(cfg, start_ns, db, gen, err, sizeof(err)) == DB_OK) {
@@ -166,6 +163,19 @@ void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
 	}
 	if (log_due(&last_warning))
 		log_warn("database unavailable: %s", err);
+}
+
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
+		      uint64_t start_ns)
+{
+	(void)reconnect_drop_stale(db, gen);
+	if (*db == NULL)
+		reopen(cfg, db, gen, start_ns);
+	if (*db == NULL)
+		return;
+	/* The last request's failure is not this one's; the open, if any, counts against it. */
+	db_clear_error(*db);
+	db_deadline_from(*db, start_ns);
 }
 
 /*

@@ -35,10 +35,11 @@ void reconnect_close(struct db **db, unsigned *gen);
 bool reconnect_drop_stale(struct db **db, unsigned *gen);
 
 /*
- * Drops *db when stale, then opens it when it is NULL (and no old
- * connection of the process is still open), for the request that started
- * at start_ns (db_open_at); a failure is logged (at most once a second)
- * and *db left NULL.
+ * Readies *db for the request that started at start_ns: drops it when
+ * stale, then opens it when it is NULL (and no old connection of the
+ * process is still open; db_open_at), and clears its last error and bounds
+ * its waits from start_ns (db_deadline_from).  A failure to open is logged
+ * (at most once a second) and *db left NULL.
  */
 void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
 		      uint64_t start_ns);

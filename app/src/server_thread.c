@@ -166,11 +166,6 @@ static void answer(struct server_thread *t)
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
 		reconnect_ensure(app->cfg, &app->db, &app->db_gen, start);
-		if (app->db != NULL) {
-			db_clear_error(app->db);
-			/* The open above, if any, counts against the request. */
-			db_deadline_from(app->db, start);
-		}
 		routes_dispatch(app, &r);
 	}
 	/*
