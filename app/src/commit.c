@@ -159,8 +159,6 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 		abort_batch(q, jobs, n, DB_ERR, "begin");
 		return false;
 	}
-	db_clear_error(q->writer);
-	db_deadline_from(q->writer, jobs[0]->queued_ns);
 	start = metrics_now_ns();
 	res = db_begin_as(q->writer, DB_BEGIN_IMMEDIATE);
 	metrics_observe(HIST_LOCK_WAIT, metrics_now_ns() - start);

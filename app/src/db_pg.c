@@ -51,7 +51,7 @@ static enum db_result exec_reconnecting(struct db_pg *p, const char *sql,
 /* READ COMMITTED whatever how says: no PostgreSQL transaction upgrades a lock. */
 static enum db_result pg_begin_as(struct db *db, enum db_begin how)
 {
-	(void)how;
+	pg(db)->reads_only = how == DB_BEGIN_READ;
 	return exec_reconnecting(pg(db), "BEGIN", PGRES_COMMAND_OK);
 }
 
@@ -82,12 +82,16 @@ static enum db_result commit_unconfirmed(struct db_pg *p, PGresult *res)
  * An ERROR answering COMMIT rolled the transaction back (a serialization
  * failure, a deferred constraint); anything else short of a plain success
  * leaves its outcome unknown: no answer, a lost connection, a FATAL (the
- * server ending the session, maybe after committing), or a WARNING.
+ * server ending the session, maybe after committing), or a WARNING.  Not
+ * for a transaction that only read: nothing of it was to be written, and
+ * its failure is an ordinary one, worth a retry.
  */
 static bool commit_outcome_unknown(const struct db_pg *p, const PGresult *res)
 {
 	const char *severity;
 
+	if (p->reads_only)
+		return false;
 	if (res == NULL || PQstatus(p->conn) == CONNECTION_BAD)
 		return true;
 	if (PQresultStatus(res) == PGRES_COMMAND_OK)
@@ -235,13 +239,13 @@ static enum db_result pg_users_page(struct db *db, long long before_id, int limi
 
 	if (res != DB_OK)
 		return res;
+	p->reads_only = true;
 	*nrows = 0;
 	if ((limit > 0 && (res = read_page(p, before_id, limit, rows, nrows)) != DB_OK) ||
 	    (res = pg_user_count(db, count)) != DB_OK ||
 	    (res = pg_commit(db)) != DB_OK) {
 		pg_rollback(db);
-		/* A read-only transaction: nothing of it was to be written. */
-		return res == DB_UNKNOWN ? DB_ERR : res;
+		return res;
 	}
 	return DB_OK;
 }

@@ -46,6 +46,7 @@ struct db_pg {
 	bool deadline_kept;	/* set by the caller (pg_deadline_from): keep it */
 	bool deadline_passed;	/* the last wait ended at the deadline */
 	long connect_budget_ms;	/* connect_timeout x hosts: one whole connect */
+	bool reads_only;	/* the open transaction began to read only */
 	bool warned;		/* the server sent a WARNING since cleared */
 	char warning[160];
 };

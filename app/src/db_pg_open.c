@@ -41,12 +41,16 @@ int pg_check_config(const struct config *cfg, char *err, size_t errlen)
 	return -1;
 }
 
-/* libpq rounds a connect_timeout of 1 up to 2 s; 0 would wait forever. */
+/* libpq rounds a connect_timeout of 1 up to 2 s. */
+static long as_libpq_waits(long s)
+{
+	return s < 2 ? 2 : s;
+}
+
+/* Ours, from the busy timeout (0 would wait forever). */
 static long connect_timeout_s(const struct config *cfg)
 {
-	long s = (cfg->busy_timeout_ms + 999) / 1000;
-
-	return s < 2 ? 2 : s;
+	return as_libpq_waits((cfg->busy_timeout_ms + 999) / 1000);
 }
 
 /*
@@ -63,7 +67,7 @@ static void url_connect_limits(const struct config *cfg, long *timeout_s, long *
 		if (o->val == NULL || o->val[0] == '\0')
 			continue;
 		if (strcmp(o->keyword, "connect_timeout") == 0 && atol(o->val) > 0)
-			*timeout_s = atol(o->val) < 2 ? 2 : atol(o->val);
+			*timeout_s = as_libpq_waits(atol(o->val));
 		if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
 			long n = 1;
 

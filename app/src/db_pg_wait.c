@@ -28,20 +28,22 @@
  */
 #define ANSWER_RESERVE_MS 500
 
+/* The end of the waits of what started at start_ns. */
+static uint64_t deadline_after(const struct db_pg *p, uint64_t start_ns)
+{
+	return start_ns + (uint64_t)(p->cfg->db_deadline_ms - ANSWER_RESERVE_MS) * 1000000u;
+}
+
 void pg_deadline_start(struct db_pg *p)
 {
 	p->deadline_kept = false;
 	/* sqlite-fcgi migrate: its statements take as long as the table needs. */
-	if (p->mode == DB_OPEN_MIGRATE) {
-		p->deadline_ns = UINT64_MAX;
-		return;
-	}
-	p->deadline_ns = monotonic_ns() + (uint64_t)(p->cfg->db_deadline_ms - ANSWER_RESERVE_MS) * 1000000u;
+	p->deadline_ns = p->mode == DB_OPEN_MIGRATE ? UINT64_MAX : deadline_after(p, monotonic_ns());
 }
 
 void pg_deadline_from(struct db_pg *p, uint64_t start_ns)
 {
-	p->deadline_ns = start_ns + (uint64_t)(p->cfg->db_deadline_ms - ANSWER_RESERVE_MS) * 1000000u;
+	p->deadline_ns = deadline_after(p, start_ns);
 	p->deadline_kept = true;
 }
 

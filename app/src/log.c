@@ -12,6 +12,13 @@ void log_init(const char *progname)
 	log_progname = progname;
 }
 
+bool log_due(_Atomic time_t *last)
+{
+	time_t now = time(NULL);
+
+	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
+}
+
 static void log_vline(const char *level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 

@@ -1,6 +1,10 @@
 #ifndef SQLITE_FCGI_LOG_H
 #define SQLITE_FCGI_LOG_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
 /*
  * A tiny logging API: one line per event on stderr, prefixed with the
  * program name and the process id, so that lines from several workers that
@@ -15,6 +19,12 @@
 #endif
 
 void log_init(const char *progname);
+
+/*
+ * True at most once a second for a given last, whichever thread asks: for
+ * a warning that a fault lasting under load would repeat for every request.
+ */
+bool log_due(_Atomic time_t *last);
 void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
 

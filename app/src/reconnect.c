@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -18,13 +20,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned generation = 1;
 static long open_count, old_count;
 static int notify_fd = -1;
-
-bool reconnect_warning_due(_Atomic time_t *last)
-{
-	time_t now = time(NULL);
-
-	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
-}
 
 void reconnect_notify_on(int fd)
 {
@@ -154,23 +149,33 @@ static enum db_result open_unless_failed_lately(const struct config *cfg, uint64
 	return res;
 }
 
-void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
-		      uint64_t start_ns)
+/* Opens *db (NULL) again, unless now is no time to; a failure is logged. */
+static void reopen(const struct config *cfg, struct db **db, unsigned *gen, uint64_t start_ns)
 {
 	static _Atomic time_t last_warning;
 	char err[ERR_LEN];
 
-	(void)reconnect_drop_stale(db, gen);
-	if (*db != NULL)
-		return;
 	if (old_ones_open()) {
 		snprintf(err, sizeof(err), "waiting for this worker's other connections to close");
 	} else if (open_unless_failed_lately(cfg, start_ns, db, gen, err, sizeof(err)) == DB_OK) {
 		log_info("database reopened");
 		return;
 	}
-	if (reconnect_warning_due(&last_warning))
+	if (log_due(&last_warning))
 		log_warn("database unavailable: %s", err);
+}
+
+void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
+		      uint64_t start_ns)
+{
+	(void)reconnect_drop_stale(db, gen);
+	if (*db == NULL)
+		reopen(cfg, db, gen, start_ns);
+	if (*db == NULL)
+		return;
+	/* The last request's failure is not this one's; the open, if any, counts against it. */
+	db_clear_error(*db);
+	db_deadline_from(*db, start_ns);
 }
 
 /*

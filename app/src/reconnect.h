@@ -1,11 +1,9 @@
 #ifndef SQLITE_FCGI_RECONNECT_H
 #define SQLITE_FCGI_RECONNECT_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "config.h"
 #include "db.h"
@@ -23,12 +21,6 @@
  * in (0 before the first open).
  */
 
-/*
- * True at most once a second for a given last, whichever thread asks: a
- * fault can last long under a heavy load, and the log is the process's.
- */
-bool reconnect_warning_due(_Atomic time_t *last);
-
 /* An eventfd written to when every connection must close (-1: none). */
 void reconnect_notify_on(int fd);
 
@@ -43,10 +35,11 @@ void reconnect_close(struct db **db, unsigned *gen);
 bool reconnect_drop_stale(struct db **db, unsigned *gen);
 
 /*
- * Drops *db when stale, then opens it when it is NULL (and no old
- * connection of the process is still open), for the request that started
- * at start_ns (db_open_at); a failure is logged (at most once a second)
- * and *db left NULL.
+ * Readies *db for the request that started at start_ns: drops it when
+ * stale, then opens it when it is NULL (and no old connection of the
+ * process is still open; db_open_at), and clears its last error and bounds
+ * its waits from start_ns (db_deadline_from).  A failure to open is logged
+ * (at most once a second) and *db left NULL.
  */
 void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
 		      uint64_t start_ns);

@@ -51,13 +51,30 @@ static enum db_result run_step(struct db *db, enum rows_step step,
 	return res;
 }
 
+/* What a run reports before its first step. */
+static void done_start(struct rows_done *done)
+{
+	*done = (struct rows_done){ .nread = -1, .id = 0, .failed = "begin", .kept = false };
+}
+
+/*
+ * After a failure: a row written stays only in autocommit, where its own
+ * statement committed it before the step that failed.
+ */
+static void done_failed(struct rows_done *done, const struct rows_shape *shape)
+{
+	done->kept = shape->txn == ROWS_AUTOCOMMIT && done->id != 0;
+	if (!done->kept)
+		done->id = 0;
+}
+
 enum db_result rows_run(struct db *db, const struct rows_shape *shape,
 			const struct db_row *row, struct rows_done *done)
 {
 	bool txn = shape->txn != ROWS_AUTOCOMMIT;
 	enum db_result res = DB_OK;
 
-	*done = (struct rows_done){ .nread = -1, .id = 0, .failed = "begin", .kept = false };
+	done_start(done);
 	if (txn && (res = db_begin_as(db, begin_for(shape))) != DB_OK)
 		goto fail;
 	for (int i = 0; i < 2; i++)
@@ -69,9 +86,7 @@ enum db_result rows_run(struct db *db, const struct rows_shape *shape,
 	done->failed = NULL;
 	return DB_OK;
 fail:
-	done->kept = !txn && done->id != 0;
-	if (!done->kept)
-		done->id = 0;
+	done_failed(done, shape);
 	db_rollback(db);	/* nothing to roll back in autocommit */
 	return res;
 }
@@ -111,13 +126,12 @@ static enum db_result run_grouped(struct commit_queue *q, struct db *db,
 			commit_error_set(err, job->done->failed, db);
 		return res;
 	}
-	res = commit_run(q, steps_work, job, err);
-	if (res != DB_OK)
-		job->done->id = 0;	/* its transaction did not commit */
-	if (res != DB_OK && err->step != NULL)
+	if ((res = commit_run(q, steps_work, job, err)) == DB_OK)
+		return DB_OK;
+	job->done->id = 0;	/* its transaction did not commit */
+	if (err->step != NULL)
 		job->done->failed = err->step;	/* the batch's BEGIN or COMMIT */
-	if (res != DB_OK)
-		err->step = job->done->failed;
+	err->step = job->done->failed;
 	return res;
 }
 
@@ -133,21 +147,20 @@ enum db_result rows_run_grouped(struct commit_queue *q, struct db *db,
 			commit_error_set(err, done->failed, db);
 		return res;
 	}
-	*done = (struct rows_done){ .nread = -1, .id = 0, .failed = "begin", .kept = false };
-	/* In autocommit each step is a transaction of its own, as in Django. */
-	for (int i = 0; i < 2 && res == DB_OK; i++) {
-		if (shape->txn == ROWS_AUTOCOMMIT)
-			job.from = i, job.to = i + 1;
+	done_start(done);
+	if (shape->txn != ROWS_AUTOCOMMIT) {
 		res = run_grouped(q, db, &job, err);
-		if (shape->txn != ROWS_AUTOCOMMIT)
-			break;
+	} else {
+		/* In autocommit each step is a transaction of its own, as in Django. */
+		for (job.from = 0; job.from < 2 && res == DB_OK; job.from++) {
+			job.to = job.from + 1;
+			res = run_grouped(q, db, &job, err);
+		}
 	}
 	if (res == DB_OK) {
 		done->failed = NULL;
 		return DB_OK;
 	}
-	done->kept = shape->txn == ROWS_AUTOCOMMIT && done->id != 0;
-	if (!done->kept)
-		done->id = 0;
+	done_failed(done, shape);
 	return res;
 }

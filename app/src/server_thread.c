@@ -18,6 +18,7 @@
 #include "monotonic.h"
 #include "reconnect.h"
 #include "routes.h"
+#include "routes_io.h"
 
 struct server_thread {
 	pthread_t id;
@@ -39,7 +40,6 @@ struct server_thread {
  */
 static bool refuse_if_told(struct app *app, struct http_request *r)
 {
-	static const char retry_after[] = "Retry-After: 1\r\n";
 	char msg[ERR_LEN];
 
 	if (db_refusal(app->cfg, msg, sizeof(msg)) == 0)
@@ -90,7 +90,7 @@ static bool accept_error_passes(struct server_thread *t, int error)
 	}
 	t->accept_pause_ms = t->accept_pause_ms == 0 ? 10 : t->accept_pause_ms >= 500 ? 1000
 								: t->accept_pause_ms * 2;
-	if (reconnect_warning_due(&last_warning))
+	if (log_due(&last_warning))
 		log_warn("accept failed: %s: retrying in %ld ms", strerror(error),
 			 t->accept_pause_ms);
 	pause_unless_stopped(t->srv, t->accept_pause_ms);
@@ -166,11 +166,6 @@ static void answer(struct server_thread *t)
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
 		reconnect_ensure(app->cfg, &app->db, &app->db_gen, start);
-		if (app->db != NULL) {
-			db_clear_error(app->db);
-			/* The open above, if any, counts against the request. */
-			db_deadline_from(app->db, start);
-		}
 		routes_dispatch(app, &r);
 	}
 	/*

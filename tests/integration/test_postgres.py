@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.harness.metrics import busy_count, group_commit_batches, scrape
+from tests.harness.netfaults import FaultProxy
 from bench.harness.ports import free_port
 from bench.harness.postgres import PASSWORD, PASSWORD_IN_URL
 from bench.harness.stack import BINARY, ROOT
@@ -311,6 +312,32 @@ def test_users_page_and_count_read_only(pg_stack):
                      headers={"Accept": "application/json"}).json()
     assert [u["username"] for u in rest["users"]] == ["p1"] and rest["next_after_id"] is None
     assert stack.get("/users/count").text == "3\n"
+
+
+@pytest.mark.parametrize("path", ["/read_transaction/", "/users/"])
+def test_a_read_whose_commit_answer_never_comes_is_503(path, postgres_server, pg_db, make_stack):
+    """A transaction that only read writes nothing, whatever became of its
+    COMMIT: the answer is an ordinary 503 worth a retry, never the 504 of a
+    write whose outcome is unknown."""
+    db, url = pg_db
+    proxy = FaultProxy("127.0.0.1", postgres_server.host, postgres_server.port).start()
+    try:
+        # The deadline's floor: the worker gives the hung COMMIT up after 0.5 s.
+        stack = make_stack(DATABASE_URL=url.replace(
+            f"@{postgres_server.host}:{postgres_server.port}/", f"@127.0.0.1:{proxy.port}/"),
+            WORKERS=1, DB_DEADLINE_MS=1000, **CHEAP_HASH)
+        assert stack.get(path).status_code == 200
+        # The COMMIT reaches the server; its answer never comes back.
+        proxy.hang_at(b"COMMIT\x00", forward=True)
+        r = stack.get(path)
+        assert proxy.hung.is_set()
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] == "1"
+        assert r.text.strip() == "database unavailable"
+        # The connection given up, the next request connects again.
+        wait_for(lambda: stack.get(path).status_code == 200, 30, "a read after the hang")
+    finally:
+        proxy.stop()
 
 
 def test_a_missing_count_row_is_named_and_migrate_repairs_it(pg_stack):
