@@ -154,6 +154,7 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 		return false;
 	}
 	/* The batch's waits, the open's too, end by its oldest request's deadline. */
+	(void)reconnect_retire_read_only(&q->writer, &q->writer_gen);
 	reconnect_ensure(q->cfg, &q->writer, &q->writer_gen, jobs[0]->queued_ns);
 	if (q->writer == NULL) {
 		abort_batch(q, jobs, n, DB_ERR, "begin");

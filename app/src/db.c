@@ -216,6 +216,11 @@ enum db_reopen db_needs_reopen(const struct db *db)
 	return db->ops->needs_reopen(db);
 }
 
+bool db_opened_read_only(const struct db *db)
+{
+	return db->ops->opened_read_only != NULL && db->ops->opened_read_only(db);
+}
+
 void db_deadline_from(struct db *db, uint64_t start_ns)
 {
 	if (db->ops->deadline_from != NULL)

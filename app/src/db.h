@@ -167,6 +167,8 @@ enum db_result db_ping(struct db *db);
  * which order the caller should replace it.
  */
 enum db_reopen db_needs_reopen(const struct db *db);
+/* Whether *db opened read-only though it asked to write (db_engine.h). */
+bool db_opened_read_only(const struct db *db);
 
 /*
  * The request now served on db started at start_ns (CLOCK_MONOTONIC, as

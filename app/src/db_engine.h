@@ -64,6 +64,12 @@ struct db_ops {
 	enum db_result (*describe)(struct db *db, char *out, size_t outlen);
 	enum db_result (*ping)(struct db *db);
 	enum db_reopen (*needs_reopen)(const struct db *db);
+	/*
+	 * Whether a connection opened for writing came up read-only (SQLite:
+	 * the file or its directory was not writable then).  It stays so
+	 * after the fault is gone.  NULL: never.
+	 */
+	bool (*opened_read_only)(const struct db *db);
 	/* db_deadline_from; NULL: the engine bounds its waits otherwise. */
 	void (*deadline_from)(struct db *db, uint64_t start_ns);
 

@@ -348,6 +348,16 @@ static enum db_reopen sq_needs_reopen(const struct db *db)
 	}
 }
 
+/*
+ * SQLite opens a file it may not write read-only rather than failing, and
+ * such a connection keeps the process's WAL index mapped read-only and
+ * has no lock file (db_sqlite_open.c) even after the fault is gone.
+ */
+static bool sq_opened_read_only(const struct db *db)
+{
+	return sqlite3_db_readonly(((const struct db_sqlite *)db)->conn, "main") == 1;
+}
+
 /* The WAL file's size (0 after a TRUNCATE checkpoint); -1 when there is none. */
 static long long sq_wal_bytes(const struct config *cfg)
 {
@@ -380,6 +390,7 @@ const struct db_ops db_sqlite_ops = {
 	.describe = sq_describe,
 	.ping = sq_ping,
 	.needs_reopen = sq_needs_reopen,
+	.opened_read_only = sq_opened_read_only,
 	.begin_as = sq_begin_as,
 	.commit = sq_commit,
 	.rollback = sq_rollback,

@@ -17,6 +17,7 @@
  * them were opened before the last request to close them all.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t old_ones_closed = PTHREAD_COND_INITIALIZER;
 static unsigned generation = 1;
 static long open_count, old_count;
 static int notify_fd = -1;
@@ -60,8 +61,8 @@ void reconnect_close(struct db **db, unsigned *gen)
 	*db = NULL;
 	(void)pthread_mutex_lock(&lock);
 	open_count--;
-	if (*gen != generation)
-		old_count--;
+	if (*gen != generation && --old_count == 0)
+		(void)pthread_cond_broadcast(&old_ones_closed);
 	(void)pthread_mutex_unlock(&lock);
 }
 
@@ -79,12 +80,29 @@ bool reconnect_drop_stale(struct db **db, unsigned *gen)
 	return stale;
 }
 
-/* Whether an old connection of the process is still open. */
+/*
+ * Whether an old connection of the process is still open after waiting up
+ * to OLD_CLOSE_WAIT_MS for them: an idle thread closes its own as soon as
+ * it is woken, one serving a request at its end.  The wait is on the
+ * realtime clock (the default condition's); a clock step only shortens or
+ * lengthens it once.
+ */
+#define OLD_CLOSE_WAIT_MS 200
 static bool old_ones_open(void)
 {
+	struct timespec until;
 	long n;
 
+	if (clock_gettime(CLOCK_REALTIME, &until) != 0)
+		return true;
+	until.tv_nsec += OLD_CLOSE_WAIT_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	(void)pthread_mutex_lock(&lock);
+	while (old_count > 0 && pthread_cond_timedwait(&old_ones_closed, &lock, &until) == 0)
+		;
 	n = old_count;
 	(void)pthread_mutex_unlock(&lock);
 	return n > 0;
@@ -195,6 +213,19 @@ static void close_all_later(void)
 	(void)pthread_mutex_unlock(&lock);
 	if (fd >= 0 && write(fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 		log_warn("%s: eventfd: %s", __func__, strerror(errno));
+}
+
+bool reconnect_retire_read_only(struct db **db, unsigned *gen)
+{
+	static _Atomic time_t last_warning;
+
+	if (*db == NULL || !db_opened_read_only(*db))
+		return false;
+	if (log_due(&last_warning))
+		log_warn("closing this worker's connections: one opened read-only");
+	close_all_later();
+	reconnect_close(db, gen);
+	return true;
 }
 
 /*

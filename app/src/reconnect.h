@@ -35,9 +35,18 @@ void reconnect_close(struct db **db, unsigned *gen);
 bool reconnect_drop_stale(struct db **db, unsigned *gen);
 
 /*
+ * Closes *db, and asks every connection of the process to close, when it
+ * opened read-only (db_opened_read_only: a read-only directory or file at
+ * the time).  Such a connection could not write once the fault is gone,
+ * and an open one keeps the others of the process read-only too
+ * (db_sqlite.c); call it before reconnect_ensure.  True if it closed *db.
+ */
+bool reconnect_retire_read_only(struct db **db, unsigned *gen);
+
+/*
  * Readies *db for the request that started at start_ns: drops it when
  * stale, then opens it when it is NULL (and no old connection of the
- * process is still open; db_open_at), and clears its last error and bounds
+ * process is still open after a short wait for them; db_open_at), and clears its last error and bounds
  * its waits from start_ns (db_deadline_from).  A failure to open is logged
  * (at most once a second) and *db left NULL.
  */

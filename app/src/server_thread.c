@@ -165,6 +165,9 @@ static void answer(struct server_thread *t)
 	atomic_fetch_add(&t->srv->in_flight, 1);
 	http_request_init(&r, &t->req, t->out);
 	if (!refuse_if_told(app, &r)) {
+		/* The writer too, unless a batch holds it: reconnect_ensure waits for both. */
+		if (reconnect_retire_read_only(&app->db, &app->db_gen) && app->commit != NULL)
+			commit_drop_stale(app->commit);
 		reconnect_ensure(app->cfg, &app->db, &app->db_gen, start);
 		routes_dispatch(app, &r);
 	}

@@ -181,6 +181,33 @@ def test_read_only_directory(make_stack, tmp_path):
     assert s.query("PRAGMA integrity_check") == [("ok",)]
 
 
+@needs_root
+def test_workers_started_on_a_read_only_directory_write_once_it_is_writable(make_stack, tmp_path):
+    """Workers that opened the database while its directory was read-only,
+    and served nothing then, hold connections SQLite opened read-only (and
+    without the lock file).  Once the directory is writable again their first
+    writes must not fail on those: each connection that opened read-only is
+    replaced, with every other one of its worker, before it is used."""
+    data = tmp_path / "data"
+    data.mkdir()
+    s = start_on(make_stack, data, WORKERS=2)
+    old = s.wait_for_workers(2)
+    assert create(s, "before").status_code == 200
+    with mounted(["--bind", str(data)], data):
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(data)], check=True)
+        for p in old:
+            os.kill(p, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while set(s.worker_pids()) & set(old) or len(s.worker_pids()) != 2:
+            assert time.monotonic() < deadline, "workers not restarted"
+            time.sleep(0.05)
+        pids = s.worker_pids()
+        time.sleep(0.5)  # each serving thread opens its connection as it starts
+    assert [create(s, f"after{i}").status_code for i in range(8)] == [200] * 8
+    assert s.worker_pids() == pids
+    assert s.user_count() == 9
+
+
 def test_workers_restarted_while_the_database_is_gone(make_stack, tmp_path):
     """Every worker killed while the file is deleted: the new ones must not
     crash-loop (multiwatch would give up on them), but answer 503 until the
