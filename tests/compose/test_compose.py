@@ -22,6 +22,7 @@ Environment: COMPOSE_ENGINE (docker|podman, default docker), LOAD_USERS (10),
 LOAD_TIME (10s).
 """
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -32,6 +33,7 @@ import pytest
 import requests
 
 from bench.harness import locust
+from tests.harness import acks
 from tests.harness.compose import Project, engine_for, say
 from bench.harness.ports import free_port
 from bench.harness.settings import without_settings
@@ -226,23 +228,31 @@ PG_OVERRIDE = "docker-compose.postgres.yml"
 PG_PASSWORD = "compose:p@ss/w0rd'"
 
 
+def psql(project, service, sql):
+    """sql's rows in that container's PostgreSQL (peer login on its socket),
+    one "a|b" line each."""
+    return project.exec(service, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-h",
+                        "/run/postgresql", "-d", "sqlitefcgi", "-c", sql).strip()
+
+
 def pg_rows(project):
-    """The users in the db container's PostgreSQL (peer login on its socket)."""
-    return int(project.exec("db", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-h",
-                            "/run/postgresql", "-d", "sqlitefcgi", "-c",
-                            "SELECT count(*) FROM auth_user").strip())
+    """The users in the db container's PostgreSQL."""
+    return int(psql(project, "db", "SELECT count(*) FROM auth_user"))
 
 
-@pytest.fixture(scope="module")
-def pg_project(project, engine, request):
-    """The PostgreSQL variant as a project of its own (own volumes and
-    network), on the app and nginx images the project fixture built."""
+@contextlib.contextmanager
+def pg_variant(project, engine, request, name, overrides, services, **env):
+    """A PostgreSQL variant as a project of its own (own volumes and
+    network), on the app and nginx images the project fixture built; every
+    container, volume and network of it removed on the way out.  services:
+    those whose health `up` waits for."""
     port = free_port()
     env = dict(without_settings(engine.env), PORT=str(port), BIND_ADDRESS="127.0.0.1",
-               POSTGRES_PASSWORD=PG_PASSWORD)
-    p = Project(engine, f"sqlite-fcgi-test-pg-{os.getpid()}", env, overrides=[PG_OVERRIDE])
+               POSTGRES_PASSWORD=PG_PASSWORD, **env)
+    p = Project(engine, f"sqlite-fcgi-test-{name}-{os.getpid()}", env, overrides=overrides)
     p.url = f"http://127.0.0.1:{port}"
     p.tmp = project.tmp
+    p.services = services
     try:
         t0 = time.monotonic()
         p.compose("build", "db", timeout=BUILD_TIMEOUT_S)
@@ -250,9 +260,16 @@ def pg_project(project, engine, request):
         yield p
     finally:
         if request.session.testsfailed:
-            for service in ("db", "app"):
-                say(f"last log lines of {service} (PostgreSQL variant):\n{p.logs(service)}")
+            for service in p.services:
+                say(f"last log lines of {service} ({name}):\n{p.logs(service)}")
         p.remove()
+
+
+@pytest.fixture(scope="module")
+def pg_project(project, engine, request):
+    with pg_variant(project, engine, request, "pg", [PG_OVERRIDE],
+                    ("db", "app", "nginx")) as p:
+        yield p
 
 
 def test_postgres_compose_file_is_valid():
@@ -271,7 +288,7 @@ def test_postgres_compose_file_is_valid():
 def test_postgres_variant_loses_no_write(pg_project):
     p = pg_project
     t0 = time.monotonic()
-    up(p, "tuned", services=("db", "app", "nginx"))
+    up(p, "tuned", services=p.services)
     config = p.exec("app", "sqlite-fcgi", "config")
     assert "-- engine: postgresql" in config, "DATABASE_URL did not reach the app container"
     assert PG_PASSWORD not in config
@@ -282,3 +299,83 @@ def test_postgres_variant_loses_no_write(pg_project):
     p.compose("down", "-v", timeout=120)
     assert p.container("db", all_states=True) == "", "down -v left the db container"
     say(f"PostgreSQL variant: up, load, checks and down -v in {time.monotonic() - t0:.0f} s")
+
+
+STANDBY_OVERRIDE = "docker-compose.standby.yml"
+# After the promotion the first creation succeeds within a second here (the
+# workers' next connect finds the new primary); the margin is for a loaded
+# machine. A COMMIT that waits for a standby that is gone never succeeds.
+RECOVERED_WITHIN_S = 30
+# Acknowledged creations to have before the primary is killed.
+ACKED_BEFORE_KILL = 20
+
+
+@pytest.fixture(scope="module")
+def standby_project(project, engine, request):
+    with pg_variant(project, engine, request, "standby", [PG_OVERRIDE, STANDBY_OVERRIDE],
+                    ("db", "db-standby", "app", "nginx"),
+                    POSTGRES_REPLICATION_PASSWORD="repl:p@ss/w0rd'") as p:
+        yield p
+
+
+def wait_until(what, seconds, description):
+    """what() until it is true, at most seconds; pytest.fail after that."""
+    end = time.monotonic() + seconds
+    while not what():
+        if time.monotonic() > end:
+            pytest.fail(f"not within {seconds} s: {description}")
+        time.sleep(0.1)
+
+
+def app_start(project):
+    """The app container's id, start time and restart count: the same after
+    the failover when the app was not restarted."""
+    c = project.container("app")
+    return c, project.engine.run("inspect", "--format", "{{.State.StartedAt}} {{.RestartCount}}",
+                                 c).stdout.strip()
+
+
+def test_standby_promoted_takes_the_writes_without_restarting_the_app(standby_project):
+    """The three files up; users created through nginx; the primary killed
+    (docker kill); the documented failover (stop db, promote-standby in
+    db-standby); creations succeed again without touching the app, and every
+    acknowledged user is in the promoted standby's database."""
+    p = standby_project
+    t0 = time.monotonic()
+    up(p, "tuned", services=p.services)
+    state = psql(p, "db", "SELECT sync_state FROM pg_stat_replication"
+                          " WHERE application_name = 'db_standby'")
+    assert state == "sync", f"db-standby is not db's synchronous standby: {state!r}"
+    app_before = app_start(p)
+
+    site = type("Site", (), {"url": staticmethod(lambda path: p.url + path)})
+    load = acks.Load(site, "ha", threads=3).start()
+    try:
+        wait_until(lambda: load.acked_between(0, float("inf")) >= ACKED_BEFORE_KILL, 60,
+                   f"{ACKED_BEFORE_KILL} users created through nginx")
+        p.engine.run("kill", p.container("db"))
+        killed = time.monotonic()
+        # A failover manager's detection time; the app meanwhile answers 503.
+        time.sleep(1)
+        p.compose("stop", "db", timeout=90)
+        r = p.compose("exec", "-T", "db-standby", "promote-standby", timeout=90)
+        promoted = time.monotonic()
+        say(f"promoted {promoted - killed:.1f} s after the kill: {r.stdout.strip()}")
+        wait_until(lambda: acks.first_2xx_after(load.records, promoted) is not None,
+                   RECOVERED_WITHIN_S, "a user created after the promotion")
+    finally:
+        load.stop()
+    assert p.container("db") == "", "the old primary runs again"
+    assert app_start(p) == app_before, "the app was restarted"
+
+    usernames = [tuple(line.split("|")) for line in psql(
+        p, "db-standby", "SELECT username, count(*) FROM auth_user GROUP BY username").split()]
+    verdict = acks.check(load.records, [(u, int(n)) for u, n in usernames])
+    before_kill = sum(1 for r in load.records if r.status == 200 and r.answered < killed)
+    say(f"standby: {before_kill} acknowledged before the kill, {verdict.acknowledged} in all, "
+        f"statuses {dict(verdict.statuses)}; first 2xx "
+        f"{acks.first_2xx_after(load.records, promoted):.2f} s after the promotion")
+    assert verdict.lost == [], "acknowledged users missing from the promoted standby"
+    assert verdict.duplicated == [] and verdict.unexplained == []
+    p.compose("down", "-v", timeout=120)
+    say(f"standby variant: up, failover, checks and down -v in {time.monotonic() - t0:.0f} s")

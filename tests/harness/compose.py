@@ -219,6 +219,6 @@ class Project:
                                check=False).stdout.split()
         if left:
             self.engine.run("rm", "-f", *left, check=False)
-        for volume in ("data", "sock", "pgdata"):
+        for volume in ("data", "sock", "pgdata", "pgstandby"):
             self.engine.run("volume", "rm", "-f", f"{self.name}_{volume}", check=False)
         self.engine.run("network", "rm", f"{self.name}_default", check=False)
