@@ -222,3 +222,13 @@ class Project:
         for volume in ("data", "sock", "pgdata", "pgstandby"):
             self.engine.run("volume", "rm", "-f", f"{self.name}_{volume}", check=False)
         self.engine.run("network", "rm", f"{self.name}_default", check=False)
+
+    def leftovers(self):
+        """The containers, volumes and networks of this project that still
+        exist (compose names its volumes and networks <project>_<name>)."""
+        containers = self.engine.run("ps", "-aq", "--filter",
+                                     f"label={PROJECT_LABEL}={self.name}").stdout.split()
+        named = [name for kind in ("volume", "network")
+                 for name in self.engine.run(kind, "ls", "--format", "{{.Name}}").stdout.split()
+                 if name.startswith(f"{self.name}_")]
+        return containers + named
