@@ -69,7 +69,7 @@ static void *submit_many(void *arg)
 
 	for (int i = 0; i < PER_THREAD; i++) {
 		struct user_job job = { .count = -1, .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "t%d-%d", s->index, i);
 		if (commit_run(s->q, insert_and_count, &job, &e) != DB_OK)
@@ -148,7 +148,7 @@ struct one {
 	struct commit_queue *q;
 	struct user_job job;
 	enum db_result res;
-	struct commit_error err;
+	struct db_failure err;
 };
 
 static void *submit_one(void *arg)
@@ -200,7 +200,7 @@ static struct commit_queue *queue_with_users(struct config *cfg, const char *con
 	assert_non_null(q = commit_queue_create(cfg));
 	for (; names != NULL && *names != NULL; names++) {
 		struct user_job job = { .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "%s", *names);
 		assert_int_equal(commit_run(q, insert_and_count, &job, &e), DB_OK);
@@ -257,7 +257,7 @@ static void a_failed_transaction_fails_its_whole_batch(void **state)
 	assert_int_equal(dbtest_query_int(&t, "SELECT count(*) FROM auth_user"), 1);
 	{
 		struct user_job job = { .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "after");
 		assert_int_equal(commit_run(q, insert_and_count, &job, &e), DB_OK);
@@ -300,7 +300,7 @@ static void *check_answers(void *arg)
 
 	for (int i = 0; i < 10; i++) {
 		struct user_job job = { .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "seen%d-%d", s->index, i);
 		if (commit_run(s->q, insert_and_count, &job, &e) != DB_OK) {
