@@ -69,8 +69,8 @@ $(BUILD)/tsan/%.o: app/src/%.c app/src/*.h | $(BUILD)/tsan
 $(BUILD)/tsan/sqlite-fcgi: $(TSAN_OBJ) $(BUILD)/tsan/main.o
 	$(TSAN_CC) -fsanitize=thread -pthread -o $@ $^ $(LIBS)
 
-# The unit tests whose threads share state: test_threads, test_commit.
-TSAN_UNIT_BIN := $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_commit
+# The unit tests whose threads share state: test_threads, test_commit, test_rows.
+TSAN_UNIT_BIN := $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_commit $(BUILD)/tsan/test_rows
 
 $(BUILD)/tsan/test_%: tests/unit/test_%.c tests/unit/*.h $(TSAN_OBJ)
 	$(TSAN_CC) $(TSAN_CFLAGS) -Iapp/src -o $@ $< $(TSAN_OBJ) $(LIBS) -lcmocka

@@ -19,7 +19,7 @@ struct commit_job {
 	commit_work_fn work;
 	void *arg;
 	enum db_result res;
-	struct commit_error *err;
+	struct db_failure *err;
 	uint64_t queued_ns;	/* metrics_now_ns when queued: its deadline's start */
 	bool done;
 	pthread_cond_t wake;	/* its batch is over, or it is to lead */
@@ -76,28 +76,18 @@ void commit_queue_free(struct commit_queue *q)
 	free(q);
 }
 
-void commit_error_set(struct commit_error *err, const char *step, const struct db *db)
-{
-	err->step = step;
-	err->code = db != NULL ? db_errcode(db) : 0;
-	snprintf(err->name, sizeof(err->name), "%s", db != NULL ? db_errname(db) : "OK");
-	snprintf(err->msg, sizeof(err->msg), "%s", db != NULL ? db_errmsg(db)
-		 : "database unavailable");
-}
-
 static bool fails_alone(enum db_result res)
 {
 	return res == DB_CONSTRAINT || res == DB_INTEGRITY || res == DB_INVALID;
 }
 
-/* Every job of the batch not failed on its own fails as res, with err. */
-static void fail_batch(struct commit_job **jobs, int n, enum db_result res,
-		       const struct commit_error *err)
+/* Every job of the batch not failed on its own fails as err says. */
+static void fail_batch(struct commit_job **jobs, int n, const struct db_failure *err)
 {
 	for (int i = 0; i < n; i++) {
 		if (fails_alone(jobs[i]->res))
 			continue;	/* its answer stands: nothing of it was to be written */
-		jobs[i]->res = res;
+		jobs[i]->res = err->res;
 		*jobs[i]->err = *err;
 	}
 }
@@ -106,12 +96,12 @@ static void fail_batch(struct commit_job **jobs, int n, enum db_result res,
 static void abort_batch(struct commit_queue *q, struct commit_job **jobs, int n,
 			enum db_result res, const char *step)
 {
-	struct commit_error err;
+	struct db_failure err;
 
-	commit_error_set(&err, step, q->writer);
+	db_failure_set(&err, res, step, q->writer);
 	if (q->writer != NULL)
 		db_rollback(q->writer);
-	fail_batch(jobs, n, res, &err);
+	fail_batch(jobs, n, &err);
 }
 
 /*
@@ -132,7 +122,7 @@ static enum db_result run_job(struct db *db, struct commit_job *job, const char 
 	*step = NULL;	/* the job's own statement */
 	if (!fails_alone(job->res))
 		return job->res;
-	commit_error_set(job->err, NULL, db);
+	db_failure_set(job->err, job->res, NULL, db);
 	*step = "rollback to savepoint";
 	return db_savepoint(db, DB_SAVEPOINT_ROLLBACK);
 }
@@ -145,12 +135,13 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 	enum db_result res;
 
 	if (db_refusal(q->cfg, msg, sizeof(msg)) != 0) {
-		struct commit_error err = { .step = "begin", .code = 0, .name = "OK" };
+		struct db_failure err = { .res = DB_ERR, .step = "begin", .code = 0,
+					  .name = "OK" };
 
 		snprintf(err.msg, sizeof(err.msg), "%s", msg);
 		/* It belongs to the file that was replaced. */
 		reconnect_close(&q->writer, &q->writer_gen);
-		fail_batch(jobs, n, DB_ERR, &err);
+		fail_batch(jobs, n, &err);
 		return false;
 	}
 	/* The batch's waits, the open's too, end by its oldest request's deadline. */
@@ -293,15 +284,16 @@ static void wait_or_lead(struct commit_queue *q, struct commit_job *job)
 }
 
 enum db_result commit_run(struct commit_queue *q, commit_work_fn work, void *arg,
-			  struct commit_error *err)
+			  struct db_failure *err)
 {
 	struct commit_job job = { .work = work, .arg = arg, .res = DB_ERR, .err = err,
 				  .queued_ns = metrics_now_ns(), .done = false, .next = NULL };
 	int rc;
 
-	*err = (struct commit_error){ .step = NULL, .code = 0, .name = "OK" };
+	*err = (struct db_failure){ .res = DB_OK, .step = NULL, .code = 0, .name = "OK" };
 	if ((rc = pthread_cond_init(&job.wake, NULL)) != 0) {
 		snprintf(err->msg, sizeof(err->msg), "pthread_cond_init: %s", strerror(rc));
+		err->res = DB_ERR;
 		err->step = "queue";
 		return DB_ERR;
 	}

@@ -3,7 +3,6 @@
 
 #include "config.h"
 #include "db.h"
-#include "err.h"
 
 /*
  * Group commit (GROUP_COMMIT=on): the write requests of a worker's serving
@@ -16,21 +15,6 @@
  * batch, which a waiting thread leads.  Nothing is answered before its
  * batch's COMMIT returned.  Only db.h is used: both engines work the same.
  */
-
-/*
- * Why a request of a batch failed: the shared step that failed ("begin",
- * "commit", ...; NULL when it was the request's own work), and the
- * database's error, as db_errcode/db_errname/db_errmsg give it.
- */
-struct commit_error {
-	const char *step;
-	int code;
-	char name[48];
-	char msg[ERR_LEN];
-};
-
-/* Fills err from db's last failure (db NULL: "database unavailable"). */
-void commit_error_set(struct commit_error *err, const char *step, const struct db *db);
 
 /*
  * A request's work in the shared transaction, on the writer connection db:
@@ -63,11 +47,13 @@ void commit_drop_stale(struct commit_queue *q);
 /*
  * Runs work(db, arg) in the next shared transaction and returns once that
  * transaction committed or failed: DB_OK when the request's writes are
- * committed, otherwise its own failure or its batch's, with *err filled.
+ * committed, otherwise its own failure or its batch's, with *err filled
+ * (err->step: the batch's step that failed, or NULL for the request's own
+ * statement).
  * What work wrote into arg is meaningful only with DB_OK (or, for the
  * request's own failure, as work says).
  */
 enum db_result commit_run(struct commit_queue *q, commit_work_fn work, void *arg,
-			  struct commit_error *err);
+			  struct db_failure *err);
 
 #endif

@@ -261,3 +261,14 @@ const char *db_errmsg(const struct db *db)
 {
 	return db->last_msg;
 }
+
+void db_failure_set(struct db_failure *f, enum db_result res, const char *step,
+		    const struct db *db)
+{
+	f->res = res;
+	f->step = step;
+	f->code = db != NULL ? db_errcode(db) : 0;
+	snprintf(f->name, sizeof(f->name), "%s", db != NULL ? db_errname(db) : "OK");
+	snprintf(f->msg, sizeof(f->msg), "%s", db != NULL ? db_errmsg(db)
+		 : "database unavailable");
+}

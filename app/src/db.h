@@ -105,6 +105,26 @@ int db_restore_from(const struct config *cfg, const char *src, int wait_ms,
  */
 enum db_result db_describe(struct db *db, char *out, size_t outlen);
 
+/*
+ * Why an operation of the data layer failed, as its callers keep it past
+ * the connection's next call (a batch's failure handed to each request of
+ * it, the answer and the log line made from it): the result, the step that
+ * failed ("begin", "commit", ...; NULL when it was the caller's own
+ * statement), and the engine's error as db_errcode, db_errname and
+ * db_errmsg gave it.  routes_failure.c turns it into the HTTP answer.
+ */
+struct db_failure {
+	enum db_result res;
+	const char *step;
+	int code;
+	char name[48];
+	char msg[ERR_LEN];
+};
+
+/* Fills f with res, step and db's last failure (db NULL: "database unavailable"). */
+void db_failure_set(struct db_failure *f, enum db_result res, const char *step,
+		    const struct db *db);
+
 /* Starts the write transaction (deferred or immediate, as configured). */
 enum db_result db_begin(struct db *db);
 

@@ -6,7 +6,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
-#include "routes_io.h"
+#include "routes_failure.h"
 #include "routes_rows.h"
 #include "routes_users.h"
 #include "rows.h"
@@ -92,7 +92,7 @@ static void run_route(struct app *app, const struct route *route,
 	} else if (!method_allowed(route->allow, r->method)) {
 		http_respond_error(r, 405, allow, "method not allowed");
 	} else if (route->needs_db && app->db == NULL) {
-		http_respond_error(r, 503, retry_after, "database unavailable");
+		respond_unavailable(r, "database unavailable");
 	} else if (route->shape != NULL) {
 		handle_rows(app, route->shape, r);
 	} else {
@@ -121,7 +121,7 @@ static void handle_healthz(struct app *app, struct http_request *r)
 	if (db_ping(app->db) != DB_OK) {
 		log_warn("healthz: %s (%s, %d)", db_errmsg(app->db),
 			 db_errname(app->db), db_errcode(app->db));
-		http_respond_error(r, 503, retry_after, "database unavailable");
+		respond_unavailable(r, "database unavailable");
 		return;
 	}
 	http_respond(r, 200, "text/plain; charset=utf-8", NULL, "ok\n");
@@ -140,7 +140,7 @@ static void handle_metrics(struct app *app, struct http_request *r)
 			   db_wal_bytes(app->cfg));
 	if (n < 0) {
 		log_warn("metrics: not available (no shared metrics file, or too large)");
-		http_respond_error(r, 503, retry_after, "metrics unavailable");
+		respond_unavailable(r, "metrics unavailable");
 		return;
 	}
 	http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, text);

@@ -3,45 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commit.h"
-#include "log.h"
-#include "metrics.h"
-
-const char retry_after[] = "Retry-After: 1\r\n";
-
-void respond_failure(struct http_request *r, const struct commit_error *e,
-		     enum db_result res, const char *note)
-{
-	char msg[ERR_LEN];
-	const char *what = "database unavailable";
-	const char *step = e->step;
-	int status = 503;
-
-	log_warn("%s: %s%s%s (%s, %d)%s", r->path, step ? step : "", step ? ": " : "",
-		 e->msg, e->name, e->code, note);
-	if (res == DB_BUSY || res == DB_RETRY) {
-		metrics_count_busy(e->name);
-		what = "database is locked";
-	} else if (res == DB_INTEGRITY) {
-		status = 500;
-		what = "internal error";
-	} else if (res == DB_UNKNOWN) {
-		status = 504;
-		what = UNKNOWN_OUTCOME;
-	}
-	snprintf(msg, sizeof(msg), "%s%s", what, note);
-	http_respond_error(r, status, status == 503 ? retry_after : NULL, msg);
-}
-
-void respond_db_failed(struct app *app, struct http_request *r,
-		       const char *step, enum db_result res, const char *note)
-{
-	struct commit_error e;
-
-	commit_error_set(&e, step, app->db);
-	respond_failure(r, &e, res, note);
-}
-
 /* Maps a body that could not be read to its status; 0 when it was read. */
 static int body_status(enum http_body_result res, const char **message)
 {

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commit.h"
 #include "rows_input.h"
+#include "routes_failure.h"
 #include "routes_io.h"
 
 _Static_assert(HTTP_BODY_MAX <= ROWS_FORM_MAX,
@@ -53,7 +53,7 @@ void handle_rows(struct app *app, const struct rows_shape *shape,
 		 struct http_request *r)
 {
 	struct row_input *in = &app->buf->row;	/* 64 KiB: not on the stack */
-	struct commit_error e;
+	struct db_failure fail;
 	struct rows_done done;
 	char err[ERR_LEN] = "", kept[80] = "";
 	bool writes = rows_writes(shape);
@@ -73,14 +73,14 @@ void handle_rows(struct app *app, const struct rows_shape *shape,
 	}
 	if (app->commit != NULL)
 		res = rows_run_grouped(app->commit, app->db, shape, writes ? &in->row : NULL,
-				       &done, &e);
+				       &done, &fail);
 	else if ((res = rows_run(app->db, shape, writes ? &in->row : NULL, &done)) != DB_OK)
-		commit_error_set(&e, done.failed, app->db);
+		db_failure_set(&fail, res, done.failed, app->db);
 	if (res == DB_OK) {
 		respond_rows_done(r, &done);
 		return;
 	}
 	if (done.kept)
 		snprintf(kept, sizeof(kept), " (after the row was written: row_id %lld)", done.id);
-	respond_failure(r, &e, res, kept);
+	respond_db_failure(r, r->path, &fail, kept);
 }

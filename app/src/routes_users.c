@@ -6,14 +6,23 @@
 
 #include "db.h"
 #include "input.h"
-#include "log.h"
 #include "password.h"
+#include "routes_failure.h"
 #include "routes_io.h"
 #include "users.h"
 #include "users_list.h"
 
 _Static_assert(USERS_LIST_BODY_MAX <= HTTP_RESPONSE_MAX,
 	       "a full page of the longest usernames fits one response");
+
+/* Answers res, a failure of db_users_page on app->db. */
+static void respond_page_failed(struct app *app, struct http_request *r, enum db_result res)
+{
+	struct db_failure fail;
+
+	db_failure_set(&fail, res, NULL, app->db);
+	respond_db_failure(r, r->path, &fail, "");
+}
 
 void handle_users(struct app *app, struct http_request *r)
 {
@@ -31,13 +40,12 @@ void handle_users(struct app *app, struct http_request *r)
 	}
 	res = db_users_page(app->db, q.after_id, q.limit, rows, &n, &count);
 	if (res != DB_OK) {
-		respond_db_failed(app, r, NULL, res, "");
+		respond_page_failed(app, r, res);
 		return;
 	}
 	if (users_list_render(r->wants_json, rows, n, q.limit, count, body,
 			      sizeof(app->buf->body)) != 0) {
-		log_warn("users: the page does not fit the response");
-		http_respond_error(r, 500, NULL, "internal error");
+		respond_internal(r, "users", "the page does not fit the response");
 		return;
 	}
 	http_respond(r, 200, r->wants_json ? "application/json"
@@ -56,7 +64,7 @@ void handle_users_count(struct app *app, struct http_request *r)
 		return;
 	}
 	if ((res = db_users_page(app->db, 0, 0, NULL, &n, &count)) != DB_OK) {
-		respond_db_failed(app, r, NULL, res, "");
+		respond_page_failed(app, r, res);
 		return;
 	}
 	snprintf(body, sizeof(body), r->wants_json ? "{\"count\": %lld}\n" : "%lld\n", count);
@@ -122,33 +130,6 @@ static void respond_created(struct http_request *r, const struct users_created *
 	http_respond(r, 200, "text/plain; charset=utf-8", NULL, body);
 }
 
-static void respond_failed(struct http_request *r, enum users_result res,
-			   const char *err)
-{
-	switch (res) {
-	case USERS_TAKEN:
-		http_respond_error(r, 409, NULL, "username: already taken");
-		return;
-	case USERS_BUSY:
-		log_warn("create_user: %s", err);
-		http_respond_error(r, 503, retry_after, "database is locked");
-		return;
-	case USERS_DB_ERROR:
-		log_warn("create_user: %s", err);
-		http_respond_error(r, 503, retry_after, "database unavailable");
-		return;
-	case USERS_UNKNOWN:
-		log_warn("create_user: outcome unknown: %s", err);
-		http_respond_error(r, 504, NULL, UNKNOWN_OUTCOME);
-		return;
-	case USERS_OK:
-	case USERS_INTERNAL:
-		break;
-	}
-	log_warn("create_user: internal error: %s", err);
-	http_respond_error(r, 500, NULL, "internal error");
-}
-
 /*
  * Reads and validates a POST's fields into in.  Returns 0, or the status
  * of the refusal with its message in err.  A body that names no field is
@@ -175,12 +156,36 @@ static int read_posted_user(struct app *app, struct http_request *r,
 	return 0;
 }
 
+/*
+ * Creates the user in (random: one of users_random_input) with the
+ * worker's group commit when it has one, and answers.
+ */
+static void create_and_respond(struct app *app, struct http_request *r,
+			       struct user_input *in, int random)
+{
+	struct users_created made;
+	struct db_failure fail;
+	char err[ERR_LEN] = "";
+	enum users_result res;
+
+	if (app->commit != NULL)
+		res = users_create_grouped(app->commit, app->cfg, in, random, &made,
+					   &fail, err, sizeof(err));
+	else
+		res = users_create(app->db, app->cfg, in, random, &made, &fail,
+				   err, sizeof(err));
+	if (res == USERS_OK)
+		respond_created(r, &made);
+	else if (res == USERS_DB_FAILED)
+		respond_db_failure(r, "create_user", &fail, "");
+	else
+		respond_internal(r, "create_user", err);
+}
+
 void handle_create_user(struct app *app, struct http_request *r)
 {
 	struct user_input in;
-	struct users_created made;
 	char err[ERR_LEN] = "";
-	enum users_result res;
 	int status = 0, random;
 
 	input_init(&in);
@@ -199,18 +204,9 @@ void handle_create_user(struct app *app, struct http_request *r)
 	}
 	random = input_is_empty(&in);
 	if (random && users_random_input(&in) != 0) {
-		log_warn("create_user: internal error: random source failed: %s",
-			 strerror(errno));
-		http_respond_error(r, 500, NULL, "internal error");
+		snprintf(err, sizeof(err), "random source failed: %s", strerror(errno));
+		respond_internal(r, "create_user", err);
 		return;
 	}
-	if (app->commit != NULL)
-		res = users_create_grouped(app->commit, app->cfg, &in, random, &made,
-					   err, sizeof(err));
-	else
-		res = users_create(app->db, app->cfg, &in, random, &made, err, sizeof(err));
-	if (res == USERS_OK)
-		respond_created(r, &made);
-	else
-		respond_failed(r, res, err);
+	create_and_respond(app, r, &in, random);
 }

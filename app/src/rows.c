@@ -114,7 +114,7 @@ static enum db_result steps_work(struct db *db, void *arg)
  * write, on the thread's own connection db when they only read.
  */
 static enum db_result run_grouped(struct commit_queue *q, struct db *db,
-				  struct rows_job *job, struct commit_error *err)
+				  struct rows_job *job, struct db_failure *fail)
 {
 	enum db_result res;
 	bool writes = false;
@@ -123,38 +123,38 @@ static enum db_result run_grouped(struct commit_queue *q, struct db *db,
 		writes = writes || job->shape->steps[i] == ROWS_WRITE;
 	if (!writes) {
 		if ((res = steps_work(db, job)) != DB_OK)
-			commit_error_set(err, job->done->failed, db);
+			db_failure_set(fail, res, job->done->failed, db);
 		return res;
 	}
-	if ((res = commit_run(q, steps_work, job, err)) == DB_OK)
+	if ((res = commit_run(q, steps_work, job, fail)) == DB_OK)
 		return DB_OK;
 	job->done->id = 0;	/* its transaction did not commit */
-	if (err->step != NULL)
-		job->done->failed = err->step;	/* the batch's BEGIN or COMMIT */
-	err->step = job->done->failed;
+	if (fail->step != NULL)
+		job->done->failed = fail->step;	/* the batch's BEGIN or COMMIT */
+	fail->step = job->done->failed;
 	return res;
 }
 
 enum db_result rows_run_grouped(struct commit_queue *q, struct db *db,
 				const struct rows_shape *shape, const struct db_row *row,
-				struct rows_done *done, struct commit_error *err)
+				struct rows_done *done, struct db_failure *fail)
 {
 	struct rows_job job = { .shape = shape, .row = row, .done = done, .from = 0, .to = 2 };
 	enum db_result res = DB_OK;
 
 	if (!rows_writes(shape)) {
 		if ((res = rows_run(db, shape, row, done)) != DB_OK)
-			commit_error_set(err, done->failed, db);
+			db_failure_set(fail, res, done->failed, db);
 		return res;
 	}
 	done_start(done);
 	if (shape->txn != ROWS_AUTOCOMMIT) {
-		res = run_grouped(q, db, &job, err);
+		res = run_grouped(q, db, &job, fail);
 	} else {
 		/* In autocommit each step is a transaction of its own, as in Django. */
 		for (job.from = 0; job.from < 2 && res == DB_OK; job.from++) {
 			job.to = job.from + 1;
-			res = run_grouped(q, db, &job, err);
+			res = run_grouped(q, db, &job, fail);
 		}
 	}
 	if (res == DB_OK) {

@@ -57,17 +57,18 @@ enum db_result rows_run(struct db *db, const struct rows_shape *shape,
 			const struct db_row *row, struct rows_done *done);
 
 struct commit_queue;
-struct commit_error;
 
 /*
  * rows_run with GROUP_COMMIT=on: what writes runs in a shared transaction
  * of q (commit.h), a savepoint of its own, and returns once that
  * transaction committed or failed; reads outside a transaction run on db,
- * the thread's own connection.  On failure err says why (from whichever
- * connection failed) and done->failed which step.
+ * the thread's own connection.  On failure *fail says why (from whichever
+ * connection failed; its step is done->failed's).  A row refused on its
+ * own (DB_INTEGRITY: a constraint) is rolled back alone; the others of its
+ * transaction commit.
  */
 enum db_result rows_run_grouped(struct commit_queue *q, struct db *db,
 				const struct rows_shape *shape, const struct db_row *row,
-				struct rows_done *done, struct commit_error *err);
+				struct rows_done *done, struct db_failure *fail);
 
 #endif

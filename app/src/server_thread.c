@@ -18,7 +18,7 @@
 #include "monotonic.h"
 #include "reconnect.h"
 #include "routes.h"
-#include "routes_io.h"
+#include "routes_failure.h"
 
 struct server_thread {
 	pthread_t id;
@@ -48,7 +48,7 @@ static bool refuse_if_told(struct app *app, struct http_request *r)
 		log_warn("closing the database connection: %s", msg);
 		reconnect_close(&app->db, &app->db_gen);
 	}
-	http_respond_error(r, 503, retry_after, msg);
+	respond_unavailable(r, msg);
 	return true;
 }
 

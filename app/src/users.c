@@ -46,32 +46,23 @@ int users_random_input(struct user_input *in)
 	return 0;
 }
 
-/* The answer for a failure of the database, described by e, in err. */
-static enum users_result from_error(const struct commit_error *e, enum db_result res,
-				    char *err, size_t errlen)
+/* Keeps res, the failure of step, with db's error in *fail. */
+static enum users_result step_failed(struct db *db, enum db_result res,
+				     const char *step, struct db_failure *fail)
 {
-	snprintf(err, errlen, "%s: %s (%s, %d)", e->step, e->msg, e->name, e->code);
-	switch (res) {
-	case DB_BUSY:
-	case DB_RETRY:	/* the last of TXN_TRIES: contention, as busy */
-		metrics_count_busy(e->name);
-		return USERS_BUSY;
-	case DB_CONSTRAINT: return USERS_TAKEN;
-	case DB_UNKNOWN: return USERS_UNKNOWN;
-	case DB_INTEGRITY: return USERS_INTERNAL;	/* a 500, logged with err */
-	default: return USERS_DB_ERROR;
-	}
+	db_failure_set(fail, res, step, db);
+	return USERS_DB_FAILED;
 }
 
-static enum users_result step_failed(struct db *db, enum db_result res,
-				     const char *step, enum db_result *failed,
-				     char *err, size_t errlen)
+/*
+ * A run the engine rolled back (DB_RETRY) that runs again: the database's
+ * busy answer counted, as the last run's is when it is answered 503.
+ */
+static void rolled_back(int run, const struct db_failure *f)
 {
-	struct commit_error e;
-
-	*failed = res;
-	commit_error_set(&e, step, db);
-	return from_error(&e, res, err, errlen);
+	metrics_count_busy(f->name);
+	log_warn("create_user: run %d of %d rolled back: %s: %s (%s, %d)", run, TXN_TRIES,
+		 f->step, f->msg, f->name, f->code);
 }
 
 /* Inserts in, drawing a new random name while a random one collides. */
@@ -105,14 +96,14 @@ static enum users_result hash_password(const struct config *cfg,
 
 /*
  * One run of the transaction.  *hashed says whether hash holds the hash
- * already (a second run must not hash the wiped password); *failed gets
- * the engine's answer of the step that failed.
+ * already (a second run must not hash the wiped password); *fail gets the
+ * failure of the step that failed.
  */
 static enum users_result create_in_txn(struct db *db, const struct config *cfg,
 				       struct user_input *in, int random,
 				       char *hash, bool *hashed,
 				       struct users_created *out,
-				       enum db_result *failed, char *err,
+				       struct db_failure *fail, char *err,
 				       size_t errlen)
 {
 	enum db_result res;
@@ -124,9 +115,9 @@ static enum users_result create_in_txn(struct db *db, const struct config *cfg,
 	/* With BEGIN IMMEDIATE this is the wait for the write lock. */
 	metrics_observe(HIST_LOCK_WAIT, metrics_now_ns() - start);
 	if (res != DB_OK)
-		return step_failed(db, res, "begin", failed, err, errlen);
+		return step_failed(db, res, "begin", fail);
 	if ((res = db_users_read_recent(db, &nread)) != DB_OK)
-		return step_failed(db, res, "read users", failed, err, errlen);
+		return step_failed(db, res, "read users", fail);
 	/* The seed's order: the hash runs while the transaction is open. */
 	if (!*hashed) {
 		if ((ures = hash_password(cfg, in, hash, err, errlen)) != USERS_OK)
@@ -134,18 +125,18 @@ static enum users_result create_in_txn(struct db *db, const struct config *cfg,
 		*hashed = true;
 	}
 	if ((res = insert_user(db, in, random, hash)) != DB_OK)
-		return step_failed(db, res, "insert user", failed, err, errlen);
+		return step_failed(db, res, "insert user", fail);
 	if ((res = db_user_count(db, &out->num_users)) != DB_OK)
-		return step_failed(db, res, "count users", failed, err, errlen);
+		return step_failed(db, res, "count users", fail);
 	if ((res = db_commit(db)) != DB_OK)
-		return step_failed(db, res, "commit", failed, err, errlen);
+		return step_failed(db, res, "commit", fail);
 	return USERS_OK;
 }
 
 enum users_result users_create(struct db *db, const struct config *cfg,
 			       struct user_input *in, int random,
-			       struct users_created *out, char *err,
-			       size_t errlen)
+			       struct users_created *out, struct db_failure *fail,
+			       char *err, size_t errlen)
 {
 	char hash[PW_HASH_MAX];
 	struct users_created made = { .num_users = 0 };
@@ -158,13 +149,11 @@ enum users_result users_create(struct db *db, const struct config *cfg,
 		hashed = true;
 	}
 	for (int run = 1; ures == USERS_OK; run++) {
-		enum db_result failed = DB_OK;
-
 		ures = create_in_txn(db, cfg, in, random, hash, &hashed, &made,
-				     &failed, err, errlen);
-		if (failed != DB_RETRY || run == TXN_TRIES)
+				     fail, err, errlen);
+		if (ures != USERS_DB_FAILED || fail->res != DB_RETRY || run == TXN_TRIES)
 			break;
-		log_warn("create_user: run %d of %d rolled back: %s", run, TXN_TRIES, err);
+		rolled_back(run, fail);
 		db_rollback(db);
 		ures = USERS_OK;
 	}
@@ -207,31 +196,29 @@ static enum db_result create_work(struct db *db, void *arg)
 
 /* Queues the job until a batch commits it, again after a DB_RETRY. */
 static enum db_result create_grouped(struct commit_queue *q, struct create_job *job,
-				     struct commit_error *e)
+				     struct db_failure *fail)
 {
 	enum db_result res = DB_OK;
 
 	for (int run = 1; run <= TXN_TRIES; run++) {
-		res = commit_run(q, create_work, job, e);
-		if (res != DB_OK && e->step == NULL)
-			e->step = job->step;
+		res = commit_run(q, create_work, job, fail);
+		if (res != DB_OK && fail->step == NULL)
+			fail->step = job->step;
 		if (res != DB_RETRY || run == TXN_TRIES)
 			break;
-		log_warn("create_user: run %d of %d rolled back: %s: %s (%s, %d)", run,
-			 TXN_TRIES, e->step, e->msg, e->name, e->code);
+		rolled_back(run, fail);
 	}
 	return res;
 }
 
 enum users_result users_create_grouped(struct commit_queue *q, const struct config *cfg,
 				       struct user_input *in, int random,
-				       struct users_created *out, char *err,
-				       size_t errlen)
+				       struct users_created *out, struct db_failure *fail,
+				       char *err, size_t errlen)
 {
 	char hash[PW_HASH_MAX];
 	struct create_job job = { .in = in, .random = random, .hash = hash,
 				  .step = "begin", .num_users = 0 };
-	struct commit_error e;
 	enum users_result ures = hash_password(cfg, in, hash, err, errlen);
 	enum db_result res;
 
@@ -239,11 +226,11 @@ enum users_result users_create_grouped(struct commit_queue *q, const struct conf
 		explicit_bzero(hash, sizeof(hash));
 		return ures;
 	}
-	res = create_grouped(q, &job, &e);
+	res = create_grouped(q, &job, fail);
 	explicit_bzero(hash, sizeof(hash));
 	if (res != DB_OK) {
 		input_wipe(in);
-		return from_error(&e, res, err, errlen);
+		return USERS_DB_FAILED;
 	}
 	memcpy(out->username, in->username, in->f_username.len + 1);
 	out->num_users = job.num_users;

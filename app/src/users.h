@@ -17,11 +17,10 @@
 
 enum users_result {
 	USERS_OK,
-	USERS_TAKEN,		/* the given username exists: nothing written */
-	USERS_BUSY,		/* SQLITE_BUSY/LOCKED: nothing written */
-	USERS_DB_ERROR,		/* any other database failure: nothing written */
-	USERS_UNKNOWN,		/* COMMIT unconfirmed: the user may exist (DB_UNKNOWN) */
-	USERS_INTERNAL		/* hashing or the random source failed */
+	USERS_DB_FAILED,	/* the database failed, as the struct db_failure says:
+				   nothing written, unless its result is DB_UNKNOWN
+				   (COMMIT unconfirmed: the user may exist) */
+	USERS_INTERNAL		/* hashing failed, as err says: nothing written */
 };
 
 
@@ -40,13 +39,16 @@ int users_random_input(struct user_input *in);
 /*
  * Creates the user described by in (already validated), or a random one
  * when random is set, retrying a random username that collides.  Either the
- * whole user is committed and *out filled, or nothing is written.  err gets
- * the cause of a failure, for the log.  The password in in is wiped.
+ * whole user is committed and *out filled, or nothing is written: *fail
+ * gets the database's failure (DB_CONSTRAINT: the username is taken), err
+ * the cause of an internal one.  A transaction the engine rolled back as
+ * worth running again (DB_RETRY) runs again, a few times.  The password in
+ * in is wiped.
  */
 enum users_result users_create(struct db *db, const struct config *cfg,
 			       struct user_input *in, int random,
-			       struct users_created *out, char *err,
-			       size_t errlen);
+			       struct users_created *out, struct db_failure *fail,
+			       char *err, size_t errlen);
 
 struct commit_queue;
 
@@ -59,7 +61,7 @@ struct commit_queue;
  */
 enum users_result users_create_grouped(struct commit_queue *q, const struct config *cfg,
 				       struct user_input *in, int random,
-				       struct users_created *out, char *err,
-				       size_t errlen);
+				       struct users_created *out, struct db_failure *fail,
+				       char *err, size_t errlen);
 
 #endif

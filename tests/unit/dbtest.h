@@ -82,6 +82,16 @@ static inline long long dbtest_query_int(const struct dbtest *d, const char *sql
 	return n;
 }
 
+/* Runs sql through a connection of its own, as another program would. */
+static inline void dbtest_exec(const struct dbtest *d, const char *sql)
+{
+	sqlite3 *raw;
+
+	assert_int_equal(sqlite3_open(d->path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+}
+
 static int setup(void **state)
 {
 	(void)state;

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 
 #include "commit.h"
-#include "metrics.h"
+#include "grouptest.h"
 
 #define NTHREADS 8
 #define PER_THREAD 25
@@ -23,14 +23,6 @@ static const char *const env[] = {
 	"HASH_METHOD=sha512crypt", "HASH_COST=1000", "WRITE_LOCK_WAIT=flock",
 	"GROUP_COMMIT=on", "GROUP_COMMIT_MAX=16", NULL
 };
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
 
 /* One user to insert, and what its work saw. */
 struct user_job {
@@ -69,7 +61,7 @@ static void *submit_many(void *arg)
 
 	for (int i = 0; i < PER_THREAD; i++) {
 		struct user_job job = { .count = -1, .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "t%d-%d", s->index, i);
 		if (commit_run(s->q, insert_and_count, &job, &e) != DB_OK)
@@ -77,32 +69,6 @@ static void *submit_many(void *arg)
 		s->counts[i] = job.count;
 	}
 	return NULL;
-}
-
-static long long sample(const char *text, const char *name)
-{
-	const char *at = strstr(text, name);
-
-	return at == NULL ? -1 : atoll(at + strlen(name));
-}
-
-/* The metrics text of this process (metrics_open in the test). */
-static const char *metrics_text(void)
-{
-	static const char *const routes[] = { "/create_user/" };
-	static char text[64 * 1024];
-
-	assert_true(metrics_render(text, sizeof(text), routes, 1, -1) > 0);
-	return text;
-}
-
-static void open_metrics(void)
-{
-	char path[200], err[ERR_LEN];
-
-	snprintf(path, sizeof(path), "%s/metrics", t.dir);
-	if (metrics_open(path, err, sizeof(err)) != 0)
-		fail_msg("metrics_open: %s", err);
 }
 
 static void every_count_is_exact_under_threads(void **state)
@@ -148,7 +114,7 @@ struct one {
 	struct commit_queue *q;
 	struct user_job job;
 	enum db_result res;
-	struct commit_error err;
+	struct db_failure err;
 };
 
 static void *submit_one(void *arg)
@@ -200,7 +166,7 @@ static struct commit_queue *queue_with_users(struct config *cfg, const char *con
 	assert_non_null(q = commit_queue_create(cfg));
 	for (; names != NULL && *names != NULL; names++) {
 		struct user_job job = { .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "%s", *names);
 		assert_int_equal(commit_run(q, insert_and_count, &job, &e), DB_OK);
@@ -216,15 +182,14 @@ static void a_taken_name_fails_alone_in_its_batch(void **state)
 				 { .job = { .force = DB_OK } } };
 	struct config cfg;
 	struct commit_queue *q;
-	long long batches;
+	long long before;
 
 	(void)state;
 	q = queue_with_users(&cfg, existing);
-	batches = sample(metrics_text(), "sqlite_fcgi_group_commit_batch_size_count ");
+	before = batches();
 	run_behind_a_holder(q, others, 3, names);
 	/* The holder's batch, then one batch of the three. */
-	assert_int_equal(sample(metrics_text(), "sqlite_fcgi_group_commit_batch_size_count "),
-			 batches + 2);
+	assert_int_equal(batches(), before + 2);
 	assert_int_equal(others[1].res, DB_CONSTRAINT);
 	assert_null(others[1].err.step);	/* its own statement, not the batch's */
 	assert_non_null(strstr(others[1].err.msg, "UNIQUE"));
@@ -257,7 +222,7 @@ static void a_failed_transaction_fails_its_whole_batch(void **state)
 	assert_int_equal(dbtest_query_int(&t, "SELECT count(*) FROM auth_user"), 1);
 	{
 		struct user_job job = { .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "after");
 		assert_int_equal(commit_run(q, insert_and_count, &job, &e), DB_OK);
@@ -300,7 +265,7 @@ static void *check_answers(void *arg)
 
 	for (int i = 0; i < 10; i++) {
 		struct user_job job = { .force = DB_OK };
-		struct commit_error e;
+		struct db_failure e;
 
 		snprintf(job.name, sizeof(job.name), "seen%d-%d", s->index, i);
 		if (commit_run(s->q, insert_and_count, &job, &e) != DB_OK) {

@@ -1,7 +1,11 @@
 #include "dbtest.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
+#include "commit.h"
+#include "grouptest.h"
 #include "rows.h"
 #include "rows_input.h"
 
@@ -44,7 +48,7 @@ static void floats_are_read_as_python_reads_them(void **state)
 	static const char *const malformed[] = {
 		"", " ", "abc", "1,5", "0x10", "1_", "_1", "1__0", "1._5", "1_.5", "._5", ".",
 		"e3", "1e", "1e_3", "1e3_", "--1", "+-1", "1 2", "\xd9\xa1", "infinit", "nan1",
-		"1d", "0b1", "1.5f", "1e3.5", "- 1", "\xc2\xa0" "1",
+		"1d", "0b1", "1.5f", "1e3.5", "- 1", ("\xc2\xa0" "1"),	/* a no-break space before it */
 	};
 	static const char *const not_finite[] = {
 		"nan", "NaN", "-nan", "inf", "+Infinity", "-INF", " iNfInItY ", "1e400", "-1e309",
@@ -217,6 +221,228 @@ static void deferred_read_write_transaction_is_refused_at_once(void **state)
 	db_close(other);
 }
 
+/*
+ * rows_run_grouped (GROUP_COMMIT=on): each writing shape's write runs in a
+ * shared transaction of the worker's queue, a savepoint of its own; the
+ * reads of an autocommit shape run on the thread's own connection.
+ */
+static const char *const grouped_env[] = { "GROUP_COMMIT=on", "GROUP_COMMIT_MAX=16", NULL };
+
+/* One request of the matrix, on a thread of its own, and what it got. */
+struct grouped_write {
+	pthread_t id;
+	struct commit_queue *q;
+	struct db *db;		/* the thread's own connection */
+	const struct rows_shape *shape;
+	char name[32];
+	struct db_row row;
+	enum db_result res;
+	struct rows_done done;
+	struct db_failure fail;
+};
+
+/* How many requests are on their way to rows_run_grouped. */
+static atomic_int submitted;
+
+static void *run_grouped_write(void *arg)
+{
+	struct grouped_write *w = arg;
+
+	atomic_fetch_add(&submitted, 1);
+	w->res = rows_run_grouped(w->q, w->db, w->shape, &w->row, &w->done, &w->fail);
+	return NULL;
+}
+
+/* A batch of its own that stays open until n requests are queued behind it. */
+struct holder {
+	pthread_t id;
+	struct commit_queue *q;
+	int n;
+	atomic_int running;
+	enum db_result res;
+	struct db_failure fail;
+};
+
+static enum db_result hold_open(struct db *db, void *arg)
+{
+	struct holder *h = arg;
+
+	(void)db;
+	atomic_store(&h->running, 1);
+	while (atomic_load(&submitted) < h->n)
+		sleep_ms(1);
+	sleep_ms(300);	/* the last one's way into the queue */
+	return DB_OK;
+}
+
+static void *run_holder(void *arg)
+{
+	struct holder *h = arg;
+
+	h->res = commit_run(h->q, hold_open, h, &h->fail);
+	return NULL;
+}
+
+/*
+ * Runs the n requests w[] (shape and name set by the caller) behind a
+ * holder, so that their writes share one transaction, and checks that
+ * they did.
+ */
+static void run_in_one_batch(const struct config *cfg, struct grouped_write *w, int n)
+{
+	static struct holder h;
+	struct commit_queue *q;
+	long long before = batches(), held = batched_requests();
+
+	assert_non_null(q = commit_queue_create(cfg));
+	h = (struct holder){ .q = q, .n = n };
+	atomic_store(&submitted, 0);
+	assert_int_equal(pthread_create(&h.id, NULL, run_holder, &h), 0);
+	while (!atomic_load(&h.running))
+		sleep_ms(1);
+	for (int i = 0; i < n; i++) {
+		w[i].q = q;
+		w[i].row = (struct db_row){ .name = w[i].name, .campaign = "c", .voice = "v",
+					    .recognize = "r", .growth = "g", .yard = "y",
+					    .discussion = "d", .inside = i, .side = -i };
+		if (db_open(cfg, DB_OPEN_SERVE, &w[i].db, err, sizeof(err)) != DB_OK)
+			fail_msg("db_open: %s", err);
+		assert_int_equal(pthread_create(&w[i].id, NULL, run_grouped_write, &w[i]), 0);
+	}
+	assert_int_equal(pthread_join(h.id, NULL), 0);
+	assert_int_equal(h.res, DB_OK);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(pthread_join(w[i].id, NULL), 0);
+		db_close(w[i].db);
+	}
+	commit_queue_free(q);
+	/* The holder's batch, then one batch of all n. */
+	assert_int_equal(batches(), before + 2);
+	assert_int_equal(batched_requests(), held + 1 + n);
+}
+
+/* Whether the row id is committed, with name. */
+static bool row_committed(long long id, const char *name)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM basic_model_row"
+		 " WHERE id = %lld AND name = '%s'", id, name);
+	return dbtest_query_int(&t, sql) == 1;
+}
+
+/* The grouped requests of the tests below: every shape that writes. */
+static void writing_shapes(struct grouped_write *w)
+{
+	static const struct rows_shape *const shapes[] = {
+		&rows_view_write, &rows_view_read_write, &rows_view_write_read,
+		&rows_view_write_read_transaction, &rows_view_read_write_transaction,
+		&rows_view_read_write_transaction_immediate,
+	};
+
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct grouped_write){ .shape = shapes[i] };
+		snprintf(w[i].name, sizeof(w[i].name), "row %d", i);
+	}
+}
+
+/*
+ * What a request that committed got: its row's id, and what its reads
+ * saw.  The batch's rows got ids in the order they ran, one after the
+ * other, so that a read in the shared transaction sees exactly the rows
+ * of the ids below its own (and its own, after its write); an autocommit
+ * read before the write ran before the batch (nothing committed yet), one
+ * after it once the batch committed (all its rows).
+ */
+static void assert_committed(const struct grouped_write *w, long long batch_rows)
+{
+	const struct rows_shape *s = w->shape;
+
+	assert_int_equal(w->res, DB_OK);
+	assert_null(w->done.failed);
+	assert_false(w->done.kept);
+	assert_true(w->done.id >= 1 && w->done.id <= batch_rows);
+	assert_true(row_committed(w->done.id, w->name));
+	if (s == &rows_view_write)
+		assert_int_equal(w->done.nread, -1);
+	else if (s == &rows_view_read_write)
+		assert_int_equal(w->done.nread, 0);
+	else if (s == &rows_view_write_read)
+		assert_int_equal(w->done.nread, batch_rows);
+	else if (s == &rows_view_write_read_transaction)
+		assert_int_equal(w->done.nread, w->done.id);
+	else
+		assert_int_equal(w->done.nread, w->done.id - 1);
+}
+
+static void every_grouped_write_commits_in_one_batch(void **state)
+{
+	struct grouped_write w[6];
+	struct config cfg;
+	bool seen[7] = { false };
+
+	(void)state;
+	dbtest_config(&t, &cfg, grouped_env);
+	dbtest_migrate(&cfg);
+	open_metrics();
+	writing_shapes(w);
+	run_in_one_batch(&cfg, w, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_committed(&w[i], 6);
+		assert_false(seen[w[i].done.id]);	/* each its own row */
+		seen[w[i].done.id] = true;
+	}
+	assert_int_equal(count_rows(), 6);
+	metrics_close();
+}
+
+/* What a request whose row was refused got: nothing written, the refusal. */
+static void assert_refused(const struct grouped_write *w)
+{
+	assert_int_equal(w->res, DB_INTEGRITY);
+	assert_int_equal(w->fail.res, DB_INTEGRITY);
+	assert_string_equal(w->fail.step, "insert");
+	assert_string_equal(w->done.failed, "insert");
+	assert_string_equal(w->fail.name, "SQLITE_CONSTRAINT_TRIGGER");
+	assert_string_equal(w->fail.msg, "rows named refused are refused");
+	assert_int_equal(w->done.id, 0);
+	assert_false(w->done.kept);
+}
+
+/*
+ * A trigger added from outside refuses two of the batch's rows, one in
+ * a transaction (its read already done in its savepoint) and one in
+ * autocommit (its read after the write never runs): each is rolled back
+ * alone and answered with its refusal; the other four commit.
+ */
+static void a_refused_row_is_rolled_back_alone(void **state)
+{
+	struct grouped_write w[6];
+	struct config cfg;
+
+	(void)state;
+	dbtest_config(&t, &cfg, grouped_env);
+	dbtest_migrate(&cfg);
+	dbtest_exec(&t, "CREATE TRIGGER refuse BEFORE INSERT ON basic_model_row"
+		    " WHEN NEW.name = 'refused'"
+		    " BEGIN SELECT RAISE(ABORT, 'rows named refused are refused'); END;");
+	open_metrics();
+	writing_shapes(w);
+	snprintf(w[2].name, sizeof(w[2].name), "refused");	/* write_read/ */
+	snprintf(w[4].name, sizeof(w[4].name), "refused");	/* read_write_transaction/ */
+	run_in_one_batch(&cfg, w, 6);
+	assert_refused(&w[2]);
+	assert_int_equal(w[2].done.nread, -1);
+	assert_refused(&w[4]);
+	for (int i = 0; i < 6; i++)
+		if (i != 2 && i != 4)
+			assert_committed(&w[i], 4);
+	assert_int_equal(count_rows(), 4);
+	assert_int_equal(dbtest_query_int(&t, "SELECT count(*) FROM basic_model_row"
+					  " WHERE name = 'refused'"), 0);
+	metrics_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +453,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(every_shape_reads_and_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(deferred_read_write_transaction_is_refused_at_once,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(every_grouped_write_commits_in_one_batch,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(a_refused_row_is_rolled_back_alone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rows", tests, NULL, NULL);

@@ -40,13 +40,20 @@ static void create_one(struct worker *w, struct db *db)
 {
 	struct user_input in;
 	struct users_created made;
+	struct db_failure fail;
 	char err[ERR_LEN];
 
 	if (users_random_input(&in) != 0) {
 		failed(w, "users_random_input", "random source failed");
 		return;
 	}
-	if (users_create(db, w->cfg, &in, 1, &made, err, sizeof(err)) != USERS_OK) {
+	switch (users_create(db, w->cfg, &in, 1, &made, &fail, err, sizeof(err))) {
+	case USERS_OK:
+		break;
+	case USERS_DB_FAILED:
+		failed(w, "users_create", fail.msg);
+		return;
+	case USERS_INTERNAL:
 		failed(w, "users_create", err);
 		return;
 	}

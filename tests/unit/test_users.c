@@ -39,6 +39,7 @@ static void random_users_are_created_and_counted(const char *const *env)
 	struct db *db;
 	struct user_input in;
 	struct users_created made;
+	struct db_failure fail;
 	char err[ERR_LEN], password[INPUT_PASSWORD_MAX + 1], hash[PW_HASH_MAX], email[300], want_email[300];
 
 	dbtest_config(&t, &cfg, env);
@@ -47,7 +48,7 @@ static void random_users_are_created_and_counted(const char *const *env)
 		assert_int_equal(users_random_input(&in), 0);
 		assert_int_equal(input_validate(&in, err, sizeof(err)), 0);
 		strcpy(password, in.password);
-		assert_int_equal(users_create(db, &cfg, &in, 1, &made, err, sizeof(err)), USERS_OK);
+		assert_int_equal(users_create(db, &cfg, &in, 1, &made, &fail, err, sizeof(err)), USERS_OK);
 		assert_int_equal(made.num_users, i);
 		assert_int_equal(strlen(made.username), 10);
 		assert_int_equal(strspn(made.username, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), 10);
@@ -86,6 +87,7 @@ static void a_taken_username_writes_nothing(void **state)
 	struct db *db;
 	struct user_input in;
 	struct users_created made;
+	struct db_failure fail;
 	char err[ERR_LEN];
 
 	(void)state;
@@ -94,9 +96,11 @@ static void a_taken_username_writes_nothing(void **state)
 	for (int i = 0; i < 2; i++) {
 		input_init(&in);
 		assert_int_equal(input_parse_form(&in, "username=ann&password=pw", 24, err, sizeof(err)), 0);
-		assert_int_equal(users_create(db, &cfg, &in, 0, &made, err, sizeof(err)),
-				 i == 0 ? USERS_OK : USERS_TAKEN);
+		assert_int_equal(users_create(db, &cfg, &in, 0, &made, &fail, err, sizeof(err)),
+				 i == 0 ? USERS_OK : USERS_DB_FAILED);
 	}
+	assert_int_equal(fail.res, DB_CONSTRAINT);
+	assert_string_equal(fail.step, "insert user");
 	assert_int_equal(count_users(), 1);
 	db_close(db);
 }
@@ -109,6 +113,7 @@ static void busy_database_writes_nothing(void **state)
 	struct db *db;
 	struct user_input in;
 	struct users_created made;
+	struct db_failure fail;
 	char err[ERR_LEN];
 	sqlite3 *other;
 
@@ -118,13 +123,16 @@ static void busy_database_writes_nothing(void **state)
 	assert_int_equal(sqlite3_open(t.path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(users_random_input(&in), 0);
-	assert_int_equal(users_create(db, &cfg, &in, 1, &made, err, sizeof(err)), USERS_BUSY);
-	assert_non_null(strstr(err, "begin: database is locked"));
+	assert_int_equal(users_create(db, &cfg, &in, 1, &made, &fail, err, sizeof(err)),
+			 USERS_DB_FAILED);
+	assert_int_equal(fail.res, DB_BUSY);
+	assert_string_equal(fail.step, "begin");
+	assert_string_equal(fail.msg, "database is locked");
 	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(count_users(), 0);
 	/* Once the lock is free, the same connection creates users again. */
 	assert_int_equal(users_random_input(&in), 0);
-	assert_int_equal(users_create(db, &cfg, &in, 1, &made, err, sizeof(err)), USERS_OK);
+	assert_int_equal(users_create(db, &cfg, &in, 1, &made, &fail, err, sizeof(err)), USERS_OK);
 	assert_int_equal(made.num_users, 1);
 	sqlite3_close(other);
 	db_close(db);
