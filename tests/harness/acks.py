@@ -87,6 +87,20 @@ class Verdict:
     max_answer_s: float
     statuses: Counter
 
+    def failures(self, deadline_s=None):
+        """What breaks the guarantees, one line each; [] when nothing does."""
+        found = []
+        if self.lost:
+            found.append(f"acknowledged, not in the database: {self.lost[:10]}")
+        if self.duplicated:
+            found.append(f"duplicated: {self.duplicated[:10]}")
+        if self.unexplained:
+            found.append(f"in the database behind a 'not written' answer: {self.unexplained[:10]}")
+        if deadline_s is not None and self.max_answer_s > deadline_s:
+            found.append(f"an answer took {self.max_answer_s:.2f} s, past the deadline of"
+                         f" {deadline_s} s")
+        return found
+
 
 def check(records, db_usernames):
     """db_usernames: [(username, how many rows)] as the database has them."""
