@@ -173,6 +173,15 @@ def hang_commit_answer(env):
     return _hang(env, b"COMMIT\x00", forward=True)
 
 
+def no_fault(env):
+    """The control: as long as a hang lasts, and nothing happens.  Its
+    throughput ratio is what this machine's noise and the load's drift
+    alone give the others'."""
+    fault = time.monotonic()
+    time.sleep(DEADLINE_S)
+    return Timeline(fault, time.monotonic())
+
+
 # name: (what the table calls it, function, through the fault proxies)
 SCENARIOS = {
     "kill-primary": ("kill -9 of the primary, standby promoted", kill_primary_then_promote,
@@ -184,6 +193,7 @@ SCENARIOS = {
     "delay-loss": ("200 +- 50 ms delay and 5% loss 10 s", delay_and_loss, True),
     "hang-mid-transaction": ("a connection hangs mid-transaction", hang_mid_transaction, True),
     "hang-commit": ("a COMMIT's answer never comes", hang_commit_answer, True),
+    "control": ("no fault (the control)", no_fault, True),
 }
 
 
