@@ -40,7 +40,7 @@ SAN_UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san-unit/%)
 # Keep the objects of the sanitizer build between runs.
 .SECONDARY:
 
-.PHONY: all deps run start stop migrate test unit-test sanitize-test tsan-test \
+.PHONY: all deps run start stop migrate test test-build unit-test sanitize-test tsan-test \
 	integration-test clean
 
 all: $(BUILD)/sqlite-fcgi
@@ -106,7 +106,15 @@ start: deps all
 stop:
 	deploy/local/stack.sh stop
 
+# What make test builds (its tests build the rest on demand: litestream),
+# built first, a job per CPU; the steps then run one after the other.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
+test-build: all $(UNIT_BIN) $(SAN_UNIT_BIN) $(TSAN_UNIT_BIN) $(BUILD)/tsan/sqlite-fcgi \
+	bench-build fuzz-build faults-build powerloss-build
+
 test: deps
+	$(MAKE) -j$(NPROC) test-build
 	$(MAKE) lint unit-test sanitize-test tsan-test integration-test
 
 unit-test: $(UNIT_BIN)

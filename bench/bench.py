@@ -11,8 +11,9 @@ this disk and on a simulated slow one (writes.py), and creations and reads
 on a table of a million users against a new one (big_table.py).
 Writes var/bench/results.md and var/bench/results.csv.
 
-Environment: BENCH_QUICK=1 (short runs and a small "big" table, for make
-test), BENCH_DURATION (seconds per wrk run), BENCH_USERS (the big table's
+Environment: BENCH_QUICK=1 (short runs, two stacks loaded at a time, and a
+small "big" table, for make test: its figures are not comparable with a
+full run's), BENCH_DURATION (seconds per wrk run), BENCH_USERS (the big table's
 users, 1000000), WORKERS (default: the service's, CPUs + 1), BENCH_OUT
 (var/bench).
 """
@@ -28,7 +29,9 @@ from pathlib import Path
 import big_table
 import writes
 from harness import slow_disk
-from harness.measure import wait_idle, worker_time_shares, workers_memory_kb, workers_private_kb
+from harness.in_order import run_in_order
+from harness.measure import (SAMPLE_S, wait_idle, worker_time_shares, workers_memory_kb,
+                             workers_private_kb)
 from harness.postgres import PostgresServer
 from harness.report import say
 from harness.settings import effective, setting_names
@@ -43,6 +46,14 @@ WORKERS = int(effective({"WORKERS": os.environ.get("WORKERS", "")})["WORKERS"])
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench"))
 BIG_USERS = int(os.environ.get("BENCH_USERS", "2000" if QUICK else "1000000"))
 BUILD = ROOT / "build"
+# How long the workers must use no CPU after a load before they count as
+# idle (their memory is read then): shorter in a quick run, whose figures
+# only show that the pipeline works.
+IDLE_S = 0.2 if QUICK else SAMPLE_S
+# Runs loaded at a time: two in a quick run, whose figures only show that
+# the pipeline works (on 2 CPUs, each of its wrk runs still lasts DURATION);
+# one in make bench, whose figures are each run alone on the machine.
+JOBS = 2 if QUICK else 1
 CHEAP = {"HASH_METHOD": "sha512crypt", "HASH_COST": "1000"}
 # The cost of one hash in each stored format (docs/passwords.md): Django's
 # pbkdf2_sha256 at the default (Django 3.2's iterations) and at Django 5.2's,
@@ -60,7 +71,7 @@ HASH_FORMATS = [
 
 
 def ceilings(env_extra):
-    env = dict(os.environ, BENCH_SECONDS="0.5" if QUICK else "2", **env_extra)
+    env = dict(os.environ, BENCH_SECONDS="0.2" if QUICK else "2", **env_extra)
     out = subprocess.run([str(BUILD / "ceilings")], env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout
     return {k: float(v) for k, v in (line.split("=") for line in out.split())}
@@ -106,7 +117,7 @@ def run_stack(tmp, name, run):
                 stack.get("/create_user/")
         stack.get(run["path"])  # warm: the first request opens files and pages
         result = load(stack, run)
-        wait_idle(stack.worker_pids)
+        wait_idle(stack.worker_pids, quiet=IDLE_S)
         result["rss_total_kb"], result["rss_max_kb"], result["peak_kb"] = workers_memory_kb(stack)
         result["private_max_kb"] = workers_private_kb(stack)
         result["hash_share"], result["lock_wait_share"] = worker_time_shares(stack)
@@ -175,18 +186,36 @@ def main_plan(pg):
             for kind, label, settings, path, conns, *beside in plan]
 
 
+def same_database(plan):
+    """{i: the run before run i on the same DB_PATH}: the big table's reads
+    follow its creations, on the file they grew."""
+    last, after = {}, {}
+    for i, run in enumerate(plan):
+        db = run["settings"].get("DB_PATH")
+        if db is not None:
+            if db in last:
+                after[i] = last[db]
+            last[db] = i
+    return after
+
+
 def execute(tmp, plan, runs):
-    """Each run of plan in turn (its prepare step first, if it has one), into runs."""
-    for i, run in enumerate(plan, 1):
+    """Each run of plan (its prepare step first, if it has one), JOBS at a
+    time, announced in the plan's order; into runs, in that order."""
+    def start(i, run):
         if "prepare" in run:
             say(f"bench: {run.pop('prepare')()}")
-        say(f"bench: [{i}/{len(plan)}] {run['label']}, {run['connections']} connections, "
+        say(f"bench: [{i + 1}/{len(plan)}] {run['label']}, {run['connections']} connections, "
             f"{DURATION} s ...")
-        r = run_stack(tmp, f"run{i}", run)
+
+    def body(i, run):
+        r = run_stack(tmp, f"run{i + 1}", run)
         r.update({k: v for k, v in run.items() if k not in ("settings", "script", "args")})
-        runs.append(r)
-        say(f"bench:   {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
+        say(f"bench:   [{i + 1}] {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
             f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms, {r['failures']} failures")
+        return r
+
+    runs += run_in_order(plan, JOBS, start, body, same_database(plan))
 
 
 def ratio(run, runs, hash_ceiling):

@@ -6,6 +6,7 @@
 #
 #   make fuzz FUZZ_SECONDS=300   each target for 300 s (default 60)
 #   make fuzz-smoke              each target for FUZZ_SMOKE_SECONDS (8): make test
+#   (both run FUZZ_JOBS targets at a time, default one per CPU: tests/fuzz/run.sh)
 #
 # Targets (tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/):
 #   form     form bodies: input_parse_form + input_validate

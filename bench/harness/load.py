@@ -131,7 +131,10 @@ def watch(proc, load, label, sample=None):
             _progress(f"{label}: {left} s left" if left else f"{label}: {load.at_the_end}",
                       left, load.seconds)
             shown = left
-        time.sleep(SAMPLE_S)
+        try:  # the next sample in SAMPLE_S, or at once when the generator exits
+            proc.wait(timeout=SAMPLE_S)
+        except subprocess.TimeoutExpired:
+            pass
     if sys.stdout.isatty():
         print("\r\033[K", end="", flush=True)
     return proc.returncode

@@ -46,14 +46,14 @@ def cpu_seconds(before, after):
     return sum(t - before.get(p, 0) for p, t in after.items()) / TICK_HZ
 
 
-def wait_idle(pids, timeout=60):
-    """Waits until the processes pids() returns use no CPU for SAMPLE_S: a
-    server has answered what a load (wrk, which drops its connections at its
-    deadline) left in flight.  The timeout only bounds a broken run."""
+def wait_idle(pids, timeout=60, quiet=SAMPLE_S):
+    """Waits until the processes pids() returns use no CPU for quiet seconds:
+    a server has answered what a load (wrk, which drops its connections at
+    its deadline) left in flight.  The timeout only bounds a broken run."""
     deadline = time.monotonic() + timeout
     before = sum(cpu_snapshot(pids()).values())
     while time.monotonic() < deadline:
-        time.sleep(SAMPLE_S)
+        time.sleep(quiet)
         now = sum(cpu_snapshot(pids()).values())
         if now == before:
             return

@@ -1,4 +1,5 @@
-"""make compare, shortened (5 users, 4 s per stack): the original Django app
+"""make compare, shortened (5 users, 3 s per stack under locust, 4 s under
+wrk): the original Django app
 fails, the fixed Django app and sqlite-fcgi do not; under locust at the cheap
 hashes for the four stacks, and under wrk at the default hashes for Django's
 defaults and sqlite-fcgi as it ships.
@@ -37,15 +38,16 @@ COMPARE = ROOT / "bench" / "compare.py"
 STACKS = ["django-default", "django-fixed", "fcgi-django-default", "fcgi-tuned"]
 WRK_STACKS = ["django-default", "fcgi-tuned"]
 USERS = 5
-# Each run: 4 s of load + migrate or start, drain and stop; and the hash
-# costs: about 25 s for four runs on 2 cores; the margin is for a machine
-# busy with other builds.
+# Each run: 3 s (locust: Django's defaults fail hundreds of times in it) or
+# 4 s (wrk, at the default hashes: fewer requests) of load + migrate or
+# start, drain and stop; and the hash costs: about 20 s for four runs on 2
+# cores; the margin is for a machine busy with other builds.
 COMPARE_TIMEOUT_S = 180
 
 
-def compare(out, hashes, tools, stacks):
+def compare(out, hashes, tools, stacks, duration):
     proc = subprocess.run(
-        [sys.executable, str(COMPARE), "--users", str(USERS), "--duration", "4s",
+        [sys.executable, str(COMPARE), "--users", str(USERS), "--duration", duration,
          "--hashes", hashes, "--tools", tools, "--stacks", ",".join(stacks),
          "--hash-seconds", "0.3", "--out", str(out)],
         cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -57,12 +59,12 @@ def compare(out, hashes, tools, stacks):
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
-    return compare(tmp_path_factory.mktemp("compare"), "cheap", "locust", STACKS)
+    return compare(tmp_path_factory.mktemp("compare"), "cheap", "locust", STACKS, "3s")
 
 
 @pytest.fixture(scope="module")
 def wrk_out(tmp_path_factory):
-    return compare(tmp_path_factory.mktemp("compare-wrk"), "default", "wrk", WRK_STACKS)
+    return compare(tmp_path_factory.mktemp("compare-wrk"), "default", "wrk", WRK_STACKS, "4s")
 
 
 def statuses(run_dir):

@@ -1,4 +1,4 @@
-"""make demo, shortened (10 users, 5 s per configuration): the failure and the fix.
+"""make demo, shortened (10 users, 3 s per configuration): the failure and the fix.
 
 Runs bench/demo.py into a temporary directory, then checks, from locust's CSV
 files and from the servers' own records (the SQLite file or the PostgreSQL
@@ -32,8 +32,8 @@ DEMO = ROOT / "bench" / "demo.py"
 CONFIGS = ["django-default", "wal-only", "immediate-only", "wal-busy",
            "wal-busy-immediate", "hash-before-begin", "tuned", "postgresql"]
 USERS = 10
-DURATION = "5s"
-# 8 x (5 s of load + start, drain and stop): about 60 s on 2 cores shared
+DURATION = "3s"
+# 8 x (3 s of load + start, drain and stop): about 40 s on 2 cores shared
 # with other work.
 DEMO_TIMEOUT_S = 200
 # What each worker's log says of a write that found the database locked:
