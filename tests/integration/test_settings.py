@@ -81,10 +81,12 @@ def test_env_example():
     # DB_PATH and METRICS_PATH are the image's (the volume); POOL_TIMEOUT is
     # systemd's (the container runs one pool); FCGI_LISTEN and APP_UPSTREAMS
     # are for several hosts, not the two containers. BIND_ADDRESS is compose's own,
-    # POSTGRES_PASSWORD the PostgreSQL variant's (docker-compose.postgres.yml).
+    # POSTGRES_PASSWORD the PostgreSQL variant's (docker-compose.postgres.yml),
+    # POSTGRES_REPLICATION_PASSWORD its standby's (docker-compose.standby.yml).
     # METRICS_ALLOW is nginx's, rendered into the nginx image when it is built.
     check_listing(found, {"DB_PATH", "METRICS_PATH", "POOL_TIMEOUT", "FCGI_LISTEN",
-                          "APP_UPSTREAMS", "METRICS_ALLOW"}, {"BIND_ADDRESS", "POSTGRES_PASSWORD"})
+                          "APP_UPSTREAMS", "METRICS_ALLOW"},
+                  {"BIND_ADDRESS", "POSTGRES_PASSWORD", "POSTGRES_REPLICATION_PASSWORD"})
 
 
 def test_systemd_defaults():
