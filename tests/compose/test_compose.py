@@ -255,6 +255,14 @@ def pg_variant(project, engine, request, name, overrides, services, **env):
     network), on the app and nginx images the project fixture built; every
     container, volume and network of it removed on the way out.  services:
     those whose health `up` waits for."""
+    if engine.name == "podman":
+        # podman 4.3 (Debian 12) mounts its own tmpfs over /run in a read-only
+        # container after the file's /run/postgresql one, so the server cannot
+        # create its socket there, and it knows no tmpfs uid= option either;
+        # podman-compose 1.0.3 cannot merge the override's DATABASE_URL into
+        # the base file's empty one.  docs/containers.md says so.
+        pytest.skip("the PostgreSQL variants run on a Docker engine only (podman 4.3:"
+                    " a read-only container's /run tmpfs hides /run/postgresql)")
     port = free_port()
     env = dict(without_settings(engine.env), PORT=str(port), BIND_ADDRESS="127.0.0.1",
                POSTGRES_PASSWORD=PG_PASSWORD, **env)
