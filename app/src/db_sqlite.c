@@ -94,14 +94,14 @@ static enum db_result sq_begin_as(struct db *db, enum db_begin how)
 	switch (how) {
 	case DB_BEGIN_READ:
 		res = sq_file_check(s);
-		return res != DB_OK ? res : sq_step_done(s, s->stmt[ST_READ_BEGIN]);
+		return res != DB_OK ? res : sq_step_done(s, s->stmt[ST_BEGIN_DEFERRED]);
 	case DB_BEGIN_IMMEDIATE:
 		return step_writing(s, s->stmt[ST_BEGIN_IMMEDIATE]);
 	case DB_BEGIN_CONFIGURED:
 		break;
 	}
 	/* BEGIN DEFERRED takes no write lock, but no lock file is open then. */
-	return step_writing(s, s->stmt[ST_BEGIN]);
+	return step_writing(s, s->stmt[s->begin]);
 }
 
 static enum db_result sq_commit(struct db *db)
@@ -237,7 +237,7 @@ static enum db_result sq_users_page(struct db *db, long long before_id, int limi
 	struct db_sqlite *s = sq(db);
 	enum db_result res = sq_file_check(s);
 
-	if (res != DB_OK || (res = sq_step_done(s, s->stmt[ST_READ_BEGIN])) != DB_OK)
+	if (res != DB_OK || (res = sq_step_done(s, s->stmt[ST_BEGIN_DEFERRED])) != DB_OK)
 		return res;
 	*nrows = 0;
 	if ((limit > 0 && (res = read_page(s, before_id, limit, rows, nrows)) != DB_OK) ||

@@ -36,9 +36,9 @@ enum db_result db_sqlite_read_pragmas(struct db *db, struct db_pragmas *out);
 const char *db_sqlite_code_name(int code);
 
 enum db_stmt {
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_RECENT, ST_INSERT, ST_COUNT,
-	ST_PING, ST_READ_BEGIN, ST_PAGE,
-	ST_BEGIN_IMMEDIATE, ST_ROWS_READ, ST_ROW_INSERT,	/* the matrix */
+	ST_BEGIN_DEFERRED, ST_BEGIN_IMMEDIATE, ST_COMMIT, ST_ROLLBACK,
+	ST_RECENT, ST_INSERT, ST_COUNT, ST_PING, ST_PAGE,
+	ST_ROWS_READ, ST_ROW_INSERT,				/* the matrix */
 	ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,	/* group commit */
 	DB_NSTMT
 };
@@ -52,6 +52,7 @@ struct db_sqlite {
 	time_t last_truncate;	/* when this connection last tried a TRUNCATE */
 	struct writelock *wl;	/* NULL unless WRITE_LOCK_WAIT=flock */
 	bool txn_stuck;		/* a ROLLBACK failed with the transaction open */
+	enum db_stmt begin;	/* SQLITE_TXN's: ST_BEGIN_DEFERRED or ST_BEGIN_IMMEDIATE */
 	sqlite3_stmt *stmt[DB_NSTMT];
 	char db_path[CONFIG_PATH_MAX];	/* as configured: the file served */
 };
@@ -80,6 +81,7 @@ enum db_result sq_query_int(struct db_sqlite *s, const char *sql, int *out);
 /* Prepares every statement of the service once (DB_OPEN_SERVE). */
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
 		   size_t errlen);
+/* SQLITE_TXN's BEGIN, as sqlite-fcgi config prints it. */
 const char *sq_begin_sql(enum config_txn txn);
 
 /* The engine's operations of the same names (db_engine.h). */

@@ -5,13 +5,10 @@
  * (DB_OPEN_SERVE) and run by db_sqlite.c.
  */
 
-const char *sq_begin_sql(enum config_txn txn)
-{
-	return txn == TXN_IMMEDIATE ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED";
-}
-
 static const char *const stmt_sql[DB_NSTMT] = {
-	[ST_BEGIN] = NULL,	/* depends on SQLITE_TXN: see sq_begin_sql() */
+	/* Reads take DEFERRED whatever SQLITE_TXN says, so no write lock. */
+	[ST_BEGIN_DEFERRED] = "BEGIN DEFERRED",
+	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	/* The seed view reads whole rows: User.objects.all()[:DB_RECENT_USERS]. */
@@ -25,8 +22,6 @@ static const char *const stmt_sql[DB_NSTMT] = {
 		      " 0, 1, strftime('%Y-%m-%d %H:%M:%f', 'now'), '')",
 	[ST_COUNT] = "SELECT n FROM sqlitefcgi_user_count WHERE id = 1",
 	[ST_PING] = "SELECT 1",
-	/* Reads: DEFERRED whatever SQLITE_TXN says, so no write lock is taken. */
-	[ST_READ_BEGIN] = "BEGIN DEFERRED",
 	/*
 	 * The primary key's order, from id ?1 down: a SEARCH on the rowid,
 	 * whatever the page (an "?1 = 0 OR" for the first page would make it
@@ -35,7 +30,6 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_PAGE] = "SELECT id, username, date_joined FROM auth_user"
 		    " WHERE id <= ?1 ORDER BY id DESC LIMIT ?2",
 	/* The matrix: Row.objects.all()[:DB_ROWS_READ], whole rows. */
-	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_ROWS_READ] = "SELECT id, name, campaign, voice, recognize, inside, growth,"
 			 " side, yard, discussion FROM basic_model_row"
 			 " LIMIT " DB_STR(DB_ROWS_READ),
@@ -49,11 +43,23 @@ static const char *const stmt_sql[DB_NSTMT] = {
 	[ST_ROLLBACK_TO] = "ROLLBACK TO request",
 };
 
+/* The BEGIN a transaction of SQLITE_TXN's shape runs. */
+static enum db_stmt sq_begin_stmt(enum config_txn txn)
+{
+	return txn == TXN_IMMEDIATE ? ST_BEGIN_IMMEDIATE : ST_BEGIN_DEFERRED;
+}
+
+const char *sq_begin_sql(enum config_txn txn)
+{
+	return stmt_sql[sq_begin_stmt(txn)];
+}
+
 int sq_prepare_all(struct db_sqlite *s, const struct config *cfg, char *err,
 		   size_t errlen)
 {
+	s->begin = sq_begin_stmt(cfg->txn);
 	for (int i = 0; i < DB_NSTMT; i++) {
-		const char *sql = i == ST_BEGIN ? sq_begin_sql(cfg->txn) : stmt_sql[i];
+		const char *sql = stmt_sql[i];
 		/* PERSISTENT: these live as long as the worker. */
 		int rc = sqlite3_prepare_v3(s->conn, sql, -1,
 					    SQLITE_PREPARE_PERSISTENT,
