@@ -150,13 +150,13 @@ def test_io_error_replaces_the_connection(make_stack, tmp_path, fault, code, pro
     assert users_in(s.db_path) == expected
 
 
-@needs_root
-def test_read_only_directory(make_stack, tmp_path):
-    """A read-only bind mount over the database's directory.  Workers that
-    already have the files open keep them (the kernel lets an open file be
-    written), so the fault shows in each worker opening the database from
-    now on: a restart (here SIGTERM, as multiwatch restarts after a crash)
-    or a reopen after a failure."""
+@contextmanager
+def restarted_on_a_read_only_directory(make_stack, tmp_path):
+    """A 2-worker stack with one user, its database's directory then made
+    read-only (a bind mount) and its workers restarted (SIGTERM, as
+    multiwatch restarts after a crash), so that each opens the database
+    during the fault.  Yields the stack and the new workers' pids; the
+    directory is writable again on the way out."""
     data = tmp_path / "data"
     data.mkdir()
     s = start_on(make_stack, data, WORKERS=2)
@@ -170,7 +170,17 @@ def test_read_only_directory(make_stack, tmp_path):
         while set(s.worker_pids()) & set(old) or len(s.worker_pids()) != 2:
             assert time.monotonic() < deadline, "workers not restarted"
             time.sleep(0.05)
-        pids = s.worker_pids()
+        yield s, s.worker_pids()
+
+
+@needs_root
+def test_read_only_directory(make_stack, tmp_path):
+    """A read-only bind mount over the database's directory.  Workers that
+    already have the files open keep them (the kernel lets an open file be
+    written), so the fault shows in each worker opening the database from
+    now on: a restart (here SIGTERM, as multiwatch restarts after a crash)
+    or a reopen after a failure."""
+    with restarted_on_a_read_only_directory(make_stack, tmp_path) as (s, pids):
         for i in range(6):
             assert_503(create(s, f"ro{i}"), "database unavailable")
         assert s.worker_pids() == pids  # 503s, no crash loop
@@ -188,20 +198,7 @@ def test_workers_started_on_a_read_only_directory_write_once_it_is_writable(make
     without the lock file).  Once the directory is writable again their first
     writes must not fail on those: each connection that opened read-only is
     replaced, with every other one of its worker, before it is used."""
-    data = tmp_path / "data"
-    data.mkdir()
-    s = start_on(make_stack, data, WORKERS=2)
-    old = s.wait_for_workers(2)
-    assert create(s, "before").status_code == 200
-    with mounted(["--bind", str(data)], data):
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(data)], check=True)
-        for p in old:
-            os.kill(p, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while set(s.worker_pids()) & set(old) or len(s.worker_pids()) != 2:
-            assert time.monotonic() < deadline, "workers not restarted"
-            time.sleep(0.05)
-        pids = s.worker_pids()
+    with restarted_on_a_read_only_directory(make_stack, tmp_path) as (s, pids):
         time.sleep(0.5)  # each serving thread opens its connection as it starts
     assert [create(s, f"after{i}").status_code for i in range(8)] == [200] * 8
     assert s.worker_pids() == pids
