@@ -226,12 +226,11 @@ enum users_result users_create_grouped(struct commit_queue *q, const struct conf
 		explicit_bzero(hash, sizeof(hash));
 		return ures;
 	}
+	/* hash_password wiped the password already: only the hash is left to wipe. */
 	res = create_grouped(q, &job, fail);
 	explicit_bzero(hash, sizeof(hash));
-	if (res != DB_OK) {
-		input_wipe(in);
+	if (res != DB_OK)
 		return USERS_DB_FAILED;
-	}
 	memcpy(out->username, in->username, in->f_username.len + 1);
 	out->num_users = job.num_users;
 	return USERS_OK;
