@@ -87,7 +87,7 @@ static enum users_result hash_password(const struct config *cfg,
 {
 	uint64_t start = metrics_now_ns();
 	int rc = password_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
-			 PW_HASH_MAX, err, errlen);
+			       PW_HASH_MAX, err, errlen);
 
 	metrics_observe(HIST_HASH, metrics_now_ns() - start);
 	input_wipe(in);
