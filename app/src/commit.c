@@ -78,7 +78,7 @@ void commit_queue_free(struct commit_queue *q)
 
 static bool fails_alone(enum db_result res)
 {
-	return res == DB_CONSTRAINT || res == DB_INTEGRITY || res == DB_INVALID;
+	return res == DB_CONSTRAINT || res == DB_INTEGRITY;
 }
 
 /* Every job of the batch not failed on its own fails as err says. */
