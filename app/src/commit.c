@@ -78,7 +78,7 @@ void commit_queue_free(struct commit_queue *q)
 
 static bool fails_alone(enum db_result res)
 {
-	return res == DB_CONSTRAINT || res == DB_INTEGRITY || res == DB_INVALID;
+	return res == DB_CONSTRAINT || res == DB_INTEGRITY;
 }
 
 /* Every job of the batch not failed on its own fails as err says. */
@@ -135,9 +135,9 @@ static bool begin_batch(struct commit_queue *q, struct commit_job **jobs, int n)
 	enum db_result res;
 
 	if (db_refusal(q->cfg, msg, sizeof(msg)) != 0) {
-		struct db_failure err = { .res = DB_ERR, .step = "begin", .code = 0,
-					  .name = "OK" };
+		struct db_failure err;
 
+		db_failure_set(&err, DB_ERR, "begin", NULL);
 		snprintf(err.msg, sizeof(err.msg), "%s", msg);
 		/* It belongs to the file that was replaced. */
 		reconnect_close(&q->writer, &q->writer_gen);
@@ -292,9 +292,8 @@ enum db_result commit_run(struct commit_queue *q, commit_work_fn work, void *arg
 
 	*err = (struct db_failure){ .res = DB_OK, .step = NULL, .code = 0, .name = "OK" };
 	if ((rc = pthread_cond_init(&job.wake, NULL)) != 0) {
+		db_failure_set(err, DB_ERR, "queue", NULL);
 		snprintf(err->msg, sizeof(err->msg), "pthread_cond_init: %s", strerror(rc));
-		err->res = DB_ERR;
-		err->step = "queue";
 		return DB_ERR;
 	}
 	lock(q);

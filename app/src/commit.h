@@ -21,7 +21,7 @@
  * its statements, its results written into arg.  Runs on the leader's
  * thread while the requesting thread waits.  A result other than DB_OK
  * fails this request alone when it leaves the transaction usable
- * (DB_CONSTRAINT, DB_INTEGRITY, DB_INVALID: its savepoint is rolled back),
+ * (DB_CONSTRAINT, DB_INTEGRITY: its savepoint is rolled back),
  * and the whole batch otherwise (DB_BUSY, DB_RETRY, DB_ERR).
  */
 typedef enum db_result (*commit_work_fn)(struct db *db, void *arg);

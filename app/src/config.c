@@ -110,11 +110,6 @@ const char *config_hash_method_name(enum config_hash_method m)
 	return config_choice_name(hash_methods, NCHOICES(hash_methods), (int)m);
 }
 
-const char *config_group_commit_name(enum config_group_commit g)
-{
-	return config_choice_name(group_commits, NCHOICES(group_commits), (int)g);
-}
-
 /*
  * The settings, one row each: adding a setting is adding a row (and its
  * field in struct config).  Rows are loaded in this order, so a default may

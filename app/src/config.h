@@ -114,6 +114,5 @@ const char *config_txn_name(enum config_txn t);
 const char *config_hash_when_name(enum config_hash_when w);
 const char *config_lock_wait_name(enum config_lock_wait w);
 const char *config_hash_method_name(enum config_hash_method m);
-const char *config_group_commit_name(enum config_group_commit g);
 
 #endif

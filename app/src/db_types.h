@@ -14,7 +14,6 @@ enum db_result {
 	DB_CONSTRAINT,	/* the username is taken: nothing was written */
 	DB_INTEGRITY,	/* any other constraint, or the kept count row missing:
 			   the data or schema is not what this program expects */
-	DB_INVALID,	/* the input given to a parsing function is malformed */
 	DB_RETRY,	/* the engine rolled the transaction back (PostgreSQL:
 			   serialization failure, deadlock): run it again */
 	DB_UNKNOWN,	/* COMMIT was sent and not confirmed (PostgreSQL: the

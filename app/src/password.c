@@ -130,7 +130,7 @@ out:
 }
 
 int password_hash(enum config_hash_method method, long cost, const char *password,
-	    char *out, size_t outlen, char *err, size_t errlen)
+		  char *out, size_t outlen, char *err, size_t errlen)
 {
 	size_t n = strlen(DJANGO_BCRYPT_PREFIX);
 
@@ -182,7 +182,7 @@ bool password_verify(const char *password, const char *hash)
 }
 
 int password_check_settings(enum config_hash_method method, long cost, char *err,
-		      size_t errlen)
+			    size_t errlen)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
 

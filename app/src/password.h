@@ -28,7 +28,7 @@
  * the password is the caller's job.
  */
 int password_hash(enum config_hash_method method, long cost, const char *password,
-	    char *out, size_t outlen, char *err, size_t errlen);
+		  char *out, size_t outlen, char *err, size_t errlen);
 
 /*
  * True when password hashes to hash (compared in constant time); hash may
@@ -51,6 +51,6 @@ int password_check_length(enum config_hash_method method, size_t len, char *err,
 
 /* Checks that the method accepts cost, so a bad HASH_COST stops start-up. */
 int password_check_settings(enum config_hash_method method, long cost, char *err,
-		      size_t errlen);
+			    size_t errlen);
 
 #endif

@@ -37,7 +37,7 @@ static int derive(const char *password, const char *salt, long iterations,
 }
 
 int password_pbkdf2_hash(long iterations, const char *password, char *out,
-		   size_t outlen, char *err, size_t errlen)
+			 size_t outlen, char *err, size_t errlen)
 {
 	char salt[SALT_LEN + 1], b64[DK_B64_LEN + 1];
 	int n;

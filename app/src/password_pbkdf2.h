@@ -27,7 +27,7 @@
  * NUL-terminated Django string to out and returns 0, or -1 with err.
  */
 int password_pbkdf2_hash(long iterations, const char *password, char *out,
-		   size_t outlen, char *err, size_t errlen);
+			 size_t outlen, char *err, size_t errlen);
 
 /* True when hash is a pbkdf2_sha256$ string that password matches. */
 bool password_pbkdf2_verify(const char *password, const char *hash);

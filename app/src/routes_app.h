@@ -18,12 +18,12 @@ struct route_buffers {
 	struct row_input row;		/* a matrix write's form, parsed */
 };
 
+struct commit_queue;
+
 /*
  * What every handler needs: the settings, and the serving thread's own
  * connection and buffers (server.c gives each thread one of these).
  */
-struct commit_queue;
-
 struct app {
 	const struct config *cfg;
 	struct db *db;		/* NULL while the database cannot be opened */

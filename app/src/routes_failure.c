@@ -39,7 +39,6 @@ static struct db_answer answer_for(enum db_result res)
 	case DB_INTEGRITY:
 		return (struct db_answer){ 500, internal_error, "internal error: " };
 	case DB_OK:
-	case DB_INVALID:
 	case DB_ERR:
 		break;
 	}

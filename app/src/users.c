@@ -87,7 +87,7 @@ static enum users_result hash_password(const struct config *cfg,
 {
 	uint64_t start = metrics_now_ns();
 	int rc = password_hash(cfg->hash_method, cfg->hash_cost, in->password, hash,
-			 PW_HASH_MAX, err, errlen);
+			       PW_HASH_MAX, err, errlen);
 
 	metrics_observe(HIST_HASH, metrics_now_ns() - start);
 	input_wipe(in);
@@ -226,12 +226,11 @@ enum users_result users_create_grouped(struct commit_queue *q, const struct conf
 		explicit_bzero(hash, sizeof(hash));
 		return ures;
 	}
+	/* hash_password wiped the password already: only the hash is left to wipe. */
 	res = create_grouped(q, &job, fail);
 	explicit_bzero(hash, sizeof(hash));
-	if (res != DB_OK) {
-		input_wipe(in);
+	if (res != DB_OK)
 		return USERS_DB_FAILED;
-	}
 	memcpy(out->username, in->username, in->f_username.len + 1);
 	out->num_users = job.num_users;
 	return USERS_OK;

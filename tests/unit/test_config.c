@@ -443,11 +443,6 @@ static void assert_no_secret(const char *url, const char *out)
 			fail_msg("%s printed as %s", url, out);
 }
 
-/*
- * Rebuilt from libpq's parse: a '?' in the user info is the password's,
- * as libpq reads it; percent-encoded '@' and '%'; password= and
- * sslpassword= in the query, and a key percent-encoded (pass%77ord).
- */
 /* DATABASE_URL as `sqlite-fcgi config` prints it: db_mask_url of a config holding url. */
 static void mask_url(const char *url, char *out, size_t outlen)
 {
@@ -458,6 +453,11 @@ static void mask_url(const char *url, char *out, size_t outlen)
 	db_mask_url(&cfg, out, outlen);
 }
 
+/*
+ * Rebuilt from libpq's parse: a '?' in the user info is the password's,
+ * as libpq reads it; percent-encoded '@' and '%'; password= and
+ * sslpassword= in the query, and a key percent-encoded (pass%77ord).
+ */
 static void mask_url_hides_every_password(void **state)
 {
 	static const struct { const char *url, *masked; } cases[] = {
