@@ -14,7 +14,9 @@
 
 /*
  * The process's connections, counted: how many are open, and how many of
- * them were opened before the last request to close them all.
+ * them were opened before the last request to close them all.  The lock
+ * is a static default mutex, taken and let go by one thread around a few
+ * counters: neither call can fail, and they are not checked.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t old_ones_closed = PTHREAD_COND_INITIALIZER;
@@ -29,10 +31,6 @@ void reconnect_notify_on(int fd)
 	(void)pthread_mutex_unlock(&lock);
 }
 
-/*
- * The lock is a static default mutex, taken and let go by one thread
- * around a few counters: neither call can fail.
- */
 static enum db_result open_counted(const struct config *cfg, uint64_t start_ns,
 				   struct db **db, unsigned *gen, char *err, size_t errlen)
 {

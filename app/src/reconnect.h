@@ -45,10 +45,11 @@ bool reconnect_retire_read_only(struct db **db, unsigned *gen);
 
 /*
  * Readies *db for the request that started at start_ns: drops it when
- * stale, then opens it when it is NULL (and no old connection of the
- * process is still open after a short wait for them; db_open_at), and clears its last error and bounds
- * its waits from start_ns (db_deadline_from).  A failure to open is logged
- * (at most once a second) and *db left NULL.
+ * stale, then opens it when it is NULL (db_open_at) unless an old
+ * connection of the process is still open after up to 200 ms of waiting
+ * for them, and clears its last error and bounds its waits from start_ns
+ * (db_deadline_from).  A failure to open is logged (at most once a
+ * second) and *db left NULL.
  */
 void reconnect_ensure(const struct config *cfg, struct db **db, unsigned *gen,
 		      uint64_t start_ns);
