@@ -36,7 +36,7 @@ from harness.postgres import PostgresServer
 from harness.report import say
 from harness.settings import effective, setting_names
 from harness.stack import ROOT, Stack
-from harness.wrk import REPORT, cells, wrk
+from harness.wrk import cells, wrk
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "10"))
@@ -86,7 +86,7 @@ WRITE_CONNECTIONS = 50
 def load(stack, run):
     """wrk as the run says; with writes_beside, a second wrk creating users meanwhile."""
     main_load = lambda: wrk(stack.url(run["path"]), run["connections"], DURATION,
-                            run.get("script") or REPORT, run.get("args", ()))
+                            run.get("script"), run.get("args", ()))
     if not run.get("writes_beside"):
         return main_load()
     writes_meanwhile = {}

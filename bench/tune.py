@@ -9,7 +9,9 @@ budget.  Writes var/tune/results.md, results.csv, tune.png.
 
 Environment: TUNE_WORKERS ("1 2 ... 2*CPUs+2"), TUNE_THREADS ("1 2 4"), TUNE_CONNECTIONS (10),
 TUNE_DURATION (seconds, 10), TUNE_P99_BUDGET_MS (1000), TUNE_OUT (var/tune),
-and any setting of the service (SQLITE_PROFILE, HASH_METHOD, ...).
+and the service's settings that SETTINGS lists (SQLITE_PROFILE, HASH_METHOD,
+GROUP_COMMIT, ...; DATABASE_URL: every run on that PostgreSQL database, whose
+users it adds to).
 """
 
 import csv
@@ -36,7 +38,8 @@ OUT = Path(os.environ.get("TUNE_OUT", ROOT / "var" / "tune"))
 SETTINGS = {k: v for k, v in os.environ.items()
             if k in ("SQLITE_PROFILE", "HASH_METHOD", "HASH_COST", "WRITE_LOCK_WAIT",
                      "SQLITE_JOURNAL_MODE", "SQLITE_SYNCHRONOUS", "SQLITE_TXN",
-                     "SQLITE_BUSY_TIMEOUT_MS", "HASH_WHEN")}
+                     "SQLITE_BUSY_TIMEOUT_MS", "HASH_WHEN", "GROUP_COMMIT",
+                     "GROUP_COMMIT_MAX", "DATABASE_URL")}
 
 
 def measure(tmp, workers, threads):

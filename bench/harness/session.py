@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import interrupts, load as loads
-from .accesslog import create_statuses, path_statuses
+from .accesslog import path_statuses
 from .locust import Totals
 from .measure import cpu_seconds, cpu_snapshot, descendants, rss_kb, wait_idle
 from .report import say
@@ -30,7 +30,6 @@ class Outcome:
     for the whole run) and what the server recorded."""
     totals: dict = field(default_factory=dict)
     users_in_db: int = None
-    statuses: Counter = field(default_factory=Counter)  # /create_user/ in the access log
     path_statuses: Counter = field(default_factory=Counter)  # (path, status) in the access log
     peak_rss_kb: int = 0   # the server's processes, summed, at the highest sample
     cpu_s: float = 0.0     # the server's processes over the run
@@ -38,6 +37,12 @@ class Outcome:
 
     def of(self, name=loads.CREATE):
         return self.totals.get(name) or Totals(requests=0, failures=0, rps=0.0)
+
+    @property
+    def statuses(self):
+        """Counter of status -> /create_user/ requests in the access log."""
+        return Counter({status: n for (path, status), n in self.path_statuses.items()
+                        if path == "/" + loads.CREATE})
 
     @property
     def answers_2xx(self):
@@ -92,7 +97,6 @@ class Session:
             outcome.problem = outcome.problem or "the server did not stop cleanly"
         try:
             outcome.users_in_db = count_users() if count_users else user_count(server.db_path)
-            outcome.statuses = create_statuses(server.access_log_path)
             outcome.path_statuses = path_statuses(server.access_log_path)
         except (OSError, sqlite3.Error, RuntimeError, ValueError) as e:
             outcome.problem = outcome.problem or f"could not count the server's records: {e}"

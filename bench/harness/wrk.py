@@ -24,9 +24,9 @@ def parse_report(stdout):
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def command(url, connections, duration, script=REPORT, args=()):
+def command(url, connections, duration, script=None, args=()):
     """wrk's command line for a run of duration seconds with a script that
-    prints the report (wrk_report.lua, or one that loads it), and the
+    prints the report (None: wrk_report.lua; or one that loads it), and the
     script's own arguments."""
     threads = min(2, connections)
     return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
@@ -45,7 +45,7 @@ def summary(stdout, stderr=""):
             "max_ms": r["max_us"] / 1e3}
 
 
-def wrk(url, connections, duration, script=REPORT, args=()):
+def wrk(url, connections, duration, script=None, args=()):
     """Runs wrk against url; returns req/s, failures and latency percentiles (ms)."""
     out = subprocess.run(command(url, connections, duration, script, args), capture_output=True,
                          text=True, timeout=duration + 60, check=True)

@@ -20,6 +20,7 @@ from tests.harness.inflight import (HeldWriteLock, stop_requested, stopped_after
                                     wait_for_writes_held)
 from tests.harness.metrics import group_commit_batches, scrape
 from tests.harness.waiting import wait_for
+from bench.harness.matrix import WRITES
 from bench.harness.sqlite_files import users_in
 
 CHEAP_HASH = {"HASH_METHOD": "sha512crypt", "HASH_COST": 1000}
@@ -140,11 +141,9 @@ def test_the_matrix_writes_share_transactions(make_stack):
     s = make_stack(WORKERS=1, WORKER_THREADS=16, **GROUPED)
     form = {"name": "n", "campaign": "c", "voice": "v", "recognize": "r", "inside": "1.5",
             "growth": "g", "side": "2", "yard": "y", "discussion": "d"}
-    paths = ["/write/", "/read_write/", "/write_read/", "/write_read_transaction/",
-             "/read_write_transaction/", "/read_write_transaction_immediate/"]
 
     def one(i):
-        return requests.post(s.url(paths[i % len(paths)]), data=form, timeout=60,
+        return requests.post(s.url(WRITES[i % len(WRITES)]), data=form, timeout=60,
                              headers={"Accept": "application/json"})
     answers = at_once(40, one)
     assert [r.status_code for r in answers] == [200] * 40, [r.text for r in answers][:3]

@@ -16,20 +16,18 @@ import pytest
 import requests
 
 from bench.harness import locust
+from bench.harness.matrix import READS, WRITES
+from bench.harness.paths import MATRIX_LOCUSTFILE
 from tests.harness.metrics import busy_count, scrape
 from bench.harness.stack import BINARY, ROOT
 
 DJANGO_DIR = ROOT / "bench" / "django"
-MATRIX_LOCUSTFILE = ROOT / "bench" / "load" / "matrix_locustfile.py"
 
 ROW = {"name": "Name 0", "campaign": "Campaign 0", "voice": "Voice 0",
        "recognize": "Recognize 0", "inside": 0, "growth": "Growth 0", "side": 0,
        "yard": "Yard 0", "discussion": "Discussion 0"}
 COLUMNS = ("name", "campaign", "voice", "recognize", "inside", "growth", "side", "yard",
            "discussion")
-READS = ("/read/", "/read_transaction/")
-WRITES = ("/write/", "/read_write/", "/write_read/", "/write_read_transaction/",
-          "/read_write_transaction/", "/read_write_transaction_immediate/")
 JSON = {"Accept": "application/json"}
 
 
